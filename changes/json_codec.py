@@ -1,0 +1,78 @@
+"""JSON text for plain document values without losing decimal precision.
+
+:func:`dumps` writes :class:`~decimal.Decimal` values as JSON numbers with their exact digits
+(``Decimal('1.50')`` -> ``1.50``, never ``1.5`` or a float approximation). Non-finite floats,
+which JSON cannot represent, are written as the strings ``"nan"``, ``"+inf"`` and ``"-inf"``
+(Ion's own spelling). :func:`loads` reads numbers with a fraction or exponent back as ``Decimal``.
+Output is compact, keeps non-ASCII text as is, and preserves key order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from typing import Any
+
+_encode_str: Any = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.encode_basestring
+
+
+def dumps(value: Any) -> str:
+    """Serialise a plain value (dict, list, str, int, bool, None, Decimal, float) to JSON text."""
+    parts: list[str] = []
+    _write(value, parts)
+    return "".join(parts)
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON text; fractional and exponent numbers come back as ``Decimal``."""
+    return json.loads(text, parse_float=Decimal)
+
+
+def _write(value: Any, parts: list[str]) -> None:  # noqa: PLR0912 - one branch per JSON type
+    kind = type(value)
+    if kind is str:
+        parts.append(_encode_str(value))
+    elif kind is dict:
+        if not value:
+            parts.append("{}")
+            return
+        sep = "{"
+        for key, item in value.items():
+            parts.append(sep)
+            parts.append(_encode_str(key if isinstance(key, str) else str(key)))
+            parts.append(":")
+            _write(item, parts)
+            sep = ","
+        parts.append("}")
+    elif kind is list:
+        if not value:
+            parts.append("[]")
+            return
+        sep = "["
+        for item in value:
+            parts.append(sep)
+            _write(item, parts)
+            sep = ","
+        parts.append("]")
+    elif value is None:
+        parts.append("null")
+    elif value is True:
+        parts.append("true")
+    elif value is False:
+        parts.append("false")
+    elif kind is int:
+        parts.append(int.__repr__(value))
+    elif kind is Decimal:
+        if not value.is_finite():
+            msg = f"non-finite decimal {value!r} has no JSON form"
+            raise ValueError(msg)
+        parts.append(str(value))
+    elif kind is float:
+        if math.isfinite(value):
+            parts.append(float.__repr__(value))
+        else:
+            parts.append('"nan"' if math.isnan(value) else ('"+inf"' if value > 0 else '"-inf"'))
+    else:
+        msg = f"cannot serialise {kind.__name__} as JSON"
+        raise TypeError(msg)

@@ -1,0 +1,95 @@
+"""Frozen value types for document revisions, independent of where they were read from.
+
+The QLDB document ``version`` is the only ordering authority: two changes to the same
+:class:`DocKey` are ordered by version alone, never by arrival, Kinesis sequence number or
+block position.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ChangeKind(enum.Enum):
+    """What a revision did to its document, inferred from its shape (QLDB never says)."""
+
+    INSERT = "insert"
+    """``version == 0`` with ``data``."""
+    UPDATE = "update"
+    """``version > 0`` with ``data``."""
+    DELETE = "delete"
+    """No ``data`` and no ``dataHash``: a durable tombstone, never a physical delete."""
+    REDACTION = "redaction"
+    """``dataHash`` without ``data``: the revision's content was redacted, the document lives on."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class DocKey:
+    """Identity of a projected document: (ledger table name, QLDB document id)."""
+
+    table: str
+    doc_id: str
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class BlockAddress:
+    """Where a block sits in the journal; ``sequence_no`` grows by one per block in a strand."""
+
+    strand_id: str
+    sequence_no: int
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One user-document revision, normalised.
+
+    Attributes:
+        key: (ledger table, document id).
+        version: ``metadata.version``, 0-based, the only ordering authority.
+        kind: insert, update, delete or redaction.
+        data: the document as plain Python (see ``schemas.ion_values.to_plain``); ``None`` for
+            deletes and redactions.
+        tx_id: ``metadata.txId``.
+        tx_time: ``metadata.txTime`` as ISO-8601 text with its original precision and offset.
+        block: the block that committed the revision.
+        revision_hash: base64 of the revision hash (SHA-256).
+        data_hash: base64 of ``dataHash`` for redactions, else ``None``.
+        table_id: the QLDB table id when known.
+        origin: opaque identity of the record the change came from (stream position or export
+            object/block), used to report failures back to the source; not part of equality.
+    """
+
+    key: DocKey
+    version: int
+    kind: ChangeKind
+    data: dict[str, Any] | None
+    tx_id: str
+    tx_time: str
+    block: BlockAddress
+    revision_hash: str
+    data_hash: str | None = None
+    table_id: str | None = None
+    origin: Any = field(default=None, compare=False, hash=False)
+
+    @property
+    def is_tombstone(self) -> bool:
+        """True for deletes: the projection keeps ``deleted=true`` and the version, no data."""
+        return self.kind is ChangeKind.DELETE
+
+    @property
+    def is_redacted(self) -> bool:
+        """True for redactions: the revision's data is gone, its metadata and hash remain."""
+        return self.kind is ChangeKind.REDACTION
+
+    def supersedes(self, other: Change) -> bool:
+        """Whether this change must replace ``other`` (same key) in a current-state projection.
+
+        A higher version always wins. At equal versions only a redaction wins over the
+        unredacted copy of the same revision (the redaction happened later in the journal);
+        everything else at an equal version is a duplicate.
+        """
+        if self.version != other.version:
+            return self.version > other.version
+        return self.is_redacted and not other.is_redacted

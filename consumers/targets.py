@@ -1,0 +1,55 @@
+"""Projection URIs -> projection objects (shared by the CLI, the replay job and the Lambda).
+
+| URI | projection |
+|---|---|
+| ``sqlite:///path/to.db`` (or a bare path ending in ``.db``) | ``projections.sqlite`` |
+| ``postgresql://user@host:port/db`` (also ``postgres://``) | ``projections.postgres`` |
+| ``dynamodb://TableName[?overflow=s3://bucket/prefix]`` | ``projections.dynamodb`` |
+| ``s3://bucket/prefix`` | ``projections.s3`` |
+| ``opensearch+https://host[:port]/index-prefix`` (or ``opensearch+http://``) | ``projections.opensearch`` |
+
+Modules are imported lazily so a Lambda configured for DynamoDB never imports psycopg.
+"""
+
+from __future__ import annotations
+
+import importlib
+from urllib.parse import urlsplit
+
+from projections.base import Projection
+from schemas.errors import ConfigError
+
+_SCHEMES: dict[str, str] = {
+    "sqlite": "projections.sqlite",
+    "postgresql": "projections.postgres",
+    "postgres": "projections.postgres",
+    "dynamodb": "projections.dynamodb",
+    "s3": "projections.s3",
+    "opensearch+https": "projections.opensearch",
+    "opensearch+http": "projections.opensearch",
+}
+
+
+def normalise_uri(uri: str) -> str:
+    """Accept a bare ``*.db``/``*.sqlite`` path as shorthand for ``sqlite:///path``."""
+    if "://" not in uri and uri.endswith((".db", ".sqlite", ".sqlite3")):
+        return f"sqlite:///{uri}"
+    return uri
+
+
+def scheme_of(uri: str) -> str:
+    """The projection scheme of ``uri``; raise ConfigError for an unknown one."""
+    scheme = urlsplit(normalise_uri(uri)).scheme.lower()
+    if scheme not in _SCHEMES:
+        known = ", ".join(sorted(_SCHEMES))
+        msg = f"unknown target {uri!r}: the URI scheme must be one of {known}"
+        raise ConfigError(msg)
+    return scheme
+
+
+def open_projection(uri: str) -> Projection:
+    """Build the projection for ``uri`` (each module exposes ``from_uri(uri) -> Projection``)."""
+    uri = normalise_uri(uri)
+    module = importlib.import_module(_SCHEMES[scheme_of(uri)])
+    projection: Projection = module.from_uri(uri)
+    return projection

@@ -1,0 +1,104 @@
+"""The Projection protocol and the report every ``apply`` returns.
+
+Contract of :meth:`Projection.apply` (all projections, tested by ``tests/contract``):
+
+* For each document, the stored current state becomes the change with the highest version ever
+  applied (at an equal version a redaction wins over the unredacted copy). Deletes store a
+  tombstone (``deleted=true`` plus the version, no data); nothing is ever physically deleted.
+* A change that cannot win (older or equal version) is a success counted as ``stale``.
+* Input order and duplicates do not matter; ``apply`` may coalesce the batch first.
+* A change that could not be written is returned in ``failures`` with a :class:`RetryableError`
+  (try again later: throttling, 5xx, timeouts) or a :class:`PoisonError` (can never be stored).
+  ``apply`` raises ``RetryableError`` itself only when nothing in the call can succeed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from changes.model import Change
+from schemas.errors import CdcError, PoisonError, RetryableError
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A change that was not written, and why."""
+
+    change: Change
+    error: CdcError
+
+    @property
+    def retryable(self) -> bool:
+        """True when the same change should be tried again later."""
+        return isinstance(self.error, RetryableError)
+
+    @property
+    def poison(self) -> bool:
+        """True when the change can never be written and belongs in the dead-letter sink."""
+        return isinstance(self.error, PoisonError)
+
+
+@dataclass(slots=True)
+class ApplyReport:
+    """Counts of one ``apply`` call.
+
+    Attributes:
+        received: changes passed in, duplicates included.
+        applied: current-state writes that took effect (inserts, updates, tombstones, redactions).
+        stale: changes rejected by the version condition (older or duplicate).
+        superseded: changes not written because a newer change for the same document was in the
+            same batch (coalesced away).
+        tombstones: applied deletes (a subset of ``applied``).
+        redactions: applied redactions (a subset of ``applied``).
+        history_written: new or newly redacted rows in revision history, for projections that
+            keep one.
+        failures: changes that were not written.
+    """
+
+    received: int = 0
+    applied: int = 0
+    stale: int = 0
+    superseded: int = 0
+    tombstones: int = 0
+    redactions: int = 0
+    history_written: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    def merge(self, other: ApplyReport) -> None:
+        """Add ``other``'s counts and failures to this report."""
+        self.received += other.received
+        self.applied += other.applied
+        self.stale += other.stale
+        self.superseded += other.superseded
+        self.tombstones += other.tombstones
+        self.redactions += other.redactions
+        self.history_written += other.history_written
+        self.failures.extend(other.failures)
+
+
+@runtime_checkable
+class Projection(Protocol):
+    """A read-side target. Implementations take their clients in ``__init__`` and read no env."""
+
+    @property
+    def name(self) -> str:
+        """Short target name for logs, metrics and dead-letter keys (``sqlite``, ``dynamodb``...)."""
+        ...
+
+    def apply(self, changes: Sequence[Change]) -> ApplyReport:
+        """Make the target reflect ``changes`` under the contract in the module docstring."""
+        ...
+
+    def completed_objects(self, export_id: str) -> set[str]:
+        """Export data-object keys whose changes this target has fully applied (replay resume)."""
+        ...
+
+    def mark_object_complete(self, export_id: str, key: str) -> None:
+        """Record that every change of data object ``key`` has been applied to this target."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the projection is unusable afterwards."""
+        ...

@@ -1,0 +1,59 @@
+"""In-memory projection: the reference semantics every real projection is tested against.
+
+It keeps the same two views as the SQL projections (current state per document and every
+revision once) in dictionaries. Used by ``--dry-run`` and by the property tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from changes.coalesce import coalesce
+from changes.model import Change, ChangeKind, DocKey
+from projections.base import ApplyReport
+
+
+@dataclass
+class MemoryProjection:
+    """Reference projection; ``documents`` and ``revisions`` hold the winning changes."""
+
+    documents: dict[DocKey, Change] = field(default_factory=dict)
+    revisions: dict[tuple[DocKey, int], Change] = field(default_factory=dict)
+    checkpoints: dict[str, set[str]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """Always ``memory``."""
+        return "memory"
+
+    def apply(self, changes: Sequence[Change]) -> ApplyReport:
+        """Apply with the version rule of ``Change.supersedes``; never fails."""
+        batch = coalesce(changes)
+        report = ApplyReport(received=batch.received, superseded=batch.superseded)
+        for key, change in batch.latest.items():
+            current = self.documents.get(key)
+            if current is None or change.supersedes(current):
+                self.documents[key] = change
+                report.applied += 1
+                report.tombstones += change.kind is ChangeKind.DELETE
+                report.redactions += change.kind is ChangeKind.REDACTION
+            else:
+                report.stale += 1
+        for slot, change in batch.revisions.items():
+            seen = self.revisions.get(slot)
+            if seen is None or (change.is_redacted and not seen.is_redacted):
+                self.revisions[slot] = change
+                report.history_written += 1
+        return report
+
+    def completed_objects(self, export_id: str) -> set[str]:
+        """Keys marked complete for ``export_id``."""
+        return set(self.checkpoints.get(export_id, set()))
+
+    def mark_object_complete(self, export_id: str, key: str) -> None:
+        """Remember ``key`` as complete."""
+        self.checkpoints.setdefault(export_id, set()).add(key)
+
+    def close(self) -> None:
+        """Nothing to release."""

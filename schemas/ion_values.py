@@ -1,0 +1,173 @@
+"""The one place where Amazon Ion values become plain Python values.
+
+Guarantees of :func:`to_plain` (the form every projection stores):
+
+* Ion ``decimal`` stays :class:`decimal.Decimal` with its exact digits and exponent (``1.50``
+  stays ``Decimal('1.50')``); Ion ``int`` is ``int``; Ion ``float`` is ``float``.
+* Ion ``timestamp`` becomes an ISO-8601 string that keeps the original precision and offset:
+  ``2020T`` -> ``"2020"``, ``2021-02-09T02:16:06.240Z`` -> ``"2021-02-09T02:16:06.240Z"``,
+  ``...06.1-08:00`` keeps ``.1`` and ``-08:00``, an unknown offset stays ``-00:00``. The C
+  extension keeps at most 9 fractional digits (amazon-ion issue #160).
+* Ion ``blob`` and ``clob`` become standard base64 strings.
+* Ion ``symbol`` and ``string`` become ``str``; ``list`` and ``sexp`` become ``list``; ``struct``
+  becomes ``dict`` (the last of duplicate field names wins); every typed null becomes ``None``.
+* Annotations are dropped.
+
+Everything here is pure except :func:`iter_values`, which reads from a file object it is given.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import warnings
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import IO, Any
+
+from amazon.ion import simpleion
+from amazon.ion.core import IonType, Timestamp, TimestampPrecision
+from amazon.ion.exceptions import IonException
+from amazon.ion.simple_types import IonPyDict, IonPyNull
+from amazon.ion.symbols import SymbolToken
+
+from schemas.errors import DecodeError
+
+ION_BINARY_MARKER = b"\xe0\x01\x00\xea"
+"""The Ion 1.0 binary version marker that starts every Ion binary stream."""
+
+# MAY_BE_BARE keeps every distinction Ion hashing needs (symbols stay SymbolToken, typed nulls,
+# clobs, sexps and annotated values stay IonPy objects) and decodes about 2.4x faster.
+_VALUE_MODEL = simpleion.IonPyValueModel.MAY_BE_BARE
+
+
+def c_extension_enabled() -> bool:
+    """Return True when amazon-ion decodes with its C extension (about 13x faster)."""
+    return bool(simpleion.c_ext)
+
+
+def warn_if_slow_ion() -> bool:
+    """Warn loudly when the amazon-ion C extension is missing; return whether it is present."""
+    if c_extension_enabled():
+        return True
+    warnings.warn(
+        "amazon-ion is running WITHOUT its C extension: decoding is about 13x slower and will "
+        "not keep up with one Kinesis shard. Install a binary amazon-ion wheel for this platform.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return False
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode exactly one Ion value (binary or text); raise DecodeError on any malformed input."""
+    try:
+        return simpleion.loads(data, value_model=_VALUE_MODEL)
+    except (IonException, ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError) as exc:
+        msg = f"not a valid Ion value: {exc}"
+        raise DecodeError(msg) from exc
+
+
+def iter_values(stream: IO[bytes]) -> Iterator[Any]:
+    """Yield top-level Ion values from a binary or text stream lazily, one at a time.
+
+    Memory stays bounded by the largest single value, not by the stream size. A truncated or
+    corrupt stream raises DecodeError at the first value that cannot be read.
+    """
+    try:
+        reader = simpleion.load(
+            stream, single_value=False, parse_eagerly=False, value_model=_VALUE_MODEL
+        )
+        yield from reader
+    except (IonException, ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError) as exc:
+        msg = f"corrupt or truncated Ion data: {exc}"
+        raise DecodeError(msg) from exc
+
+
+def to_plain(value: Any) -> Any:
+    """Convert a decoded Ion value (any value model) or a JSON value to the plain form above."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or kind is Decimal or kind is float:
+        return value
+    if value is None:
+        return None
+    if isinstance(value, dict | IonPyDict):
+        return {key: to_plain(item) for key, item in value.items()}
+    if isinstance(value, IonPyNull):
+        return None
+    if isinstance(value, list):
+        return [to_plain(item) for item in value]
+    if isinstance(value, SymbolToken):
+        return value.text
+    if isinstance(value, dt.datetime):
+        return format_timestamp(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    ion_type = getattr(value, "ion_type", None)
+    if isinstance(value, bool) or ion_type is IonType.BOOL:
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, Decimal):
+        return Decimal(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    msg = f"unsupported Ion value of type {kind.__name__}"
+    raise DecodeError(msg)
+
+
+def format_timestamp(value: dt.datetime) -> str:
+    """Format an Ion timestamp as ISO-8601 keeping its precision, fraction digits and offset."""
+    precision = getattr(value, "precision", None)
+    if precision is None:
+        precision = TimestampPrecision.SECOND
+    if precision is TimestampPrecision.YEAR:
+        return f"{value.year:04d}"
+    if precision is TimestampPrecision.MONTH:
+        return f"{value.year:04d}-{value.month:02d}"
+    if precision is TimestampPrecision.DAY:
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+    text = f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}"
+    if precision is not TimestampPrecision.MINUTE:
+        text += f":{value.second:02d}{_fraction(value)}"
+    return text + _offset(value)
+
+
+def _fraction(value: dt.datetime) -> str:
+    seconds = getattr(value, "fractional_seconds", None)
+    if isinstance(seconds, Decimal):
+        digits = format(seconds, "f")
+        return digits[digits.index(".") :] if "." in digits else ""
+    places = getattr(value, "fractional_precision", None)
+    if places is None:
+        places = 6 if value.microsecond else 0
+    if places == 0:
+        return ""
+    return "." + f"{value.microsecond:06d}"[:places]
+
+
+def _offset(value: dt.datetime) -> str:
+    offset = value.utcoffset()
+    if offset is None:
+        return "-00:00"
+    minutes = int(offset.total_seconds()) // 60
+    if minutes == 0:
+        return "Z"
+    sign = "+" if minutes > 0 else "-"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}:{mins:02d}"
+
+
+def timestamp_from_iso(text: str) -> Timestamp:
+    """Parse a timestamp string written by :func:`format_timestamp` back into an Ion Timestamp."""
+    try:
+        value = simpleion.loads(text if "T" in text else text + "T")
+    except IonException as exc:
+        msg = f"not an Ion/ISO-8601 timestamp: {text!r}"
+        raise DecodeError(msg) from exc
+    if not isinstance(value, Timestamp):
+        msg = f"not an Ion/ISO-8601 timestamp: {text!r}"
+        raise DecodeError(msg)
+    return value

@@ -1,0 +1,254 @@
+"""Typed QLDB journal blocks and revisions (export blocks, GetBlock output).
+
+A block read from an export carries the same header as a stream BLOCK_SUMMARY plus its
+``revisions``. Revisions do not name their table: the table comes from
+``transactionInfo.documents[<document id>]``. Four revision shapes exist:
+
+* user revision: ``{blockAddress, hash, data, metadata}``
+* deleted document: ``{blockAddress, hash, metadata}`` (no ``data``, no ``dataHash``)
+* redacted revision: ``{blockAddress, hash, dataHash, metadata}``
+* internal system revision: ``{hash}`` only; it takes part in hashing but is never projected.
+
+:func:`parse_block` accepts a block decoded from Ion (any value model) or from a JSON export line
+(where blobs are base64 strings and timestamps are strings) and keeps the raw values so a
+verifier can recompute hashes. Pure.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from amazon.ion.symbols import SymbolToken
+
+from changes.model import BlockAddress
+from schemas.errors import InvalidRecordError
+from schemas.ion_values import to_plain
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionMetadata:
+    """``revision.metadata``: document id, 0-based version, commit time and transaction id."""
+
+    doc_id: str
+    version: int
+    tx_time: str
+    tx_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRevision:
+    """One entry of a block's ``revisions`` list.
+
+    ``metadata`` is ``None`` only for internal system revisions, which carry just a hash.
+    ``raw`` is the decoded value as read, for hash verification.
+    """
+
+    hash: bytes
+    metadata: RevisionMetadata | None
+    data: Any
+    data_hash: bytes | None
+    address: BlockAddress | None
+    raw: Any = field(repr=False, compare=False)
+
+    @property
+    def is_system(self) -> bool:
+        """True for hash-only internal revisions (never projected)."""
+        return self.metadata is None
+
+
+@dataclass(frozen=True, slots=True)
+class TableRef:
+    """``transactionInfo.documents[<id>]``: the table a document belongs to."""
+
+    table_name: str
+    table_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalBlock:
+    """A committed journal block with its hashes, transaction info and revisions."""
+
+    address: BlockAddress
+    transaction_id: str | None
+    timestamp: str | None
+    block_hash: bytes
+    entries_hash: bytes
+    previous_block_hash: bytes
+    entries_hash_list: tuple[bytes, ...]
+    documents: Mapping[str, TableRef]
+    revisions: tuple[JournalRevision, ...]
+    raw: Any = field(repr=False, compare=False)
+
+    @property
+    def has_documents(self) -> bool:
+        """False for blocks without ``transactionInfo.documents`` (DDL, system blocks)."""
+        return bool(self.documents)
+
+
+def parse_block(value: Any) -> JournalBlock:
+    """Validate and type one decoded journal block; raise InvalidRecordError naming the problem."""
+    if not isinstance(value, Mapping):
+        msg = f"journal block must be a struct, got {type(value).__name__}"
+        raise InvalidRecordError(msg)
+    address = parse_address(_required(value, "blockAddress", "block"), "block")
+    where = f"block {address.strand_id}/{address.sequence_no}"
+    tx_info = value.get("transactionInfo")
+    documents = _parse_documents(tx_info, where) if tx_info is not None else {}
+    raw_revisions = value.get("revisions")
+    revisions: tuple[JournalRevision, ...] = ()
+    if raw_revisions is not None:
+        if not isinstance(raw_revisions, list):
+            msg = f"{where}: revisions must be a list"
+            raise InvalidRecordError(msg)
+        revisions = tuple(parse_revision(r, where) for r in raw_revisions)
+    hash_list = value.get("entriesHashList")
+    return JournalBlock(
+        address=address,
+        transaction_id=_opt_text(value.get("transactionId")),
+        timestamp=_opt_time(value.get("blockTimestamp")),
+        block_hash=to_hash_bytes(_required(value, "blockHash", where), f"{where} blockHash"),
+        entries_hash=to_hash_bytes(_required(value, "entriesHash", where), f"{where} entriesHash"),
+        previous_block_hash=to_hash_bytes(
+            value.get("previousBlockHash", b""), f"{where} previousBlockHash"
+        ),
+        entries_hash_list=tuple(
+            to_hash_bytes(h, f"{where} entriesHashList") for h in (hash_list or [])
+        ),
+        documents=documents,
+        revisions=revisions,
+        raw=value,
+    )
+
+
+def parse_revision(value: Any, where: str) -> JournalRevision:
+    """Type one revision struct from a block (export) or a REVISION_DETAILS payload (stream)."""
+    if not isinstance(value, Mapping):
+        msg = f"{where}: revision must be a struct"
+        raise InvalidRecordError(msg)
+    rev_hash = to_hash_bytes(_required(value, "hash", where), f"{where} revision hash")
+    raw_meta = value.get("metadata")
+    metadata = None if raw_meta is None else parse_metadata(raw_meta, where)
+    data = value.get("data")
+    if data is not None and _is_null(data):
+        data = None
+    data_hash_raw = value.get("dataHash")
+    data_hash = None
+    if data_hash_raw is not None and not _is_null(data_hash_raw):
+        data_hash = to_hash_bytes(data_hash_raw, f"{where} dataHash")
+    raw_address = value.get("blockAddress")
+    address = None if raw_address is None else parse_address(raw_address, where)
+    if metadata is not None and data is not None and not isinstance(data, Mapping):
+        msg = f"{where}: data of document {metadata.doc_id} v{metadata.version} is not a struct"
+        raise InvalidRecordError(msg)
+    return JournalRevision(
+        hash=rev_hash, metadata=metadata, data=data, data_hash=data_hash, address=address, raw=value
+    )
+
+
+def parse_metadata(value: Any, where: str) -> RevisionMetadata:
+    """Type ``revision.metadata``; ``id`` and a non-negative integer ``version`` are required."""
+    if not isinstance(value, Mapping):
+        msg = f"{where}: revision metadata must be a struct"
+        raise InvalidRecordError(msg)
+    doc_id = _text(_required(value, "id", f"{where} metadata"), f"{where} metadata.id")
+    version = value.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        msg = f"{where}: document {doc_id} has an invalid metadata.version {version!r}"
+        raise InvalidRecordError(msg)
+    tx_time = _opt_time(value.get("txTime"))
+    tx_id = _opt_text(value.get("txId"))
+    if tx_time is None or tx_id is None:
+        msg = f"{where}: document {doc_id} v{version} lacks metadata.txTime or metadata.txId"
+        raise InvalidRecordError(msg)
+    return RevisionMetadata(doc_id=doc_id, version=int(version), tx_time=tx_time, tx_id=tx_id)
+
+
+def parse_address(value: Any, where: str) -> BlockAddress:
+    """Type a ``blockAddress`` struct ``{strandId, sequenceNo}``."""
+    if not isinstance(value, Mapping):
+        msg = f"{where}: blockAddress must be a struct"
+        raise InvalidRecordError(msg)
+    strand = _text(_required(value, "strandId", f"{where} blockAddress"), f"{where} strandId")
+    seq = value.get("sequenceNo")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        msg = f"{where}: blockAddress.sequenceNo must be a non-negative int, got {seq!r}"
+        raise InvalidRecordError(msg)
+    return BlockAddress(strand_id=strand, sequence_no=int(seq))
+
+
+def to_hash_bytes(value: Any, what: str) -> bytes:
+    """Return a hash as bytes: Ion blobs as they are, JSON exports' base64 strings decoded."""
+    if isinstance(value, bytes):
+        return bytes(value)
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            msg = f"{what} is not valid base64"
+            raise InvalidRecordError(msg) from exc
+    msg = f"{what} must be a blob, got {type(value).__name__}"
+    raise InvalidRecordError(msg)
+
+
+def _parse_documents(tx_info: Any, where: str) -> dict[str, TableRef]:
+    if not isinstance(tx_info, Mapping):
+        msg = f"{where}: transactionInfo must be a struct"
+        raise InvalidRecordError(msg)
+    docs = tx_info.get("documents")
+    if docs is None or _is_null(docs):
+        return {}
+    if not isinstance(docs, Mapping):
+        msg = f"{where}: transactionInfo.documents must be a struct"
+        raise InvalidRecordError(msg)
+    out: dict[str, TableRef] = {}
+    for doc_id, ref in docs.items():
+        if not isinstance(ref, Mapping):
+            msg = f"{where}: transactionInfo.documents.{doc_id} must be a struct"
+            raise InvalidRecordError(msg)
+        name = _text(_required(ref, "tableName", f"{where} documents.{doc_id}"), "tableName")
+        out[_text(doc_id, "document id")] = TableRef(name, _opt_text(ref.get("tableId")))
+    return out
+
+
+def _required(value: Mapping[str, Any], name: str, where: str) -> Any:
+    item = value.get(name)
+    if item is None or _is_null(item):
+        msg = f"{where}: missing field {name}"
+        raise InvalidRecordError(msg)
+    return item
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or type(value).__name__ == "IonPyNull"
+
+
+def _text(value: Any, what: str) -> str:
+    if isinstance(value, SymbolToken):
+        if value.text is None:
+            msg = f"{what} is a symbol with unknown text"
+            raise InvalidRecordError(msg)
+        return value.text
+    if isinstance(value, str):
+        return str(value)
+    msg = f"{what} must be a string, got {type(value).__name__}"
+    raise InvalidRecordError(msg)
+
+
+def _opt_text(value: Any) -> str | None:
+    if value is None or _is_null(value):
+        return None
+    return _text(value, "field")
+
+
+def _opt_time(value: Any) -> str | None:
+    if value is None or _is_null(value):
+        return None
+    plain = to_plain(value)
+    if not isinstance(plain, str):
+        msg = f"expected a timestamp, got {type(value).__name__}"
+        raise InvalidRecordError(msg)
+    return plain

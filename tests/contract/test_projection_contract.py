@@ -1,0 +1,174 @@
+"""One contract, every projection: the final state equals in-order application, always.
+
+Each test GIVEN a set of revisions (in some order, maybe duplicated), WHEN applied to the
+projection (in one or several batches), THEN the stored current state (and history, where the
+projection keeps one) equals the reference computed by applying them once, in version order.
+"""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from changes.model import Change, ChangeKind, DocKey
+from tests.builders import history, make_change
+from tests.contract.harness import Harness, expected_state
+
+
+def apply_in_batches(h: Harness, changes: list[Change], batch_size: int) -> None:
+    for start in range(0, len(changes), batch_size):
+        report = h.projection.apply(changes[start : start + batch_size])
+        assert report.failures == [], report.failures
+
+
+def assert_converged(h: Harness, changes: list[Change]) -> None:
+    want_current, want_history = expected_state(changes)
+    assert h.read_current() == want_current
+    if h.read_history is not None:
+        assert h.read_history() == want_history
+
+
+def test_in_order_history_with_delete(harness: Harness) -> None:
+    changes = history("a", 4, delete_last=True) + history("b", 2)
+    apply_in_batches(harness, changes, 100)
+    current = harness.read_current()
+    assert current[DocKey("Person", "a")].deleted is True
+    assert current[DocKey("Person", "a")].data is None
+    assert current[DocKey("Person", "b")].version == 1
+    assert_converged(harness, changes)
+
+
+def test_duplicates_count_as_stale_and_change_nothing(harness: Harness) -> None:
+    changes = history("a", 3)
+    apply_in_batches(harness, changes, 100)
+    report = harness.projection.apply(changes)
+    assert report.applied == 0
+    assert report.stale + report.superseded == len(changes)
+    assert_converged(harness, changes)
+
+
+def test_out_of_order_older_version_never_overwrites(harness: Harness) -> None:
+    v0, v1, v2 = history("a", 3)
+    harness.projection.apply([v2])
+    report = harness.projection.apply([v0, v1])
+    assert report.applied == 0
+    assert harness.read_current()[DocKey("Person", "a")].version == 2
+    assert_converged(harness, [v0, v1, v2])
+
+
+def test_delete_then_late_update_does_not_resurrect(harness: Harness) -> None:
+    changes = history("a", 3, delete_last=True)
+    harness.projection.apply([changes[0], changes[2]])
+    harness.projection.apply([changes[1]])
+    row = harness.read_current()[DocKey("Person", "a")]
+    assert (row.deleted, row.version, row.data) == (True, 2, None)
+    assert_converged(harness, changes)
+
+
+def test_redaction_of_current_version_purges_data(harness: Harness) -> None:
+    v0, v1 = history("a", 2)
+    red = make_change("a", 1, kind=ChangeKind.REDACTION)
+    harness.projection.apply([v0, v1])
+    report = harness.projection.apply([red])
+    assert report.redactions == 1
+    row = harness.read_current()[DocKey("Person", "a")]
+    assert (row.redacted, row.deleted, row.data, row.version) == (True, False, None, 1)
+    assert_converged(harness, [v0, v1, red])
+
+
+def test_redaction_before_original_stays_redacted(harness: Harness) -> None:
+    v0 = make_change("a", 0)
+    red = make_change("a", 0, kind=ChangeKind.REDACTION)
+    harness.projection.apply([red])
+    harness.projection.apply([v0])
+    assert harness.read_current()[DocKey("Person", "a")].redacted is True
+    assert_converged(harness, [v0, red])
+
+
+def test_redaction_of_old_version_keeps_current_data(harness: Harness) -> None:
+    v0, v1 = history("a", 2)
+    red0 = make_change("a", 0, kind=ChangeKind.REDACTION)
+    harness.projection.apply([v0, v1, red0])
+    row = harness.read_current()[DocKey("Person", "a")]
+    assert (row.version, row.redacted) == (1, False)
+    assert row.data is not None
+    assert_converged(harness, [v0, v1, red0])
+
+
+def test_ion_type_fidelity(harness: Harness) -> None:
+    data = {
+        "price": Decimal("1.50"),
+        "negzero": Decimal("-0.000"),
+        "long": Decimal("1234567890123456789012345678.901234"),
+        "exp": Decimal("1.2E+5"),
+        "big": 2**62,
+        "neg": -7,
+        "flag": True,
+        "off": False,
+        "missing": None,
+        "when": "2020-07-10T15:14:13.793+01:30",
+        "day": "2020-07-10",
+        "blob": "aGVsbG8gd29ybGQ=",
+        "nested": {"list": [1, "two", [Decimal("3.0")], {"deep": {"x": []}}], "empty": {}},
+        "unicode": "Łódź ✓ \u2028 \"quoted\" \\ back",
+    }
+    change = make_change("typed", 0, data=data)
+    harness.projection.apply([change])
+    row = harness.read_current()[DocKey("Person", "typed")]
+    assert row.data == data
+    assert str(row.data["price"]) == "1.50"
+    assert str(row.data["negzero"]) == "-0.000"
+    assert_converged(harness, [change])
+
+
+def test_big_document(harness: Harness) -> None:
+    big = {"payload": "x" * 450_000, "n": 1}
+    changes = [make_change("big", 0, data=big), make_change("big", 1, data={**big, "n": 2})]
+    harness.projection.apply(list(reversed(changes)))
+    row = harness.read_current()[DocKey("Person", "big")]
+    assert row.version == 1
+    assert row.data == {**big, "n": 2}
+    assert_converged(harness, changes)
+
+
+def test_many_documents_in_one_batch(harness: Harness) -> None:
+    changes = [c for i in range(60) for c in history(f"d{i}", 3, table=f"T{i % 3}")]
+    random.Random(7).shuffle(changes)
+    apply_in_batches(harness, changes, 50)
+    assert len(harness.read_current()) == 60
+    assert_converged(harness, changes)
+
+
+@st.composite
+def shuffled_histories(draw: st.DrawFn) -> tuple[list[Change], list[Change], int]:
+    """A random multi-document history plus a permutation of it with duplicates."""
+    changes: list[Change] = []
+    for i in range(draw(st.integers(1, 4))):
+        n = draw(st.integers(1, 5))
+        ending = draw(st.sampled_from(["live", "deleted"]))
+        changes += history(f"d{i}", n, table=draw(st.sampled_from(["A", "B"])),
+                           delete_last=ending == "deleted" and n > 1)
+    for change in draw(st.lists(st.sampled_from(changes), max_size=3)):
+        if change.kind is not ChangeKind.DELETE:
+            changes.append(make_change(change.key.doc_id, change.version, table=change.key.table,
+                                       kind=ChangeKind.REDACTION))
+    delivered = draw(st.permutations(changes))
+    delivered = delivered + draw(st.lists(st.sampled_from(changes), max_size=len(changes)))
+    delivered = draw(st.permutations(delivered))
+    return changes, delivered, draw(st.integers(1, 8))
+
+
+def test_any_permutation_with_duplicates_converges(harness: Harness) -> None:
+    @settings(max_examples=harness.max_examples, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(case=shuffled_histories())
+    def run(case: tuple[list[Change], list[Change], int]) -> None:
+        changes, delivered, batch_size = case
+        harness.reset()
+        apply_in_batches(harness, delivered, batch_size)
+        assert_converged(harness, changes)
+
+    run()
