@@ -32,7 +32,7 @@ class CoalescedBatch:
 
     @property
     def superseded(self) -> int:
-        """Changes that need no current-state write because a winner for their key is in the batch."""
+        """Changes needing no current-state write: a winner for their key is in the batch."""
         return self.received - len(self.latest)
 
 

@@ -1,9 +1,10 @@
 """JSON text for plain document values without losing decimal precision.
 
 :func:`dumps` writes :class:`~decimal.Decimal` values as JSON numbers with their exact digits
-(``Decimal('1.50')`` -> ``1.50``, never ``1.5`` or a float approximation). Non-finite floats,
-which JSON cannot represent, are written as the strings ``"nan"``, ``"+inf"`` and ``"-inf"``
-(Ion's own spelling). :func:`loads` reads numbers with a fraction or exponent back as ``Decimal``.
+(``Decimal('1.50')`` -> ``1.50``, never ``1.5`` or a float approximation); an integral decimal
+is written with an exponent (``Decimal('5')`` -> ``5E0``) so it reads back as a decimal, not an
+int. Non-finite floats, which JSON cannot represent, are written as the strings ``"nan"``,
+``"+inf"`` and ``"-inf"`` (Ion's own spelling). :func:`loads` reads numbers with a fraction or exponent back as ``Decimal``.
 Output is compact, keeps non-ASCII text as is, and preserves key order.
 """
 
@@ -14,7 +15,9 @@ import math
 from decimal import Decimal
 from typing import Any
 
-_encode_str: Any = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.encode_basestring
+_encode_str: Any = (
+    getattr(json.encoder, "c_encode_basestring", None) or json.encoder.encode_basestring
+)
 
 
 def dumps(value: Any) -> str:
@@ -67,7 +70,10 @@ def _write(value: Any, parts: list[str]) -> None:  # noqa: PLR0912 - one branch 
         if not value.is_finite():
             msg = f"non-finite decimal {value!r} has no JSON form"
             raise ValueError(msg)
-        parts.append(str(value))
+        text = str(value)
+        # An integral decimal ("5", "-0") would read back as an int; the exponent keeps it a
+        # Decimal (and keeps the sign of -0).
+        parts.append(text if "." in text or "E" in text else text + "E0")
     elif kind is float:
         if math.isfinite(value):
             parts.append(float.__repr__(value))

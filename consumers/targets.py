@@ -4,9 +4,9 @@
 |---|---|
 | ``sqlite:///path/to.db`` (or a bare path ending in ``.db``) | ``projections.sqlite`` |
 | ``postgresql://user@host:port/db`` (also ``postgres://``) | ``projections.postgres`` |
-| ``dynamodb://TableName[?overflow=s3://bucket/prefix]`` | ``projections.dynamodb`` |
+| ``dynamodb://Table[?overflow=s3://bucket/prefix&create=true]`` | ``projections.dynamodb`` |
 | ``s3://bucket/prefix`` | ``projections.s3`` |
-| ``opensearch+https://host[:port]/index-prefix`` (or ``opensearch+http://``) | ``projections.opensearch`` |
+| ``opensearch+https://host[:port]/prefix`` (or ``+http``) | ``projections.opensearch`` |
 
 Modules are imported lazily so a Lambda configured for DynamoDB never imports psycopg.
 """

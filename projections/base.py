@@ -84,7 +84,7 @@ class Projection(Protocol):
 
     @property
     def name(self) -> str:
-        """Short target name for logs, metrics and dead-letter keys (``sqlite``, ``dynamodb``...)."""
+        """Short target name for logs, metrics and dead-letter keys (``sqlite``, ``s3``...)."""
         ...
 
     def apply(self, changes: Sequence[Change]) -> ApplyReport:

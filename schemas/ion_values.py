@@ -84,7 +84,7 @@ def iter_values(stream: IO[bytes]) -> Iterator[Any]:
         raise DecodeError(msg) from exc
 
 
-def to_plain(value: Any) -> Any:
+def to_plain(value: Any) -> Any:  # noqa: PLR0912 - one branch per Ion type, hot path
     """Convert a decoded Ion value (any value model) or a JSON value to the plain form above."""
     kind = type(value)
     if kind is str or kind is int or kind is bool or kind is Decimal or kind is float:

@@ -228,10 +228,11 @@ def _is_null(value: Any) -> bool:
 
 def _text(value: Any, what: str) -> str:
     if isinstance(value, SymbolToken):
-        if value.text is None:
+        text = value.text
+        if not isinstance(text, str):
             msg = f"{what} is a symbol with unknown text"
             raise InvalidRecordError(msg)
-        return value.text
+        return text
     if isinstance(value, str):
         return str(value)
     msg = f"{what} must be a string, got {type(value).__name__}"

@@ -42,7 +42,9 @@ def make_change(
         tx_time=f"2024-01-01T00:00:{version % 60:02d}.123Z",
         block=BlockAddress(STRAND, 100 + (seq if seq is not None else version)),
         revision_hash=fake_hash(table, doc_id, version),
-        data_hash=fake_hash("data", table, doc_id, version) if kind is ChangeKind.REDACTION else None,
+        data_hash=fake_hash("data", table, doc_id, version)
+        if kind is ChangeKind.REDACTION
+        else None,
         table_id="TableId0000000000000001",
     )
 

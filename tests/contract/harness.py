@@ -54,7 +54,7 @@ class Harness:
 
 
 HarnessFactory = Callable[[Path], AbstractContextManager[Harness]]
-"""Each ``tests/contract/backend_*.py`` module exposes ``NAME: str`` and ``harness: HarnessFactory``."""
+"""Each ``tests/contract/backend_*.py`` exposes ``NAME: str`` and ``harness: HarnessFactory``."""
 
 
 def normalise(data: Any) -> Any:

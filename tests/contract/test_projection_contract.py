@@ -113,7 +113,7 @@ def test_ion_type_fidelity(harness: Harness) -> None:
         "day": "2020-07-10",
         "blob": "aGVsbG8gd29ybGQ=",
         "nested": {"list": [1, "two", [Decimal("3.0")], {"deep": {"x": []}}], "empty": {}},
-        "unicode": "Łódź ✓ \u2028 \"quoted\" \\ back",
+        "unicode": 'Łódź ✓ \u2028 "quoted" \\ back',
     }
     change = make_change("typed", 0, data=data)
     harness.projection.apply([change])
@@ -149,12 +149,22 @@ def shuffled_histories(draw: st.DrawFn) -> tuple[list[Change], list[Change], int
     for i in range(draw(st.integers(1, 4))):
         n = draw(st.integers(1, 5))
         ending = draw(st.sampled_from(["live", "deleted"]))
-        changes += history(f"d{i}", n, table=draw(st.sampled_from(["A", "B"])),
-                           delete_last=ending == "deleted" and n > 1)
+        changes += history(
+            f"d{i}",
+            n,
+            table=draw(st.sampled_from(["A", "B"])),
+            delete_last=ending == "deleted" and n > 1,
+        )
     for change in draw(st.lists(st.sampled_from(changes), max_size=3)):
         if change.kind is not ChangeKind.DELETE:
-            changes.append(make_change(change.key.doc_id, change.version, table=change.key.table,
-                                       kind=ChangeKind.REDACTION))
+            changes.append(
+                make_change(
+                    change.key.doc_id,
+                    change.version,
+                    table=change.key.table,
+                    kind=ChangeKind.REDACTION,
+                )
+            )
     delivered = draw(st.permutations(changes))
     delivered = delivered + draw(st.lists(st.sampled_from(changes), max_size=len(changes)))
     delivered = draw(st.permutations(delivered))
@@ -162,8 +172,11 @@ def shuffled_histories(draw: st.DrawFn) -> tuple[list[Change], list[Change], int
 
 
 def test_any_permutation_with_duplicates_converges(harness: Harness) -> None:
-    @settings(max_examples=harness.max_examples, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=harness.max_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
     @given(case=shuffled_histories())
     def run(case: tuple[list[Change], list[Change], int]) -> None:
         changes, delivered, batch_size = case

@@ -1,0 +1,182 @@
+"""``qldb-cdc``: replay, verify and simulate QLDB journal exports.
+
+Exit codes: 0 success; 1 verification found problems (``verify``); 2 a usage or input mistake
+(bad flag, missing manifest, unknown target); 3 the export data is corrupt, truncated or fails
+verification; 4 a target kept failing (re-run to resume); 130 interrupted (re-run to resume).
+Errors are printed as one line on stderr, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from consumers.export_plan import plan_exports
+from consumers.export_source import open_store
+from consumers.progress import Progress
+from consumers.replay import (
+    DeadLetterFile,
+    ReplayError,
+    ReplayOptions,
+    VerificationFailedError,
+    replay,
+)
+from consumers.targets import open_projection, scheme_of
+from consumers.verify import ChainBlockVerifier, verify_export
+from projections.base import Projection
+from schemas import ion_values
+from schemas.errors import CdcError, ConfigError, UserInputError
+from schemas.journal_export import ExportFormat
+from simulation import cli as simulation_cli
+
+DEFAULT_TARGET = "sqlite:///qldb-cdc.db"
+EXIT_VERIFY_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BAD_DATA = 3
+EXIT_TARGET_DOWN = 4
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with all subcommands."""
+    parser = _Parser(prog="qldb-cdc", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    rp = sub.add_parser("replay", help="replay a journal export into projections")
+    rp.add_argument("source", help="export folder or s3://bucket/prefix")
+    rp.add_argument(
+        "--to",
+        dest="targets",
+        action="append",
+        metavar="URI",
+        help=f"projection URI, repeatable (default {DEFAULT_TARGET})",
+    )
+    rp.add_argument("--verify", action="store_true", help="verify every hash while replaying")
+    _add_format(rp)
+    rp.add_argument("--batch-size", type=_positive_int, default=5000, metavar="N")
+    rp.add_argument(
+        "--dead-letter",
+        type=Path,
+        metavar="FILE",
+        help="JSON Lines file for changes a target can never store (default: stop on them)",
+    )
+    rp.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+
+    vp = sub.add_parser("verify", help="verify every hash and the block chain of an export")
+    vp.add_argument("source", help="export folder or s3://bucket/prefix")
+    _add_format(vp)
+    vp.add_argument("--max-problems", type=_positive_int, default=20, metavar="N")
+
+    sp = sub.add_parser("simulate", help="write a synthetic export with valid hashes")
+    simulation_cli.add_arguments(sp)
+    return parser
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=["auto", *(f.value for f in ExportFormat)],
+        default="auto",
+        help="export OutputFormat (default: detected per object)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        msg = f"not a number: {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if value < 1:
+        msg = f"must be at least 1: {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _format(args: argparse.Namespace) -> ExportFormat | None:
+    return None if args.format == "auto" else ExportFormat(args.format)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "verify":
+            return _verify(args)
+        return simulation_cli.run(args)
+    except KeyboardInterrupt:
+        _say("interrupted; re-run the same command to resume")
+        return EXIT_INTERRUPTED
+    except (UserInputError, ConfigError) as exc:
+        _say(f"error: {exc}")
+        return EXIT_USAGE
+    except VerificationFailedError as exc:
+        _say(f"error: {exc}")
+        return EXIT_BAD_DATA
+    except ReplayError as exc:
+        _say(f"error: {exc}")
+        return EXIT_TARGET_DOWN if "re-run the same command" in str(exc) else EXIT_BAD_DATA
+    except CdcError as exc:
+        _say(f"error: {exc}")
+        return EXIT_BAD_DATA
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f"qldb-cdc: {text}\n")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    ion_values.warn_if_slow_ion()
+    uris = args.targets or [DEFAULT_TARGET]
+    for uri in uris:
+        scheme_of(uri)
+    store = open_store(args.source)
+    plan = plan_exports(store)
+    for warning in plan.warnings:
+        _say(f"warning: {warning}")
+    targets: list[Projection] = []
+    dead_letters = DeadLetterFile(args.dead_letter) if args.dead_letter else None
+    try:
+        for uri in uris:
+            targets.append(open_projection(uri))
+        total = sum(store.size(o.key) or 0 for o in plan.objects) if not args.no_progress else 0
+        progress = Progress(total, len(plan.objects), enabled=not args.no_progress)
+        verifier = ChainBlockVerifier() if args.verify else None
+        options = ReplayOptions(
+            batch_size=args.batch_size,
+            fmt=_format(args),
+            verifier=verifier,
+            dead_letters=dead_letters,
+            progress=progress,
+        )
+        summary = replay(store, plan, targets, options)
+    finally:
+        for target in targets:
+            target.close()
+        if dead_letters is not None:
+            dead_letters.close()
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    store = open_store(args.source)
+    plan = plan_exports(store)
+    result = verify_export(store, plan, fmt=_format(args), max_problems=args.max_problems)
+    for line in result.lines():
+        print(line)
+    return EXIT_VERIFY_FAILED if result.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Dead-letter sinks: where poison records go, with their raw bytes and the reason.
+
+A dead letter is the only way a record may leave the stream path without reaching the
+projections, so writing one must succeed or be reported: every sink here raises (or reports)
+:class:`~schemas.errors.RetryableError` when a letter could not be stored, and the caller then
+reports the record as failed so Kinesis redelivers it. Nothing is ever silently dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from schemas.errors import RetryableError
+
+SQS_MAX_BODY = 256 * 1024
+"""SQS's classic maximum message (and SendMessageBatch request payload) size in bytes."""
+SQS_MAX_BATCH = 10
+"""SendMessageBatch accepts at most ten entries."""
+_RAW_CHUNK = 150 * 1024
+"""Raw bytes per SQS message; base64 (x4/3) plus the JSON envelope stays under SQS_MAX_BODY."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that can never be processed, with enough context to replay or inspect it.
+
+    Attributes:
+        raw: the exact bytes that failed (the KPL user record, or the outer record when it could
+            not be de-aggregated).
+        shard_id: the Kinesis shard, when known.
+        sequence_number: the outer Kinesis sequence number.
+        sub_sequence_number: the index inside the KPL aggregate, ``None`` for an outer record.
+        reason: why it is poison (the error message).
+        error_class: the error class name (``DecodeError``, ``VerificationError``...).
+        target: the projection that refused the record, for per-target failures.
+        document_key: ``table/docId@version`` when the record was decoded that far.
+    """
+
+    raw: bytes
+    shard_id: str | None
+    sequence_number: str
+    sub_sequence_number: int | None
+    reason: str
+    error_class: str
+    target: str | None = None
+    document_key: str | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON form (raw bytes as standard base64) used by the SQS sink."""
+        return {
+            "rawBase64": base64.b64encode(self.raw).decode("ascii"),
+            "shardId": self.shard_id,
+            "sequenceNumber": self.sequence_number,
+            "subSequenceNumber": self.sub_sequence_number,
+            "reason": self.reason,
+            "errorClass": self.error_class,
+            "target": self.target,
+            "documentKey": self.document_key,
+        }
+
+
+@runtime_checkable
+class DeadLetterSink(Protocol):
+    """Stores one dead letter; raises RetryableError when it could not be stored."""
+
+    def put(self, letter: DeadLetter) -> None:
+        """Store ``letter`` durably or raise RetryableError."""
+        ...
+
+
+@runtime_checkable
+class BatchDeadLetterSink(DeadLetterSink, Protocol):
+    """A sink that can store many letters in fewer calls."""
+
+    def put_many(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        """Store ``letters``; return the ones that could not be stored (empty on success)."""
+        ...
+
+
+@dataclass
+class ListDeadLetterSink:
+    """Keeps letters in memory (tests and dry runs). ``fail`` makes every put fail retryably."""
+
+    letters: list[DeadLetter] = field(default_factory=list)
+    fail: bool = False
+
+    def put(self, letter: DeadLetter) -> None:
+        """Append ``letter``, or raise RetryableError when ``fail`` is set."""
+        if self.fail:
+            msg = "dead-letter sink unavailable (ListDeadLetterSink.fail is set)"
+            raise RetryableError(msg)
+        self.letters.append(letter)
+
+
+class SqsDeadLetterSink:
+    """Sends dead letters to an SQS queue as JSON (raw bytes in base64).
+
+    Guarantees: a letter whose raw bytes do not fit one message is split into several messages
+    sharing ``letterId`` with ``part``/``parts`` set, so nothing is truncated. Entries are sent
+    with SendMessageBatch (at most 10 and 256 KiB per call) and per-entry failures are checked;
+    a letter counts as stored only when all its parts were accepted.
+    """
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        """Use an SQS ``client`` (boto3) and the target ``queue_url``."""
+        self._client = client
+        self._queue_url = queue_url
+
+    def put(self, letter: DeadLetter) -> None:
+        """Store one letter or raise RetryableError."""
+        failed = self.put_many([letter])
+        if failed:
+            msg = f"could not write dead letter for {letter.sequence_number} to SQS"
+            raise RetryableError(msg)
+
+    def put_many(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        """Store ``letters``; return those with at least one part SQS did not accept."""
+        entries: list[tuple[int, dict[str, str]]] = []
+        for index, letter in enumerate(letters):
+            entries.extend((index, body) for body in _bodies(letter))
+        failed_letters: set[int] = set()
+        for chunk in _batches(entries):
+            failed_letters |= self._send(chunk)
+        return [letters[i] for i in sorted(failed_letters)]
+
+    def _send(self, chunk: list[tuple[int, dict[str, str]]]) -> set[int]:
+        request = [{"Id": str(n), "MessageBody": body["body"]} for n, (_, body) in enumerate(chunk)]
+        try:
+            response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=request)
+        except (ClientError, BotoCoreError):
+            # Throttling, 5xx, timeouts, a missing queue or credentials: the letters are not
+            # stored, so the records they came from must be redelivered.
+            return {index for index, _ in chunk}
+        failed = response.get("Failed") or []
+        return {chunk[int(entry["Id"])][0] for entry in failed}
+
+
+def _bodies(letter: DeadLetter) -> list[dict[str, str]]:
+    base = letter.to_json_dict()
+    raw = letter.raw
+    parts = max(1, -(-len(raw) // _RAW_CHUNK))
+    if parts == 1:
+        return [{"body": json.dumps(base)}]
+    letter_id = str(uuid.uuid4())
+    out = []
+    for part in range(parts):
+        piece = raw[part * _RAW_CHUNK : (part + 1) * _RAW_CHUNK]
+        body = dict(base, rawBase64=base64.b64encode(piece).decode("ascii"))
+        body.update(letterId=letter_id, part=part, parts=parts, rawLength=len(raw))
+        out.append({"body": json.dumps(body)})
+    return out
+
+
+def _batches(
+    entries: list[tuple[int, dict[str, str]]],
+) -> list[list[tuple[int, dict[str, str]]]]:
+    batches: list[list[tuple[int, dict[str, str]]]] = []
+    current: list[tuple[int, dict[str, str]]] = []
+    size = 0
+    for entry in entries:
+        length = len(entry[1]["body"].encode("utf-8"))
+        if current and (len(current) == SQS_MAX_BATCH or size + length > SQS_MAX_BODY):
+            batches.append(current)
+            current, size = [], 0
+        current.append(entry)
+        size += length
+    if current:
+        batches.append(current)
+    return batches

@@ -1,0 +1,210 @@
+"""Where journal exports are read from: a local folder or ``s3://bucket/prefix``.
+
+A local folder is typically ``aws s3 sync s3://bucket/prefix ./folder``. Manifest keys are full
+S3 keys (prefix included), so a key is looked up under the folder as is, then with its leading
+path components removed one at a time (``exports/2024/abc/obj.ion`` -> ``2024/abc/obj.ion`` ->
+``abc/obj.ion`` -> ``obj.ion``), which finds the object whatever prefix the folder was synced from.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+from urllib.parse import urlsplit
+
+from schemas.errors import RetryableError, UserInputError
+from schemas.journal_export import COMPLETED_MANIFEST
+
+
+class ExportStore(Protocol):
+    """Read access to the objects of one or more journal exports."""
+
+    def describe(self) -> str:
+        """Human name of the location, for messages."""
+        ...
+
+    def manifest_keys(self) -> list[str]:
+        """Keys of every ``*.completed.manifest`` at the location, sorted."""
+        ...
+
+    def read_bytes(self, key: str) -> bytes:
+        """Whole content of a (small) object such as a manifest."""
+        ...
+
+    def open(self, key: str) -> IO[bytes]:
+        """A streaming binary reader over a data object; the caller closes it."""
+        ...
+
+    def size(self, key: str) -> int | None:
+        """Size in bytes when cheaply known (for progress), else None."""
+        ...
+
+
+@dataclass
+class LocalExportStore:
+    """An export copied to a local folder."""
+
+    root: Path
+
+    def describe(self) -> str:
+        """The folder path."""
+        return str(self.root)
+
+    def manifest_keys(self) -> list[str]:
+        """Completed manifests anywhere under the folder."""
+        found = []
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if COMPLETED_MANIFEST.search(name):
+                    found.append(str(Path(dirpath, name).relative_to(self.root)))
+        return sorted(found)
+
+    def resolve(self, key: str) -> Path:
+        """Map a manifest key to a file under the folder (see the module docstring)."""
+        parts = [p for p in key.split("/") if p]
+        for start in range(len(parts)):
+            candidate = self.root.joinpath(*parts[start:])
+            if candidate.is_file():
+                return candidate
+        msg = f"data object {key!r} listed in the manifest is missing from {self.root}"
+        raise UserInputError(msg)
+
+    def read_bytes(self, key: str) -> bytes:
+        """Read a whole file."""
+        return self.resolve(key).read_bytes()
+
+    def open(self, key: str) -> IO[bytes]:
+        """Open a file for buffered binary reading."""
+        return self.resolve(key).open("rb")
+
+    def size(self, key: str) -> int | None:
+        """File size."""
+        return self.resolve(key).stat().st_size
+
+
+class _StreamingBodyReader(io.RawIOBase):
+    """Adapts a botocore StreamingBody to a raw binary stream (for io.BufferedReader)."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _read(self, size: int) -> bytes:
+        from botocore.exceptions import BotoCoreError  # I/O edge only
+
+        try:
+            data: bytes = self._body.read(size)
+        except (BotoCoreError, OSError) as exc:
+            msg = f"reading from S3 failed mid-object: {exc}"
+            raise RetryableError(msg) from exc
+        return data
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
+
+
+@dataclass
+class S3ExportStore:
+    """An export in S3: ``s3://bucket/prefix``."""
+
+    client: Any
+    bucket: str
+    prefix: str
+
+    def describe(self) -> str:
+        """The s3:// URI."""
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def manifest_keys(self) -> list[str]:
+        """Completed manifests under the prefix."""
+        return sorted(k for k in self._list() if COMPLETED_MANIFEST.search(k))
+
+    def _list(self) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        with _s3_errors(self.describe()):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for item in page.get("Contents", []):
+                    yield str(item["Key"])
+
+    def read_bytes(self, key: str) -> bytes:
+        """Get a whole object."""
+        with _s3_errors(f"s3://{self.bucket}/{key}"):
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            data: bytes = body.read()
+        return data
+
+    def open(self, key: str) -> IO[bytes]:
+        """Stream an object through a 1 MiB buffer."""
+        with _s3_errors(f"s3://{self.bucket}/{key}"):
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        return io.BufferedReader(_StreamingBodyReader(body), buffer_size=1 << 20)
+
+    def size(self, key: str) -> int | None:
+        """Object size from HEAD."""
+        with _s3_errors(f"s3://{self.bucket}/{key}"):
+            size: int = self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
+        return size
+
+
+class _s3_errors:
+    """Turn botocore failures into UserInputError (missing bucket/key/access) or RetryableError."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        from botocore.exceptions import BotoCoreError, ClientError  # I/O edge only
+
+        if isinstance(exc, ClientError):
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            if code in {"NoSuchBucket", "NoSuchKey", "404", "AccessDenied", "403"}:
+                msg = f"cannot read {self.where}: {code}"
+                raise UserInputError(msg) from exc
+            if status >= 500 or code in {"SlowDown", "RequestTimeout", "Throttling"}:
+                msg = f"S3 is unavailable reading {self.where}: {code}"
+                raise RetryableError(msg) from exc
+            msg = f"cannot read {self.where}: {code or exc}"
+            raise UserInputError(msg) from exc
+        if isinstance(exc, BotoCoreError):
+            msg = f"cannot reach S3 for {self.where}: {exc}"
+            raise RetryableError(msg) from exc
+
+
+def open_store(source: str, *, s3_client: Any = None) -> ExportStore:
+    """Build the store for ``source``: ``s3://bucket/prefix`` or a local folder path."""
+    if source.startswith("s3://"):
+        parts = urlsplit(source)
+        if not parts.netloc:
+            msg = f"S3 source needs a bucket: {source!r}"
+            raise UserInputError(msg)
+        if s3_client is None:
+            import boto3  # I/O edge only
+
+            s3_client = boto3.client("s3")
+        return S3ExportStore(s3_client, parts.netloc, parts.path.lstrip("/"))
+    if "://" in source:
+        msg = f"unsupported source {source!r}: use a local folder or s3://bucket/prefix"
+        raise UserInputError(msg)
+    root = Path(source)
+    if not root.is_dir():
+        msg = f"export folder {source} does not exist"
+        raise UserInputError(msg)
+    return LocalExportStore(root)

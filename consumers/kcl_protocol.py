@@ -1,0 +1,338 @@
+"""The KCL MultiLangDaemon protocol: JSON lines between the Java daemon and this child process.
+
+The daemon starts one child per shard lease and talks to it over the child's stdin/stdout, one
+JSON object per line. Sources (checked against the reference client):
+
+* ``awslabs/amazon-kinesis-client-python`` ``amazon_kclpy/kcl.py`` (``_IOHandler``,
+  ``Checkpointer.checkpoint``, ``KCLProcess._handle_a_line``), ``amazon_kclpy/messages.py``
+  (message fields), ``amazon_kclpy/dispatch.py`` (action names), ``amazon_kclpy/v3/processor.py``
+  (``lease_lost``/``shard_ended``/``shutdown_requested`` semantics) and
+  ``amazon_kclpy/checkpoint_error.py`` (checkpoint errors are Java exception names);
+* the Java ``software.amazon.kinesis.multilang`` package (``MultiLangDaemon``,
+  ``MultiLangProtocol``, ``messages.*Message``) of ``awslabs/amazon-kinesis-client``.
+
+Messages from the daemon (:func:`parse_message`)::
+
+    {"action":"initialize","shardId":..,"sequenceNumber":..,"subSequenceNumber":..}
+    {"action":"processRecords","records":[{"data":<base64>,"partitionKey":..,
+        "sequenceNumber":..,"subSequenceNumber":..,"approximateArrivalTimestamp":<ms>}],
+        "millisBehindLatest":..}
+    {"action":"leaseLost"}   {"action":"shardEnded"}   {"action":"shutdownRequested"}
+    {"action":"shutdown","reason":"TERMINATE"|"ZOMBIE"}      (KCL 1.x daemons)
+    {"action":"checkpoint","sequenceNumber":..,"subSequenceNumber":..,"error":null|"<Name>"}
+
+Messages from the child (:class:`DaemonChannel`): ``{"action":"status","responseFor":<action>}``
+after each message has been handled, and ``{"action":"checkpoint","sequenceNumber":..,
+"subSequenceNumber":..}`` whose reply is the daemon's ``checkpoint`` message above. A ``null``
+sequence number checkpoints at the daemon's default position: SHARD_END while handling
+``shardEnded``, the end of the latest delivered batch otherwise.
+
+Guarantees of this module:
+
+* stdout carries protocol lines only. Like kclpy, every line is written as ``"\\n{json}\\n"`` and
+  flushed, so stray output from elsewhere cannot be interleaved into a protocol line; the reader
+  skips blank lines.
+* A line that is not a protocol message raises :class:`ProtocolError` (never ignored).
+* A checkpoint reply carrying an error raises :class:`CheckpointError` with the Java exception
+  name; :func:`checkpoint_with_retry` classifies it (retry with backoff, stop checkpointing, or
+  fatal).
+
+``amazon_kclpy`` is deliberately not used even when importable: its ``KCLProcess`` catches every
+exception a processor raises (a bare ``except:``, which also swallows ``SystemExit``) and still
+replies ``status``, so a batch that failed to reach the projections would be acknowledged and a
+later checkpoint would skip it. This module lets a failure end the process before ``status``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from schemas.errors import CdcError
+
+RETRYABLE_CHECKPOINT_ERRORS = frozenset(
+    {"ThrottlingException", "KinesisClientLibDependencyException"}
+)
+"""Java exceptions after which the same checkpoint may succeed later (``checkpoint_error.py`` and
+the Java ``RecordProcessorCheckpointer`` docs: DynamoDB throttling or a dependency failure)."""
+
+STOP_CHECKPOINT_ERRORS = frozenset({"ShutdownException", "InvalidStateException"})
+"""Java exceptions after which this processor must not checkpoint again: the lease is gone
+(``ShutdownException``) or the lease table cannot hold the checkpoint
+(``InvalidStateException``)."""
+
+
+class ProtocolError(CdcError):
+    """The daemon sent something that is not a protocol message; the child cannot continue."""
+
+
+class CheckpointError(CdcError):
+    """The daemon answered a checkpoint request with an error.
+
+    Attributes:
+        name: the Java exception name sent by the daemon (``ThrottlingException``...).
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"checkpoint failed: {name}")
+        self.name = name
+
+
+@dataclass(frozen=True, slots=True)
+class Initialize:
+    """``initialize``: the shard this child processes and the checkpoint it resumes from."""
+
+    shard_id: str
+    sequence_number: str | None
+    sub_sequence_number: int | None
+    action: str = "initialize"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRecords:
+    """``processRecords``: de-aggregated user records, in shard order, as raw JSON objects."""
+
+    records: tuple[dict[str, Any], ...]
+    millis_behind_latest: int | None
+    action: str = "processRecords"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseLost:
+    """``leaseLost`` (or KCL 1.x ``shutdown`` with reason ZOMBIE): never checkpoint."""
+
+    action: str = "leaseLost"
+
+
+@dataclass(frozen=True, slots=True)
+class ShardEnded:
+    """``shardEnded`` (or KCL 1.x ``shutdown`` with reason TERMINATE): checkpoint SHARD_END."""
+
+    action: str = "shardEnded"
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownRequested:
+    """``shutdownRequested``: the worker is stopping; a last checkpoint is allowed."""
+
+    action: str = "shutdownRequested"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointReply:
+    """The daemon's answer to a checkpoint request; ``error`` is a Java exception name or None."""
+
+    sequence_number: str | None
+    sub_sequence_number: int | None
+    error: str | None
+    action: str = "checkpoint"
+
+
+Message = Initialize | ProcessRecords | LeaseLost | ShardEnded | ShutdownRequested | CheckpointReply
+"""Every message the daemon can send."""
+
+
+def parse_message(line: str) -> Message:
+    """Decode one non-blank protocol line; raise ProtocolError for anything else.
+
+    The ``action`` the child must echo in its status reply is ``message.action``; for a KCL 1.x
+    ``shutdown`` message that is ``"shutdown"``, which this function preserves.
+    """
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        msg = f"daemon line is not JSON: {line[:200]!r}"
+        raise ProtocolError(msg) from exc
+    if not isinstance(obj, dict) or not isinstance(obj.get("action"), str):
+        msg = f"daemon message without an action: {line[:200]!r}"
+        raise ProtocolError(msg)
+    action: str = obj["action"]
+    try:
+        return _decode(action, obj)
+    except (KeyError, TypeError, ValueError) as exc:
+        msg = f"malformed {action!r} message ({exc!r}): {line[:200]!r}"
+        raise ProtocolError(msg) from exc
+
+
+def _decode(action: str, obj: dict[str, Any]) -> Message:
+    if action == "initialize":
+        return Initialize(
+            shard_id=str(obj["shardId"]),
+            sequence_number=_opt_str(obj.get("sequenceNumber")),
+            sub_sequence_number=_opt_int(obj.get("subSequenceNumber")),
+        )
+    if action == "processRecords":
+        records = obj["records"]
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            msg = "records must be a list of objects"
+            raise TypeError(msg)
+        return ProcessRecords(tuple(records), _opt_int(obj.get("millisBehindLatest")))
+    if action == "leaseLost":
+        return LeaseLost()
+    if action == "shardEnded":
+        return ShardEnded()
+    if action == "shutdownRequested":
+        return ShutdownRequested()
+    if action == "shutdown":
+        reason = obj["reason"]
+        if reason == "TERMINATE":
+            return ShardEnded(action="shutdown")
+        if reason == "ZOMBIE":
+            return LeaseLost(action="shutdown")
+        msg = f"unknown shutdown reason {reason!r}"
+        raise ValueError(msg)
+    if action == "checkpoint":
+        error = obj.get("error")
+        return CheckpointReply(
+            sequence_number=_opt_str(obj.get("sequenceNumber")),
+            sub_sequence_number=_opt_int(obj.get("subSequenceNumber")),
+            error=None if error is None else str(error),
+        )
+    msg = f"unknown action {action!r}"
+    raise ValueError(msg)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+class DaemonChannel:
+    """The child's side of the connection: reads daemon messages, writes replies.
+
+    Not thread-safe; one channel per process, used by one loop.
+    """
+
+    def __init__(self, incoming: TextIO, outgoing: TextIO) -> None:
+        """Wrap the daemon's stream (usually stdin) and the protocol stream (usually stdout)."""
+        self._in = incoming
+        self._out = outgoing
+
+    def read_message(self) -> Message | None:
+        """The next message, skipping blank lines; ``None`` when the daemon closed the stream."""
+        while True:
+            line = self._in.readline()
+            if not line:
+                return None
+            if line.strip():
+                return parse_message(line)
+
+    def messages(self) -> Iterator[Message]:
+        """Every message until the daemon closes the stream."""
+        while (message := self.read_message()) is not None:
+            yield message
+
+    def send_status(self, response_for: str) -> None:
+        """Tell the daemon that the message with action ``response_for`` has been handled."""
+        self._write({"action": "status", "responseFor": response_for})
+
+    def checkpoint(self, sequence_number: str | None, sub_sequence_number: int | None) -> None:
+        """Ask the daemon to checkpoint and wait for its answer.
+
+        ``None`` for both checkpoints at the daemon's default position (SHARD_END during
+        ``shardEnded``). Raises CheckpointError with the daemon's exception name when the reply
+        carries one, ``CheckpointError("InvalidStateException")`` when the daemon answers with
+        anything but a checkpoint message (as kclpy does), and ProtocolError when the stream ends.
+        """
+        self._write(
+            {
+                "action": "checkpoint",
+                "sequenceNumber": sequence_number,
+                "subSequenceNumber": sub_sequence_number,
+            }
+        )
+        reply = self.read_message()
+        if reply is None:
+            msg = "daemon closed the stream while a checkpoint was pending"
+            raise ProtocolError(msg)
+        if not isinstance(reply, CheckpointReply):
+            name = "InvalidStateException"
+            raise CheckpointError(name)
+        if reply.error is not None:
+            raise CheckpointError(reply.error)
+
+    def _write(self, message: dict[str, Any]) -> None:
+        self._out.write(f"\n{json.dumps(message)}\n")
+        self._out.flush()
+
+
+class CheckpointOutcome(enum.Enum):
+    """What happened to a checkpoint request after retries."""
+
+    DONE = "done"
+    """The daemon stored the checkpoint."""
+    GAVE_UP = "gave_up"
+    """Still throttled after every attempt; a later checkpoint will cover this position."""
+    STOP = "stop"
+    """ShutdownException/InvalidStateException: never checkpoint again in this process."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Bounded exponential backoff: ``attempts`` tries, delays ``base * 2**n`` capped at ``cap``.
+
+    Attributes:
+        attempts: total tries including the first (at least 1).
+        base_seconds: delay after the first failure.
+        cap_seconds: largest delay between two tries.
+    """
+
+    attempts: int = 5
+    base_seconds: float = 0.2
+    cap_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            msg = f"attempts must be at least 1, got {self.attempts}"
+            raise ValueError(msg)
+        if self.base_seconds < 0 or self.cap_seconds < 0:
+            msg = "backoff delays must not be negative"
+            raise ValueError(msg)
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` failed tries (1-based)."""
+        return float(min(self.cap_seconds, self.base_seconds * 2 ** (failures - 1)))
+
+
+def checkpoint_with_retry(
+    channel: DaemonChannel,
+    sequence_number: str | None,
+    sub_sequence_number: int | None,
+    backoff: Backoff,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    log: Callable[[str], None] = lambda _line: None,
+) -> CheckpointOutcome:
+    """Checkpoint, retrying throttling with backoff, and classify the result.
+
+    Mirrors the reference sample (``samples/sample_kclpy_app.py`` ``checkpoint``): retryable names
+    (:data:`RETRYABLE_CHECKPOINT_ERRORS`) are retried up to ``backoff.attempts`` times, after
+    which the outcome is ``GAVE_UP``; :data:`STOP_CHECKPOINT_ERRORS` give ``STOP`` at once. Any
+    other exception name (``IllegalArgumentException`` for a position the daemon rejects...) is
+    a bug on one side and is re-raised as CheckpointError.
+    """
+    for attempt in range(1, backoff.attempts + 1):
+        try:
+            channel.checkpoint(sequence_number, sub_sequence_number)
+        except CheckpointError as exc:
+            if exc.name in STOP_CHECKPOINT_ERRORS:
+                log(f"checkpoint at {sequence_number}/{sub_sequence_number}: {exc.name}; stopping")
+                return CheckpointOutcome.STOP
+            if exc.name not in RETRYABLE_CHECKPOINT_ERRORS:
+                raise
+            log(
+                f"checkpoint at {sequence_number}/{sub_sequence_number}: {exc.name} "
+                f"(attempt {attempt}/{backoff.attempts})"
+            )
+            if attempt < backoff.attempts:
+                sleep(backoff.delay(attempt))
+        else:
+            return CheckpointOutcome.DONE
+    return CheckpointOutcome.GAVE_UP

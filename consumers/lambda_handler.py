@@ -1,0 +1,240 @@
+"""AWS Lambda entry point for a Kinesis event source mapping carrying QLDB Streams records.
+
+Deploy with ``FunctionResponseTypes: [ReportBatchItemFailures]``. Guarantees:
+
+* Every record of the event is applied, dead-lettered (SQS, raw bytes + reason) or reported in
+  ``batchItemFailures``. Only the earliest failed outer record is reported: Lambda restarts the
+  shard from there and redelivery of later records is harmless because every projection write is
+  conditioned on the QLDB version.
+* Configuration is read and validated on the first invocation (settings, projections and
+  clients are then reused across invocations); a configuration error fails that invocation with
+  one clear sentence and is retried by Lambda, never turning records into poison.
+* Logs are structured JSON (powertools ``Logger``) and never contain document contents; metrics
+  are CloudWatch EMF (powertools ``Metrics``, namespace from ``POWERTOOLS_METRICS_NAMESPACE``,
+  default ``QldbCdc``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
+from botocore.exceptions import BotoCoreError, ClientError
+
+from consumers.dead_letter import DeadLetter, DeadLetterSink, SqsDeadLetterSink
+from consumers.pipeline import BatchCounts, process_batch
+from consumers.settings import ENV_TARGETS_SECRET_ARN, Settings, parse_targets
+from consumers.targets import open_projection
+from projections.base import Projection
+from schemas.errors import ConfigError, PoisonError, RetryableError
+from schemas.ion_values import c_extension_enabled
+from schemas.kinesis import StreamRecord, from_lambda
+
+DEFAULT_NAMESPACE = "QldbCdc"
+SERVICE = "qldb-cdc"
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE),
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
+)
+
+_COUNT_METRICS = (
+    ("revisions", "Revisions"),
+    ("applied", "Applied"),
+    ("stale", "Stale"),
+    ("tombstones", "Tombstones"),
+    ("redactions", "Redactions"),
+    ("poison", "Poison"),
+    ("retried", "Retried"),
+)
+
+
+@dataclass
+class StreamHandler:
+    """The handler's state, built once per execution environment.
+
+    Attributes:
+        projections: every target of ``CDC_TARGETS``.
+        dead_letters: the dead-letter sink.
+        verify: recompute revision hashes before applying.
+        clock: wall clock in epoch seconds (injected for the record-age metric).
+    """
+
+    projections: Sequence[Projection]
+    dead_letters: DeadLetterSink
+    verify: bool = False
+    clock: Callable[[], float] = time.time
+
+    def handle(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
+        """Process one Lambda Kinesis event; return the partial-batch-failure response."""
+        started = time.perf_counter()
+        raw_records = event.get("Records") or []
+        if not raw_records:  # powertools' data classes and batch utilities reject empty batches
+            return {"batchItemFailures": []}
+        parsed: list[StreamRecord] = []
+        positions: list[int] = []
+        failed_positions: set[int] = set()
+        unreadable = 0
+        for position, item in enumerate(KinesisStreamEvent(dict(event)).records):
+            try:
+                parsed.append(from_lambda(item.raw_event))
+                positions.append(position)
+            except PoisonError as exc:
+                unreadable += 1
+                if not self._dead_letter_unreadable(item.raw_event, exc):
+                    failed_positions.add(position)
+        outcome = process_batch(parsed, self.projections, self.dead_letters, verify=self.verify)
+        counts = outcome.counts
+        counts.poison += unreadable
+        counts.records += unreadable
+        counts.retried += len(failed_positions)
+        failed_positions.update(positions[i] for i in outcome.failed_indexes)
+        failures: list[dict[str, str]] = []
+        if failed_positions:
+            first = raw_records[min(failed_positions)].get("kinesis") or {}
+            failures.append({"itemIdentifier": str(first.get("sequenceNumber", ""))})
+        arrivals = [r.arrival for r in parsed if r.arrival is not None]
+        oldest_ms = (self.clock() - min(arrivals)) * 1000.0 if arrivals else None
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        self._publish(counts, latency_ms, oldest_ms, failures)
+        return {"batchItemFailures": failures}
+
+    def _dead_letter_unreadable(self, raw_event: Mapping[str, Any], exc: PoisonError) -> bool:
+        kinesis = raw_event.get("kinesis") or {}
+        data = kinesis.get("data") if isinstance(kinesis, Mapping) else None
+        raw = data.encode("utf-8") if isinstance(data, str) else json.dumps(raw_event).encode()
+        event_id = str(raw_event.get("eventID", ""))
+        letter = DeadLetter(
+            raw=raw,
+            shard_id=event_id.split(":", 1)[0] if ":" in event_id else None,
+            sequence_number=str(kinesis.get("sequenceNumber", "")),
+            sub_sequence_number=None,
+            reason=f"unreadable Lambda Kinesis record: {exc}",
+            error_class=type(exc).__name__,
+        )
+        try:
+            self.dead_letters.put(letter)
+        except RetryableError:
+            return False
+        return True
+
+    def _publish(
+        self,
+        counts: BatchCounts,
+        latency_ms: float,
+        oldest_ms: float | None,
+        failures: list[dict[str, str]],
+    ) -> None:
+        for attribute, name in _COUNT_METRICS:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(counts, attribute))
+        metrics.add_metric(name="BatchLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
+        if oldest_ms is not None:
+            metrics.add_metric(
+                name="OldestRecordAge", unit=MetricUnit.Milliseconds, value=max(0.0, oldest_ms)
+            )
+        summary = {name: getattr(counts, name) for name in counts.__dataclass_fields__}
+        logger.info(
+            "batch processed",
+            extra={
+                "counts": summary,
+                "batch_latency_ms": round(latency_ms, 3),
+                "oldest_record_age_ms": None if oldest_ms is None else round(oldest_ms, 3),
+                "retry_from": failures[0]["itemIdentifier"] if failures else None,
+            },
+        )
+        metrics.flush_metrics()
+
+
+_state: StreamHandler | None = None
+
+
+def secret_targets(client: Any, secret_arn: str) -> tuple[str, ...]:
+    """Target URIs stored in a Secrets Manager secret (they carry passwords).
+
+    The ``SecretString`` is either comma-separated target URIs, a JSON object with a ``uri``
+    (or ``uris``) field, or an RDS-style JSON object (``username``, ``password``, ``host``,
+    ``port``, ``dbname``), which becomes a ``postgresql://`` URI. Error messages never contain
+    the secret's value.
+
+    Raises:
+        ConfigError: the secret cannot be read or holds no valid target.
+    """
+    try:
+        text = client.get_secret_value(SecretId=secret_arn)["SecretString"]
+    except (ClientError, BotoCoreError, KeyError) as exc:
+        msg = f"{ENV_TARGETS_SECRET_ARN}: cannot read secret {secret_arn}: {type(exc).__name__}"
+        raise ConfigError(msg) from exc
+    value: Any = text
+    if text.lstrip().startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            msg = f"{ENV_TARGETS_SECRET_ARN}: secret {secret_arn} is not valid JSON"
+            raise ConfigError(msg) from exc
+    if isinstance(value, dict):
+        if "uri" in value or "uris" in value:
+            value = str(value.get("uri") or value.get("uris"))
+        elif {"username", "password", "host"} <= value.keys():
+            value = (
+                f"postgresql://{quote(str(value['username']), safe='')}:"
+                f"{quote(str(value['password']), safe='')}@{value['host']}:"
+                f"{value.get('port', 5432)}/{quote(str(value.get('dbname', 'postgres')), safe='')}"
+            )
+        else:
+            msg = f"{ENV_TARGETS_SECRET_ARN}: secret {secret_arn} has no uri or RDS fields"
+            raise ConfigError(msg)
+    try:
+        return parse_targets(str(value), f"secret {secret_arn}")
+    except ConfigError:
+        msg = f"{ENV_TARGETS_SECRET_ARN}: secret {secret_arn} holds an invalid target URI"
+        raise ConfigError(msg) from None  # the URI may hold a password: never chain it
+
+
+def build_handler(env: Mapping[str, str]) -> StreamHandler:
+    """Build the handler from environment variables (validated; raises ConfigError)."""
+    settings = Settings.from_env(env)
+    logger.setLevel(settings.log_level)
+    if not c_extension_enabled():
+        logger.warning(
+            "amazon-ion is running WITHOUT its C extension: decoding is about 13x slower and "
+            "will not keep up with a Kinesis shard; deploy a binary amazon-ion wheel"
+        )
+    assert settings.dead_letter_queue_url is not None  # required by Settings.from_env
+    sink = SqsDeadLetterSink(boto3.client("sqs"), settings.dead_letter_queue_url)
+    targets = settings.targets
+    if settings.targets_secret_arn is not None:
+        client = boto3.client("secretsmanager")
+        targets += secret_targets(client, settings.targets_secret_arn)
+    projections = [open_projection(uri) for uri in targets]
+    logger.info(
+        "stream handler configured",
+        extra={"targets": [p.name for p in projections], "verify_hashes": settings.verify_hashes},
+    )
+    return StreamHandler(projections=projections, dead_letters=sink, verify=settings.verify_hashes)
+
+
+def reset() -> None:
+    """Forget the cached handler (closing its projections); the next call rebuilds it."""
+    global _state  # noqa: PLW0603 - the per-execution-environment cache Lambda reuses
+    if _state is not None:
+        for projection in _state.projections:
+            projection.close()
+    _state = None
+
+
+def handler(event: Mapping[str, Any], context: object) -> dict[str, list[dict[str, str]]]:
+    """Lambda entry point: see the module docstring."""
+    global _state  # noqa: PLW0603 - the per-execution-environment cache Lambda reuses
+    if _state is None:
+        _state = build_handler(os.environ)
+    return _state.handle(event)

@@ -1,0 +1,261 @@
+"""The stream path shared by the Lambda handler and the KCL processor.
+
+:func:`process_batch` takes Kinesis records in delivery order and makes every projection reflect
+the QLDB revisions inside them. Its guarantees:
+
+* Every outer record ends in exactly one of three states: fully applied (or stale, which is
+  success), dead-lettered (poison, with raw bytes and reason), or at/after ``retry_from``.
+* Poison never blocks the shard: undecodable KPL aggregates, non-Ion or malformed QLDB records,
+  revisions whose hash does not recompute (``verify=True``) and changes a projection can never
+  store are dead-lettered, counted and skipped.
+* Retryable failures (throttling, 5xx, timeouts, a dead letter that could not be written) are
+  mapped back to the outer record(s) they came from; ``retry_from`` is the earliest of them in
+  delivery order. A failed key is conservative: every outer record holding a revision of that
+  key counts as failed, even when coalescing kept only one of them.
+* Nothing stops early. Everything from ``retry_from`` on is redelivered by Kinesis (Lambda
+  restarts at the lowest reported sequence number; the KCL processor checkpoints before it), and
+  records after it that did succeed are simply applied again: every projection write is
+  conditioned on the QLDB version, so redelivery and duplicates are harmless (counted stale).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from changes.model import Change
+from consumers.dead_letter import BatchDeadLetterSink, DeadLetter, DeadLetterSink
+from projections.base import Failure, Projection
+from schemas.errors import CdcError, PoisonError, RetryableError, VerificationError
+from schemas.kinesis import StreamRecord
+from schemas.kpl import iter_user_records
+from schemas.qldb_stream import (
+    BlockSummaryRecord,
+    ControlRecord,
+    RevisionDetailsRecord,
+    decode_stream_record,
+)
+
+
+@dataclass
+class BatchCounts:
+    """What one batch did. Projection counts are summed over all projections.
+
+    Attributes:
+        records: outer Kinesis records received.
+        user_records: user records after KPL de-aggregation (undecodable aggregates excluded).
+        revisions: REVISION_DETAILS records decoded into changes.
+        control: CONTROL records seen.
+        block_summaries: BLOCK_SUMMARY records seen.
+        applied: current-state writes that took effect.
+        stale: changes rejected by the version condition (duplicates, older versions).
+        superseded: changes coalesced away by a newer change in the same batch.
+        tombstones: applied deletes.
+        redactions: applied redactions.
+        poison: dead letters written (or attempted), one per poison record or per refusing
+            target.
+        retried: retryable failures (change failures per projection, changes of a projection
+            whose whole apply failed, dead letters that could not be written).
+        verify_failures: revisions whose hash did not recompute (a subset of ``poison``).
+    """
+
+    records: int = 0
+    user_records: int = 0
+    revisions: int = 0
+    control: int = 0
+    block_summaries: int = 0
+    applied: int = 0
+    stale: int = 0
+    superseded: int = 0
+    tombstones: int = 0
+    redactions: int = 0
+    poison: int = 0
+    retried: int = 0
+    verify_failures: int = 0
+
+
+@dataclass
+class BatchOutcome:
+    """Result of :func:`process_batch`.
+
+    Attributes:
+        retry_from: the earliest outer record (delivery order) that must be redelivered, or
+            ``None`` when every record was applied or dead-lettered.
+        counts: what happened.
+        failed_indexes: indexes (into the input) of every outer record that failed retryably.
+    """
+
+    retry_from: StreamRecord | None
+    counts: BatchCounts
+    failed_indexes: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOrigin:
+    """``Change.origin`` on the stream path: the outer record index and the user record."""
+
+    index: int
+    record: StreamRecord
+
+
+def process_batch(
+    records: Sequence[StreamRecord],
+    projections: Sequence[Projection],
+    dead_letters: DeadLetterSink,
+    *,
+    verify: bool = False,
+) -> BatchOutcome:
+    """De-aggregate, decode, (optionally) verify and apply one batch; see the module docstring.
+
+    Args:
+        records: outer records (or KCL user records) in delivery order.
+        projections: every target; each receives all changes of the batch and coalesces itself.
+        dead_letters: where poison goes; a failed write makes its record retryable.
+        verify: recompute every revision hash and dead-letter revisions that do not match.
+
+    Returns:
+        The earliest record to redeliver (if any) and the counts.
+    """
+    counts = BatchCounts(records=len(records))
+    letters: list[tuple[int, DeadLetter]] = []
+    changes = _decode(records, counts, letters, verify=verify)
+    failed: set[int] = set()
+    for projection in projections:
+        if changes:
+            _apply(projection, changes, counts, letters, failed)
+    for index in _deliver(dead_letters, letters):
+        failed.add(index)
+        counts.retried += 1
+    retry_from = records[min(failed)] if failed else None
+    return BatchOutcome(retry_from=retry_from, counts=counts, failed_indexes=failed)
+
+
+def _decode(
+    records: Sequence[StreamRecord],
+    counts: BatchCounts,
+    letters: list[tuple[int, DeadLetter]],
+    *,
+    verify: bool,
+) -> list[Change]:
+    changes: list[Change] = []
+    for index, outer in enumerate(records):
+        try:
+            users = list(iter_user_records(outer))
+        except PoisonError as exc:
+            letters.append((index, _letter(outer, exc)))
+            counts.poison += 1
+            continue
+        counts.user_records += len(users)
+        for user in users:
+            try:
+                decoded = decode_stream_record(user.data)
+                if isinstance(decoded, RevisionDetailsRecord):
+                    if verify:
+                        _verify(decoded)
+                    changes.append(decoded.to_change(StreamOrigin(index, user)))
+                    counts.revisions += 1
+                elif isinstance(decoded, BlockSummaryRecord):
+                    counts.block_summaries += 1
+                elif isinstance(decoded, ControlRecord):
+                    counts.control += 1
+            except PoisonError as exc:
+                letters.append((index, _letter(user, exc)))
+                counts.poison += 1
+                counts.verify_failures += isinstance(exc, VerificationError)
+    return changes
+
+
+def _verify(record: RevisionDetailsRecord) -> None:
+    from verification.verifier import verify_revision
+
+    failures = verify_revision(record.revision.raw, block=record.revision.address)
+    if failures:
+        msg = "; ".join(str(failure) for failure in failures)
+        raise VerificationError(msg)
+
+
+def _apply(
+    projection: Projection,
+    changes: list[Change],
+    counts: BatchCounts,
+    letters: list[tuple[int, DeadLetter]],
+    failed: set[int],
+) -> None:
+    try:
+        report = projection.apply(changes)
+    except RetryableError:
+        # Nothing in the call could succeed: every record that carried a change is retried.
+        failed.update(_origin(change).index for change in changes)
+        counts.retried += len(changes)
+        return
+    counts.applied += report.applied
+    counts.stale += report.stale
+    counts.superseded += report.superseded
+    counts.tombstones += report.tombstones
+    counts.redactions += report.redactions
+    failed_keys = set()
+    for failure in report.failures:
+        origin = _origin(failure.change)
+        if failure.retryable:
+            failed_keys.add(failure.change.key)
+            failed.add(origin.index)
+            counts.retried += 1
+        else:
+            letters.append((origin.index, _change_letter(projection.name, failure)))
+            counts.poison += 1
+    if failed_keys:
+        failed.update(_origin(c).index for c in changes if c.key in failed_keys)
+
+
+def _deliver(sink: DeadLetterSink, letters: list[tuple[int, DeadLetter]]) -> set[int]:
+    """Write every letter; return the outer indexes whose letter could not be written."""
+    if not letters:
+        return set()
+    if isinstance(sink, BatchDeadLetterSink):
+        try:
+            unstored = sink.put_many([letter for _, letter in letters])
+        except RetryableError:
+            return {index for index, _ in letters}
+        ids = {id(letter) for letter in unstored}
+        return {index for index, letter in letters if id(letter) in ids}
+    failed: set[int] = set()
+    for index, letter in letters:
+        try:
+            sink.put(letter)
+        except RetryableError:
+            failed.add(index)
+    return failed
+
+
+def _origin(change: Change) -> StreamOrigin:
+    origin = change.origin
+    if not isinstance(origin, StreamOrigin):
+        msg = f"change {change.key} v{change.version} lost its stream origin"
+        raise TypeError(msg)
+    return origin
+
+
+def _letter(record: StreamRecord, exc: CdcError) -> DeadLetter:
+    return DeadLetter(
+        raw=record.data,
+        shard_id=record.shard_id,
+        sequence_number=record.sequence_number,
+        sub_sequence_number=record.sub_sequence_number,
+        reason=str(exc),
+        error_class=type(exc).__name__,
+    )
+
+
+def _change_letter(target: str, failure_: Failure) -> DeadLetter:
+    change = failure_.change
+    record = _origin(change).record
+    return DeadLetter(
+        raw=record.data,
+        shard_id=record.shard_id,
+        sequence_number=record.sequence_number,
+        sub_sequence_number=record.sub_sequence_number,
+        reason=str(failure_.error),
+        error_class=type(failure_.error).__name__,
+        target=target,
+        document_key=f"{change.key.table}/{change.key.doc_id}@{change.version}",
+    )

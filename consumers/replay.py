@@ -1,0 +1,289 @@
+"""Replay QLDB journal exports into projections.
+
+Guarantees:
+
+* Every user revision in the export reaches every target, or the run stops with an error and a
+  re-run of the same command continues; nothing is skipped silently. Hash-only system revisions
+  and revisions whose table is unknown are counted as skipped.
+* Writes are version-conditioned, so a re-run, an overlap with another export or with the live
+  stream, or several workers at once cannot change the final state.
+* Resume: after all changes of a data object are applied to a target, the object is recorded as
+  complete in that target; a later run skips it for that target.
+* Blocks are checked against the range promised by the object name and must be contiguous, so a
+  truncated object or a missing block is an error, not a silent hole.
+* Memory is bounded by ``batch_size`` changes plus one block, whatever the export size.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Protocol
+
+from amazon.ion import simpleion
+
+from changes.from_qldb import block_changes
+from changes.model import Change
+from consumers.export_plan import ExportObject, ExportPlan
+from consumers.export_source import ExportStore
+from consumers.object_blocks import iter_object_blocks
+from consumers.progress import Progress
+from consumers.verify import JSON_NOT_VERIFIABLE
+from projections.base import ApplyReport, Failure, Projection
+from schemas.errors import CdcError, RetryableError, UserInputError
+from schemas.journal import JournalBlock
+from schemas.journal_export import ExportFormat
+
+
+class BlockVerifier(Protocol):
+    """Checks blocks in journal order; returns one message per problem (empty when valid)."""
+
+    def check(self, block: JournalBlock) -> list[str]:
+        """Verify ``block`` (and its link to the previous block checked)."""
+        ...
+
+    def restart(self) -> None:
+        """Forget the previous block (the next block starts a new, unlinked run)."""
+        ...
+
+
+class ReplayError(CdcError):
+    """The replay stopped; the message says why and that a re-run resumes."""
+
+
+class VerificationFailedError(ReplayError):
+    """A hash did not recompute; the message names the block and document."""
+
+
+class DeadLetterFile:
+    """Appends changes no target can store to a JSON Lines file (created on first use)."""
+
+    def __init__(self, path: Path) -> None:
+        """Remember the path; nothing is created until something is dead-lettered."""
+        self.path = path
+        self.count = 0
+        self._fh: IO[str] | None = None
+
+    def put(self, failure: Failure, target: str) -> None:
+        """Record the change, its raw revision and the reason."""
+        if self._fh is None:
+            self._fh = self.path.open("a", encoding="utf-8")
+        change = failure.change
+        origin = change.origin if isinstance(change.origin, dict) else {}
+        raw = origin.get("raw")
+        letter = {
+            "target": target,
+            "reason": str(failure.error),
+            "error": type(failure.error).__name__,
+            "table": change.key.table,
+            "documentId": change.key.doc_id,
+            "version": change.version,
+            "exportId": origin.get("export_id"),
+            "objectKey": origin.get("key"),
+            "block": f"{change.block.strand_id}/{change.block.sequence_no}",
+            "rawIonBase64": (
+                None if raw is None else base64.b64encode(simpleion.dumps(raw)).decode("ascii")
+            ),
+        }
+        self._fh.write(json.dumps(letter) + "\n")
+        self._fh.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        """Close the file if it was opened."""
+        if self._fh is not None:
+            self._fh.close()
+
+
+@dataclass
+class ReplaySummary:
+    """What a replay did; printed at the end of every run."""
+
+    objects_total: int = 0
+    objects_replayed: int = 0
+    objects_already_done: int = 0
+    blocks: int = 0
+    blocks_without_documents: int = 0
+    revisions_read: int = 0
+    skipped_system: int = 0
+    skipped_no_table: int = 0
+    verified_blocks: int = 0
+    verify_failures: int = 0
+    dead_lettered: int = 0
+    elapsed_s: float = 0.0
+    targets: dict[str, ApplyReport] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Revisions read per second."""
+        return self.revisions_read / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        """Human summary, one fact per line."""
+        out = [
+            f"objects: {self.objects_replayed} replayed, {self.objects_already_done} already done"
+            f" (of {self.objects_total})",
+            f"blocks: {self.blocks} read, {self.blocks_without_documents} without documents",
+            f"revisions: {self.revisions_read} read, skipped {self.skipped_system} system"
+            f" + {self.skipped_no_table} without table",
+        ]
+        for name, r in self.targets.items():
+            out.append(
+                f"{name}: applied {r.applied} (tombstones {r.tombstones}, redactions "
+                f"{r.redactions}), stale/duplicate {r.stale}, superseded in batch "
+                f"{r.superseded}, history rows {r.history_written}"
+            )
+        if self.verified_blocks or self.verify_failures:
+            out.append(f"verify: {self.verified_blocks} blocks ok, {self.verify_failures} failures")
+        if self.dead_lettered:
+            out.append(f"dead-lettered: {self.dead_lettered} changes no target could store")
+        out.append(f"elapsed {self.elapsed_s:.1f}s, {self.rate:,.0f} revisions/s")
+        return out
+
+
+@dataclass
+class ReplayOptions:
+    """Tuning and safety knobs of a replay."""
+
+    batch_size: int = 5000
+    fmt: ExportFormat | None = None
+    verifier: BlockVerifier | None = None
+    dead_letters: DeadLetterFile | None = None
+    max_attempts: int = 5
+    sleep: Callable[[float], None] = time.sleep
+    progress: Progress | None = None
+
+
+def replay(
+    store: ExportStore,
+    plan: ExportPlan,
+    targets: Sequence[Projection],
+    options: ReplayOptions | None = None,
+) -> ReplaySummary:
+    """Replay every object of ``plan`` into ``targets``; see the module docstring."""
+    opts = options or ReplayOptions()
+    summary = ReplaySummary(objects_total=len(plan.objects))
+    summary.targets = {t.name: ApplyReport() for t in targets}
+    started = time.monotonic()
+    done: dict[tuple[str, str], set[str]] = {}
+    for target in targets:
+        for export_id in plan.export_ids:
+            done[(target.name, export_id)] = target.completed_objects(export_id)
+    try:
+        for obj in plan.objects:
+            pending = [t for t in targets if obj.key not in done[(t.name, obj.export_id)]]
+            if not pending:
+                summary.objects_already_done += 1
+                if opts.verifier is not None:
+                    opts.verifier.restart()
+                _advance(opts, objects=1, nbytes=_size(store, obj.key, opts))
+                continue
+            _replay_object(store, obj, pending, opts, summary)
+            for target in pending:
+                target.mark_object_complete(obj.export_id, obj.key)
+            summary.objects_replayed += 1
+            _advance(opts, objects=1, nbytes=_size(store, obj.key, opts))
+    finally:
+        summary.elapsed_s = time.monotonic() - started
+        if opts.progress is not None:
+            opts.progress.finish()
+    return summary
+
+
+def _size(store: ExportStore, key: str, opts: ReplayOptions) -> int:
+    if opts.progress is None or not opts.progress.total_bytes:
+        return 0
+    return store.size(key) or 0
+
+
+def _advance(opts: ReplayOptions, **counts: int) -> None:
+    if opts.progress is not None:
+        opts.progress.advance(**counts)
+
+
+def _replay_object(
+    store: ExportStore,
+    obj: ExportObject,
+    targets: Sequence[Projection],
+    opts: ReplayOptions,
+    summary: ReplaySummary,
+) -> None:
+    pending: list[Change] = []
+    origin = {"export_id": obj.export_id, "key": obj.key}
+    keep_raw = opts.dead_letters is not None
+    for block, fmt in iter_object_blocks(store, obj, opts.fmt):
+        summary.blocks += 1
+        if opts.verifier is not None:
+            if fmt is ExportFormat.JSON:
+                raise UserInputError(JSON_NOT_VERIFIABLE)
+            _verify(opts.verifier, block, summary)
+        if not block.has_documents:
+            summary.blocks_without_documents += 1
+        found = block_changes(block, origin, keep_raw=keep_raw)
+        summary.skipped_system += found.skipped_system
+        summary.skipped_no_table += found.skipped_no_table
+        summary.revisions_read += len(found.changes) + found.skipped_system
+        summary.revisions_read += found.skipped_no_table
+        pending.extend(found.changes)
+        _advance(opts, revisions=len(found.changes))
+        if len(pending) >= opts.batch_size:
+            _apply(pending, targets, opts, summary)
+            pending = []
+    if pending:
+        _apply(pending, targets, opts, summary)
+
+
+def _verify(verifier: BlockVerifier, block: JournalBlock, s: ReplaySummary) -> None:
+    problems = verifier.check(block)
+    if problems:
+        s.verify_failures += len(problems)
+        msg = "verification failed: " + "; ".join(problems[:5])
+        raise VerificationFailedError(msg)
+    s.verified_blocks += 1
+
+
+def _apply(
+    changes: list[Change], targets: Sequence[Projection], opts: ReplayOptions, s: ReplaySummary
+) -> None:
+    """Apply to every target; retry retryable failures with backoff, dead-letter poison ones."""
+    for target in targets:
+        todo = changes
+        for attempt in range(1, opts.max_attempts + 1):
+            try:
+                report = target.apply(todo)
+            except RetryableError as exc:
+                error: CdcError = exc
+            else:
+                retryable = [f for f in report.failures if f.retryable]
+                for failure in report.failures:
+                    if not failure.retryable:
+                        _dead_letter(failure, target.name, opts, s)
+                report.failures = []
+                s.targets[target.name].merge(report)
+                if not retryable:
+                    break
+                todo = [f.change for f in retryable]
+                error = retryable[0].error
+            if attempt == opts.max_attempts:
+                msg = (
+                    f"target {target.name} keeps failing after {attempt} attempts ({error}); "
+                    "nothing was lost: re-run the same command to resume"
+                )
+                raise ReplayError(msg) from error
+            opts.sleep(min(2.0 ** (attempt - 1), 30.0))
+
+
+def _dead_letter(failure: Failure, target: str, opts: ReplayOptions, s: ReplaySummary) -> None:
+    if opts.dead_letters is None:
+        msg = (
+            f"target {target} cannot store document {failure.change.key.doc_id} "
+            f"v{failure.change.version}: {failure.error} (pass --dead-letter FILE to set such "
+            "changes aside and continue)"
+        )
+        raise ReplayError(msg) from failure.error
+    opts.dead_letters.put(failure, target)
+    s.dead_lettered += 1

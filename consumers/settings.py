@@ -1,0 +1,107 @@
+"""Stream-consumer configuration from environment variables, validated once at start-up.
+
+Every problem is reported as a :class:`~schemas.errors.ConfigError` with one sentence naming the
+variable and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from consumers.targets import scheme_of
+from schemas.errors import ConfigError
+
+ENV_TARGETS = "CDC_TARGETS"
+"""Comma-separated projection URIs (see ``consumers.targets``); required."""
+ENV_DEAD_LETTER_QUEUE_URL = "CDC_DEAD_LETTER_QUEUE_URL"
+"""SQS queue URL for poison records; required for the Lambda handler."""
+ENV_VERIFY_HASHES = "CDC_VERIFY_HASHES"
+"""``true``/``false`` (default ``false``): recompute every revision hash before applying it."""
+ENV_LOG_LEVEL = "CDC_LOG_LEVEL"
+"""Logging level name (default ``INFO``)."""
+ENV_TARGETS_SECRET_ARN = "CDC_TARGETS_SECRET_ARN"
+"""Optional Secrets Manager ARN whose value adds target URIs (kept out of the environment
+because they hold passwords); see ``consumers.lambda_handler.secret_targets``."""
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", ""})
+_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Validated consumer settings.
+
+    Attributes:
+        targets: projection URIs, each with a known scheme, in the order given.
+        dead_letter_queue_url: SQS URL for dead letters (``None`` only when not required).
+        verify_hashes: recompute revision hashes and dead-letter mismatches.
+        log_level: an upper-case logging level name.
+        targets_secret_arn: a Secrets Manager secret holding more target URIs, or ``None``.
+    """
+
+    targets: tuple[str, ...]
+    dead_letter_queue_url: str | None
+    verify_hashes: bool = False
+    log_level: str = "INFO"
+    targets_secret_arn: str | None = None
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str], *, require_dead_letter_queue: bool = True
+    ) -> Settings:
+        """Read and validate the ``CDC_*`` variables from ``env``.
+
+        Raises:
+            ConfigError: a required variable is missing or a value is invalid.
+        """
+        raw_targets = env.get(ENV_TARGETS, "").strip()
+        secret_arn = env.get(ENV_TARGETS_SECRET_ARN, "").strip() or None
+        if not raw_targets and secret_arn is None:
+            msg = f"{ENV_TARGETS} is required: set it to one or more comma-separated target URIs"
+            raise ConfigError(msg)
+        targets = parse_targets(raw_targets, ENV_TARGETS) if raw_targets else ()
+        queue = env.get(ENV_DEAD_LETTER_QUEUE_URL, "").strip() or None
+        if queue is None and require_dead_letter_queue:
+            msg = (
+                f"{ENV_DEAD_LETTER_QUEUE_URL} is required: set it to the SQS dead-letter queue URL"
+            )
+            raise ConfigError(msg)
+        if queue is not None and not queue.startswith(("https://", "http://")):
+            msg = f"{ENV_DEAD_LETTER_QUEUE_URL} must be an SQS queue URL, got {queue!r}"
+            raise ConfigError(msg)
+        verify_text = env.get(ENV_VERIFY_HASHES, "false").strip().lower()
+        if verify_text not in _TRUE | _FALSE:
+            msg = f"{ENV_VERIFY_HASHES} must be true or false, got {verify_text!r}"
+            raise ConfigError(msg)
+        level = env.get(ENV_LOG_LEVEL, "INFO").strip().upper() or "INFO"
+        if level not in _LEVELS:
+            msg = f"{ENV_LOG_LEVEL} must be one of {', '.join(sorted(_LEVELS))}, got {level!r}"
+            raise ConfigError(msg)
+        return cls(
+            targets=targets,
+            dead_letter_queue_url=queue,
+            verify_hashes=verify_text in _TRUE,
+            log_level=level,
+            targets_secret_arn=secret_arn,
+        )
+
+
+def parse_targets(text: str, source: str) -> tuple[str, ...]:
+    """Split comma-separated target URIs and check each scheme.
+
+    Raises:
+        ConfigError: an empty entry or an unknown scheme, naming ``source``.
+    """
+    targets = tuple(t.strip() for t in text.split(","))
+    if any(not t for t in targets):
+        msg = f"{source} contains an empty entry"
+        raise ConfigError(msg)
+    for target in targets:
+        try:
+            scheme_of(target)
+        except ConfigError as exc:
+            msg = f"{source}: {exc}"
+            raise ConfigError(msg) from exc
+    return targets

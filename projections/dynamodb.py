@@ -1,0 +1,494 @@
+"""DynamoDB projection: one item per document holding its current state, version-conditioned.
+
+URI: ``dynamodb://TableName[?overflow=s3://bucket/prefix&create=true]``.
+
+Table layout (created by :meth:`DynamoDbProjection.ensure_table`, or on open with
+``create=true``): partition key ``pk`` (S), no sort key, ``PAY_PER_REQUEST``, and a global
+secondary index ``byLedgerTable`` (hash ``ledgerTable``, range ``pk``, all attributes) so a
+dashboard can query every document of one ledger table.
+
+Document item (``pk`` = QLDB document id, unique per ledger):
+
+==================  =====  =================================================================
+attribute           type   meaning
+==================  =====  =================================================================
+``pk``              S      document id
+``ledgerTable``     S      QLDB table name (the GSI hash key)
+``version``         N      QLDB document version, the only ordering authority
+``deleted``         BOOL   tombstone: the document was deleted at ``version``
+``redacted``        BOOL   the revision at ``version`` was redacted
+``data``            M      the document (numbers as N with their exact digits); absent for
+                           tombstones, redactions and offloaded documents
+``dataRef``         M      ``{bucket, key, sha256, bytes}`` of an offloaded document (> 400 KB)
+``txId``/``txTime`` S      commit transaction id and ISO-8601 time
+``revisionHash``    S      base64 SHA-256 of the revision
+``dataHash``        S      redactions only: base64 hash of the redacted data
+``blockStrand``     S      strand id of the committing block
+``blockSeq``        N      sequence number of the committing block
+``tableId``         S      QLDB table id, when known
+==================  =====  =================================================================
+
+Checkpoint items (replay resume) use ``pk = "#checkpoint#<export_id>#<object key>"`` plus
+``exportId`` and ``objectKey``; they have no ``ledgerTable`` so they never appear in the GSI.
+
+Guarantees:
+
+* Every write is a conditional ``PutItem``:
+  ``attribute_not_exists(pk) OR #v < :v``, and for a redaction additionally
+  ``OR (#v = :v AND #r = :false)``: a redaction of the current version wins, nothing else at an
+  equal version does. A failed condition is a stale change (success, counted).
+* The batch is coalesced first (``changes.coalesce``; DynamoDB keeps no history), then the
+  writes run concurrently on a bounded thread pool.
+* Numbers are never floats: ``Decimal``/``int`` go on the wire as their exact text; plain
+  floats are converted through ``str``. NaN, infinities, more than 38 significant digits or
+  magnitudes outside DynamoDB's range are :class:`UnstorableChangeError` for that change only.
+  Note that real DynamoDB trims leading and trailing zeros of stored numbers (``1.50`` is read
+  back as ``1.5``); the value is exact, its written form is not kept.
+* Items whose conservatively estimated size exceeds 400 KB have their data offloaded to S3
+  (``projections.large_documents``) when an overflow location is configured, else the change
+  fails with :class:`UnstorableChangeError`.
+* Throttling, 5xx, timeouts and connection errors are retried inside ``apply`` (exponential
+  backoff, full jitter, bounded); still failing -> ``Failure(RetryableError)``.
+  ``ValidationException`` -> ``Failure(PoisonError)``; a missing table or denied access ->
+  ``Failure(RetryableError)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from changes.coalesce import coalesce
+from changes.model import Change
+from projections import large_documents
+from projections.aws_errors import (
+    ConditionFailedError,
+    RetryPolicy,
+    checked_call,
+    classify_client_error,
+    client_config,
+)
+from projections.base import ApplyReport, Failure
+from projections.large_documents import DocumentRef, OverflowLocation
+from schemas.errors import CdcError, ConfigError, UnstorableChangeError
+
+ITEM_LIMIT_BYTES = 400 * 1024
+"""DynamoDB's maximum item size."""
+
+MAX_DEPTH = 32
+"""DynamoDB's maximum nesting depth of document attributes."""
+
+MAX_DIGITS = 38
+"""DynamoDB's maximum number precision (significant digits)."""
+
+GSI_NAME = "byLedgerTable"
+CHECKPOINT_PREFIX = "#checkpoint#"
+DEFAULT_WORKERS = 16
+
+_CONDITION = "attribute_not_exists(pk) OR #v < :v"
+_REDACTION_CONDITION = f"{_CONDITION} OR (#v = :v AND #r = :false)"
+
+
+# --------------------------------------------------------------------------- value encoding
+
+
+def to_attribute_value(value: Any, depth: int = 1) -> dict[str, Any]:
+    """Encode a plain document value as a low-level DynamoDB ``AttributeValue``.
+
+    Raises:
+        UnstorableChangeError: NaN/infinite numbers, numbers DynamoDB cannot hold, nesting
+            deeper than 32 levels, or a type with no DynamoDB form.
+    """
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if value is None:
+        return {"NULL": True}
+    if kind is bool:
+        return {"BOOL": value}
+    if kind is int or kind is Decimal or kind is float:
+        return {"N": number_text(value)}
+    if depth > MAX_DEPTH:
+        msg = f"document nests deeper than DynamoDB's {MAX_DEPTH} levels"
+        raise UnstorableChangeError(msg)
+    if kind is dict:
+        return {"M": {str(k): to_attribute_value(v, depth + 1) for k, v in value.items()}}
+    if kind is list:
+        return {"L": [to_attribute_value(v, depth + 1) for v in value]}
+    if isinstance(value, bytes | bytearray):
+        return {"B": bytes(value)}
+    msg = f"cannot store a {kind.__name__} in DynamoDB"
+    raise UnstorableChangeError(msg)
+
+
+def number_text(value: int | Decimal | float) -> str:
+    """The exact wire text of a number; floats go through ``str`` (never binary expansion).
+
+    Raises:
+        UnstorableChangeError: NaN, infinity, > 38 significant digits, or outside
+            ``1E-130 .. 9.99...E+125`` in magnitude.
+    """
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            msg = f"DynamoDB cannot store the non-finite number {value!r}"
+            raise UnstorableChangeError(msg)
+        number = Decimal(str(value))
+    elif isinstance(value, int):
+        number = Decimal(value)
+    else:
+        number = value
+    if not number.is_finite():
+        msg = f"DynamoDB cannot store the non-finite number {value!r}"
+        raise UnstorableChangeError(msg)
+    if number != 0:
+        digits = number.as_tuple().digits
+        significant = len("".join(map(str, digits)).strip("0")) or 1
+        if significant > MAX_DIGITS:
+            msg = f"number {value} has more than {MAX_DIGITS} significant digits"
+            raise UnstorableChangeError(msg)
+        magnitude = number.copy_abs()
+        if magnitude >= Decimal("1E+126") or magnitude < Decimal("1E-130"):
+            msg = f"number {value} is outside DynamoDB's range"
+            raise UnstorableChangeError(msg)
+    return str(value) if isinstance(value, int | Decimal) else str(number)
+
+
+def from_attribute_value(value: dict[str, Any]) -> Any:
+    """Decode a low-level ``AttributeValue`` to plain Python.
+
+    Numbers with a fraction or exponent become ``Decimal``, others ``int`` (the same shapes a
+    JSON round trip through ``changes.json_codec`` gives).
+    """
+    ((tag, inner),) = value.items()
+    if tag == "S":
+        return inner
+    if tag == "N":
+        text = str(inner)
+        if any(c in text for c in ".eE"):
+            return Decimal(text)
+        return int(text)
+    if tag == "M":
+        return {k: from_attribute_value(v) for k, v in inner.items()}
+    if tag == "L":
+        return [from_attribute_value(v) for v in inner]
+    if tag == "BOOL":
+        return bool(inner)
+    if tag == "NULL":
+        return None
+    if tag == "B":
+        return bytes(inner)
+    msg = f"unexpected DynamoDB attribute type {tag}"
+    raise ValueError(msg)
+
+
+def attribute_size(value: dict[str, Any]) -> int:
+    """Conservative size in bytes of an ``AttributeValue`` under DynamoDB's item-size rules.
+
+    Strings and binaries count their bytes; numbers ``ceil(digits/2) + 2``; booleans and nulls
+    1; maps and lists 3 bytes plus 1 per element plus each element (map keys count their UTF-8
+    length). The estimate is never below what DynamoDB charges.
+    """
+    ((tag, inner),) = value.items()
+    if tag == "S":
+        return len(inner.encode("utf-8"))
+    if tag == "N":
+        return (len(inner) + 1) // 2 + 2
+    if tag == "B":
+        return len(inner)
+    if tag in {"BOOL", "NULL"}:
+        return 1
+    if tag == "M":
+        return 3 + sum(len(k.encode("utf-8")) + 1 + attribute_size(v) for k, v in inner.items())
+    if tag == "L":
+        return 3 + sum(1 + attribute_size(v) for v in inner)
+    return len(repr(inner))
+
+
+def item_size(item: dict[str, dict[str, Any]]) -> int:
+    """Conservative size of a whole item: attribute names plus values (see attribute_size)."""
+    return sum(len(name.encode("utf-8")) + attribute_size(v) for name, v in item.items())
+
+
+def change_item(change: Change) -> dict[str, dict[str, Any]]:
+    """The item for ``change`` with inline ``data`` (before any offload decision).
+
+    Raises:
+        UnstorableChangeError: the document holds a value DynamoDB cannot store.
+    """
+    item: dict[str, dict[str, Any]] = {
+        "pk": {"S": change.key.doc_id},
+        "ledgerTable": {"S": change.key.table},
+        "version": {"N": str(change.version)},
+        "deleted": {"BOOL": change.is_tombstone},
+        "redacted": {"BOOL": change.is_redacted},
+        "txId": {"S": change.tx_id},
+        "txTime": {"S": change.tx_time},
+        "revisionHash": {"S": change.revision_hash},
+        "blockStrand": {"S": change.block.strand_id},
+        "blockSeq": {"N": str(change.block.sequence_no)},
+    }
+    if change.data is not None:
+        item["data"] = to_attribute_value(change.data)
+    if change.data_hash is not None:
+        item["dataHash"] = {"S": change.data_hash}
+    if change.table_id is not None:
+        item["tableId"] = {"S": change.table_id}
+    return item
+
+
+def read_document(item: dict[str, Any], s3_client: Any) -> dict[str, Any] | None:
+    """The document data of a stored item, fetching and verifying it from S3 when offloaded.
+
+    Returns ``None`` for tombstones and redactions.
+
+    Raises:
+        OffloadedDocumentCorruptError: the S3 object's SHA-256 or size does not match
+            ``dataRef``.
+        RetryableError / PoisonError: classified S3 failures.
+    """
+    if "dataRef" in item:
+        return large_documents.fetch(s3_client, DocumentRef.from_attribute(item["dataRef"]))
+    if "data" in item:
+        data = from_attribute_value(item["data"])
+        if not isinstance(data, dict):
+            msg = f"item {item.get('pk')} has a non-map data attribute"
+            raise ValueError(msg)
+        return data
+    return None
+
+
+# --------------------------------------------------------------------------- projection
+
+
+class DynamoDbProjection:
+    """Current state of every document in one DynamoDB table (see module docstring).
+
+    Args:
+        client: a boto3 DynamoDB client (thread-safe; give it ``max_pool_connections`` >=
+            ``workers``).
+        table_name: the DynamoDB table.
+        s3_client: S3 client for offloaded documents; required with ``overflow``.
+        overflow: where documents above 400 KB go; ``None`` makes them poison.
+        retry: backoff policy for retryable failures.
+        workers: concurrent writes per ``apply``.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        *,
+        s3_client: Any = None,
+        overflow: OverflowLocation | None = None,
+        retry: RetryPolicy | None = None,
+        workers: int = DEFAULT_WORKERS,
+    ) -> None:
+        if overflow is not None and s3_client is None:
+            msg = "an overflow location needs an S3 client"
+            raise ConfigError(msg)
+        self._client = client
+        self._table = table_name
+        self._s3 = s3_client
+        self._overflow = overflow
+        self._retry = retry or RetryPolicy()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dynamodb")
+
+    @property
+    def name(self) -> str:
+        """Always ``dynamodb``."""
+        return "dynamodb"
+
+    @property
+    def table_name(self) -> str:
+        """The DynamoDB table written to."""
+        return self._table
+
+    def ensure_table(self) -> None:
+        """Create the table (key ``pk`` S, on demand, GSI ``byLedgerTable``) unless it exists.
+
+        Waits until the table is ACTIVE. Raises classified errors on failure.
+        """
+        try:
+            self._client.describe_table(TableName=self._table)
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise classify_client_error(exc) from exc
+        except BotoCoreError as exc:
+            raise classify_client_error(exc) from exc
+        try:
+            self._client.create_table(
+                TableName=self._table,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "ledgerTable", "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": GSI_NAME,
+                        "KeySchema": [
+                            {"AttributeName": "ledgerTable", "KeyType": "HASH"},
+                            {"AttributeName": "pk", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
+                raise classify_client_error(exc) from exc
+        except BotoCoreError as exc:
+            raise classify_client_error(exc) from exc
+        self._client.get_waiter("table_exists").wait(
+            TableName=self._table, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+        )
+
+    def apply(self, changes: Sequence[Change]) -> ApplyReport:
+        """Write the winning change of each document concurrently; see the module guarantees."""
+        batch = coalesce(changes)
+        report = ApplyReport(received=batch.received, superseded=batch.superseded)
+        winners = list(batch.latest.values())
+        for change, outcome in zip(winners, self._pool.map(self._write, winners), strict=True):
+            if isinstance(outcome, CdcError):
+                report.failures.append(Failure(change, outcome))
+            elif outcome:
+                report.applied += 1
+                report.tombstones += change.is_tombstone
+                report.redactions += change.is_redacted
+            else:
+                report.stale += 1
+        return report
+
+    def _write(self, change: Change) -> bool | CdcError:
+        """True if applied, False if stale, else the classified error (never raises)."""
+        try:
+            item = self._item_for(change)
+            return self._retry.run(lambda: self._put(change, item))
+        except CdcError as exc:
+            return exc
+
+    def _item_for(self, change: Change) -> dict[str, dict[str, Any]]:
+        item = change_item(change)
+        if "data" not in item or item_size(item) <= ITEM_LIMIT_BYTES:
+            return item
+        if self._overflow is None:
+            msg = (
+                f"document {change.key.table}/{change.key.doc_id} v{change.version} is larger "
+                f"than DynamoDB's 400 KB item limit and no overflow location is configured"
+            )
+            raise UnstorableChangeError(msg)
+        assert change.data is not None
+        body = large_documents.encode(change.data)
+        overflow = self._overflow
+        ref = self._retry.run(lambda: large_documents.offload(self._s3, overflow, body))
+        del item["data"]
+        item["dataRef"] = ref.to_attribute()
+        return item
+
+    def _put(self, change: Change, item: dict[str, dict[str, Any]]) -> bool:
+        values: dict[str, Any] = {":v": {"N": str(change.version)}}
+        names = {"#v": "version"}
+        condition = _CONDITION
+        if change.is_redacted:
+            condition = _REDACTION_CONDITION
+            values[":false"] = {"BOOL": False}
+            names["#r"] = "redacted"
+        try:
+            checked_call(
+                self._client.put_item,
+                TableName=self._table,
+                Item=item,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ConditionFailedError:
+            return False
+        return True
+
+    def completed_objects(self, export_id: str) -> set[str]:
+        """Object keys checkpointed for ``export_id`` (strongly consistent scan)."""
+        prefix = f"{CHECKPOINT_PREFIX}{export_id}#"
+        keys: set[str] = set()
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(pk, :p)",
+            "ExpressionAttributeValues": {":p": {"S": prefix}},
+            "ProjectionExpression": "pk",
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._retry.run(lambda: checked_call(self._client.scan, **kwargs))
+            keys.update(item["pk"]["S"][len(prefix) :] for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return keys
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def mark_object_complete(self, export_id: str, key: str) -> None:
+        """Store the checkpoint item ``#checkpoint#<export_id>#<key>`` (idempotent)."""
+        item = {
+            "pk": {"S": f"{CHECKPOINT_PREFIX}{export_id}#{key}"},
+            "exportId": {"S": export_id},
+            "objectKey": {"S": key},
+        }
+        self._retry.run(
+            lambda: checked_call(self._client.put_item, TableName=self._table, Item=item)
+        )
+
+    def close(self) -> None:
+        """Stop the worker threads; the projection is unusable afterwards."""
+        self._pool.shutdown(wait=True)
+
+
+def from_uri(uri: str) -> DynamoDbProjection:
+    """Build from ``dynamodb://TableName[?overflow=s3://bucket/prefix&create=true]``.
+
+    boto3 resolves credentials, region and endpoints itself (``AWS_ENDPOINT_URL``,
+    ``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL_S3`` are honoured natively). botocore's
+    own retries are disabled: :class:`RetryPolicy` does the backoff.
+
+    Raises:
+        ConfigError: a malformed URI or an unknown query parameter.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme != "dynamodb" or not parts.netloc or parts.path not in {"", "/"}:
+        msg = f"DynamoDB target must look like dynamodb://Table[?overflow=s3://b/p], got {uri!r}"
+        raise ConfigError(msg)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = set(query) - {"overflow", "create"}
+    if unknown:
+        msg = f"unknown DynamoDB target option(s) {sorted(unknown)} in {uri!r}"
+        raise ConfigError(msg)
+    config = client_config(DEFAULT_WORKERS + 4)
+    overflow = OverflowLocation.parse(query["overflow"][-1]) if "overflow" in query else None
+    s3_client = boto3.client("s3", config=config) if overflow is not None else None
+    projection = DynamoDbProjection(
+        boto3.client("dynamodb", config=config),
+        parts.netloc,
+        s3_client=s3_client,
+        overflow=overflow,
+    )
+    if query.get("create", ["false"])[-1].lower() in {"true", "1", "yes"}:
+        projection.ensure_table()
+    return projection
+
+
+__all__ = [
+    "DynamoDbProjection",
+    "ITEM_LIMIT_BYTES",
+    "change_item",
+    "from_attribute_value",
+    "from_uri",
+    "item_size",
+    "read_document",
+    "to_attribute_value",
+]

@@ -1,0 +1,129 @@
+"""SQL of the PostgreSQL projection: schema DDL and the set-based merge statements.
+
+Tables (created if missing, in the schema given by ``?schema=`` or the search path):
+
+* ``documents``: current state, PK ``(ledger_table, document_id)``.
+* ``revisions``: every revision once, PK ``(ledger_table, document_id, version)``.
+* ``qldb_cdc_checkpoints``: replay resume points, PK ``(export_id, object_key)``.
+
+A batch is ``COPY``-ed into a per-session temporary staging table and merged into both tables
+by a single statement (two data-modifying CTEs); rows are inserted in primary-key order so
+concurrent writers lock rows in the same order (no deadlock cycles).
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from projections.postgres_rows import COLUMNS
+
+STAGE = "qldb_cdc_stage"
+PROBE = "qldb_cdc_probe"
+SCHEMA_LOCK_KEY = 0x716C6462  # advisory lock serialising concurrent CREATE TABLE IF NOT EXISTS
+
+_ROW_COLUMNS = """
+    ledger_table text NOT NULL,
+    document_id text NOT NULL,
+    version bigint NOT NULL,
+    deleted boolean NOT NULL,
+    redacted boolean NOT NULL,
+    data jsonb,
+    data_exact json,
+    tx_id text NOT NULL,
+    tx_time text NOT NULL,
+    tx_time_utc timestamptz,
+    block_strand text NOT NULL,
+    block_seq bigint NOT NULL,
+    revision_hash text NOT NULL,
+    data_hash text"""
+
+
+class Statements:
+    """Every statement, bound to one schema (``None``: unqualified, the search path decides)."""
+
+    def __init__(self, schema: str | None) -> None:
+        """Compose the statements for tables in ``schema``."""
+        self.schema = schema
+
+        def table(name: str) -> sql.Composable:
+            if schema is None:
+                return sql.Identifier(name)
+            return sql.Identifier(schema, name)
+
+        self.documents = table("documents")
+        self.revisions = table("revisions")
+        self.checkpoints = table("qldb_cdc_checkpoints")
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+        excluded_all = sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+            for c in COLUMNS
+            if c not in ("ledger_table", "document_id")
+        )
+        rows = sql.SQL(_ROW_COLUMNS)
+        self.ddl: list[sql.Composed] = []
+        if schema is not None:
+            self.ddl.append(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+            )
+        self.ddl += [
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY (ledger_table, document_id))"
+            ).format(self.documents, rows),
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ({},"
+                " PRIMARY KEY (ledger_table, document_id, version))"
+            ).format(self.revisions, rows),
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (export_id text NOT NULL, object_key text NOT NULL,"
+                " completed_at timestamptz NOT NULL DEFAULT now(),"
+                " PRIMARY KEY (export_id, object_key))"
+            ).format(self.checkpoints),
+        ]
+        self.create_stage = sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} ({}, for_current boolean NOT NULL,"
+            " for_history boolean NOT NULL) ON COMMIT DELETE ROWS"
+        ).format(sql.Identifier(STAGE), rows)
+        self.copy_stage = sql.SQL("COPY {} ({}, for_current, for_history) FROM STDIN").format(
+            sql.Identifier(STAGE), cols
+        )
+        # One statement merges the staged batch into both tables (one round trip).
+        self.merge = sql.SQL(
+            "WITH current_rows AS ("
+            "  INSERT INTO {documents} AS d ({cols})"
+            "  SELECT {cols} FROM {stage} WHERE for_current ORDER BY ledger_table, document_id"
+            "  ON CONFLICT (ledger_table, document_id) DO UPDATE SET {set_all}"
+            "  WHERE EXCLUDED.version > d.version"
+            "   OR (EXCLUDED.version = d.version AND EXCLUDED.redacted AND NOT d.redacted)"
+            "  RETURNING d.deleted, d.redacted),"
+            " history_rows AS ("
+            "  INSERT INTO {revisions} AS r ({cols})"
+            "  SELECT {cols} FROM {stage} WHERE for_history"
+            "  ORDER BY ledger_table, document_id, version"
+            "  ON CONFLICT (ledger_table, document_id, version) DO UPDATE SET"
+            "   deleted = EXCLUDED.deleted, redacted = true, data = NULL, data_exact = NULL,"
+            "   data_hash = EXCLUDED.data_hash"
+            "  WHERE EXCLUDED.redacted AND NOT r.redacted"
+            "  RETURNING 1)"
+            " SELECT (SELECT count(*) FROM current_rows),"
+            "  (SELECT count(*) FROM current_rows WHERE deleted),"
+            "  (SELECT count(*) FROM current_rows WHERE redacted),"
+            "  (SELECT count(*) FROM history_rows)"
+        ).format(
+            documents=self.documents,
+            revisions=self.revisions,
+            stage=sql.Identifier(STAGE),
+            cols=cols,
+            set_all=excluded_all,
+        )
+        self.create_probe = sql.SQL(
+            "CREATE TEMP TABLE {} (LIKE {} INCLUDING ALL) ON COMMIT DROP"
+        ).format(sql.Identifier(PROBE), self.revisions)
+        self.insert_probe = sql.SQL(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING"
+        ).format(sql.Identifier(PROBE), cols, sql.SQL(", ").join(sql.Placeholder() * len(COLUMNS)))
+        self.completed = sql.SQL("SELECT object_key FROM {} WHERE export_id = %s").format(
+            self.checkpoints
+        )
+        self.mark_complete = sql.SQL(
+            "INSERT INTO {} (export_id, object_key) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+        ).format(self.checkpoints)

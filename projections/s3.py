@@ -1,0 +1,353 @@
+"""S3 projection: one JSON object per revision plus one per document's current state.
+
+URI: ``s3://bucket[/prefix]``. Layout (see ``docs/s3-layout.md``)::
+
+    <prefix>/<table>/revisions/<docId>/<version, zero-padded to 20 digits>.json
+    <prefix>/<table>/current/<docId>.json
+    <prefix>/_checkpoints/<export_id>/<urlsafe base64 of the data-object key>
+
+Every object body is one JSON object (``changes.json_codec``, exact decimals) with the fields
+``ledgerTable, documentId, version, deleted, redacted, data, txId, txTime, revisionHash,
+dataHash, blockStrand, blockSeq``; ``data`` is ``null`` for tombstones and redactions. The
+object metadata repeats ``version``, ``deleted`` and ``redacted`` so a ``HEAD`` is enough to
+compare versions. Table names and document ids are percent-encoded in keys (QLDB names need
+no encoding, so keys read as the plain names).
+
+Guarantees (S3 has no "write if greater" so both are compare-and-swap loops on the ETag):
+
+* A revision object is written once (``If-None-Match: *``; 412 = duplicate, counted stale by
+  nothing, it simply is not history written again). A redaction of a stored revision replaces
+  it with the redacted body using ``If-Match: <etag read>``; an unredacted copy never overwrites
+  a redacted one.
+* The current object is replaced only by a change that supersedes it (``Change.supersedes``):
+  ``HEAD`` -> compare -> ``PutObject`` with ``If-Match: <etag>`` (``If-None-Match: *`` when
+  absent). A 412 means another writer got in between: re-read and compare again, at most
+  ``max_cas_rounds`` times, then ``RetryableError``.
+* Throttling (``SlowDown``), 5xx and connection errors are retried with backoff inside
+  ``apply``; still failing -> ``Failure(RetryableError)`` for that change only. Requests S3
+  rejects as invalid -> ``Failure(PoisonError)``.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from changes import json_codec
+from changes.coalesce import coalesce
+from changes.model import Change, DocKey
+from projections.aws_errors import (
+    ConditionFailedError,
+    RetryPolicy,
+    checked_call,
+    classify_client_error,
+    client_config,
+    http_status,
+)
+from projections.base import ApplyReport, Failure
+from schemas.errors import CdcError, ConfigError, RetryableError
+
+DEFAULT_WORKERS = 16
+CHECKPOINT_DIR = "_checkpoints"
+VERSION_DIGITS = 20
+
+
+def object_body(change: Change) -> dict[str, Any]:
+    """The JSON object stored for ``change`` (current and revision objects alike)."""
+    return {
+        "ledgerTable": change.key.table,
+        "documentId": change.key.doc_id,
+        "version": change.version,
+        "deleted": change.is_tombstone,
+        "redacted": change.is_redacted,
+        "data": change.data,
+        "txId": change.tx_id,
+        "txTime": change.tx_time,
+        "revisionHash": change.revision_hash,
+        "dataHash": change.data_hash,
+        "blockStrand": change.block.strand_id,
+        "blockSeq": change.block.sequence_no,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """What a ``HEAD`` tells about an existing object: its ETag, version and redaction flag."""
+
+    etag: str
+    version: int
+    redacted: bool
+
+
+def wins_over(change: Change, stored: StoredState) -> bool:
+    """Whether ``change`` supersedes ``stored`` (the rule of ``Change.supersedes``)."""
+    if change.version != stored.version:
+        return change.version > stored.version
+    return change.is_redacted and not stored.redacted
+
+
+@dataclass(slots=True)
+class _DocumentOutcome:
+    applied: bool = False
+    stale: bool = False
+    history_written: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+
+class S3Projection:
+    """Current state and full revision history as JSON objects in S3 (see module docstring).
+
+    Args:
+        client: a boto3 S3 client (thread-safe; give it ``max_pool_connections`` >= workers).
+        bucket: the bucket.
+        prefix: key prefix without leading or trailing slash (may be empty).
+        retry: backoff policy for retryable failures.
+        workers: documents written concurrently.
+        max_cas_rounds: compare-and-swap attempts per object before giving up as retryable.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = "",
+        *,
+        retry: RetryPolicy | None = None,
+        workers: int = DEFAULT_WORKERS,
+        max_cas_rounds: int = 8,
+    ) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._prefix = prefix.strip("/")
+        self._retry = retry or RetryPolicy()
+        self._rounds = max_cas_rounds
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3")
+
+    @property
+    def name(self) -> str:
+        """Always ``s3``."""
+        return "s3"
+
+    # ------------------------------------------------------------------ keys
+
+    def _key(self, *parts: str) -> str:
+        return "/".join(p for p in (self._prefix, *parts) if p)
+
+    def current_key(self, key: DocKey) -> str:
+        """Object key of a document's current state."""
+        return self._key(_seg(key.table), "current", f"{_seg(key.doc_id)}.json")
+
+    def revision_key(self, key: DocKey, version: int) -> str:
+        """Object key of one revision."""
+        name = f"{version:0{VERSION_DIGITS}d}.json"
+        return self._key(_seg(key.table), "revisions", _seg(key.doc_id), name)
+
+    def checkpoint_prefix(self, export_id: str) -> str:
+        """Key prefix (ending in ``/``) of the checkpoints of ``export_id``."""
+        return self._key(CHECKPOINT_DIR, _seg(export_id)) + "/"
+
+    # ------------------------------------------------------------------ apply
+
+    def apply(self, changes: Sequence[Change]) -> ApplyReport:
+        """Write revision objects and winning current objects, one document per worker."""
+        batch = coalesce(changes)
+        report = ApplyReport(received=batch.received, superseded=batch.superseded)
+        revisions: dict[DocKey, list[Change]] = {}
+        for (key, _), change in sorted(batch.revisions.items(), key=lambda kv: kv[0]):
+            revisions.setdefault(key, []).append(change)
+        work = [(latest, revisions.get(key, [])) for key, latest in batch.latest.items()]
+        for (latest, _), outcome in zip(
+            work, self._pool.map(lambda w: self._write_document(*w), work), strict=True
+        ):
+            report.history_written += outcome.history_written
+            report.failures.extend(outcome.failures)
+            if outcome.applied:
+                report.applied += 1
+                report.tombstones += latest.is_tombstone
+                report.redactions += latest.is_redacted
+            elif outcome.stale:
+                report.stale += 1
+        return report
+
+    def _write_document(self, latest: Change, revisions: list[Change]) -> _DocumentOutcome:
+        outcome = _DocumentOutcome()
+        for revision in revisions:
+            try:
+                written = self._retry.run(partial(self._write_revision, revision))
+            except CdcError as exc:
+                outcome.failures.append(Failure(revision, exc))
+            else:
+                outcome.history_written += written
+        try:
+            applied = self._retry.run(lambda: self._write_current(latest))
+        except CdcError as exc:
+            if not any(f.change is latest for f in outcome.failures):
+                outcome.failures.append(Failure(latest, exc))
+            return outcome
+        outcome.applied = applied
+        outcome.stale = not applied
+        return outcome
+
+    def _write_revision(self, change: Change) -> int:
+        """1 when the revision object was created or redacted now, 0 when already there."""
+        key = self.revision_key(change.key, change.version)
+        if not change.is_redacted:
+            return 1 if self._put(key, change, etag=None) else 0
+        for _ in range(self._rounds):
+            stored = self._head(key)
+            if stored is not None and stored.redacted:
+                return 0
+            if self._put(key, change, etag=stored.etag if stored else None):
+                return 1
+        msg = f"s3://{self._bucket}/{key}: gave up after {self._rounds} conflicting writers"
+        raise RetryableError(msg)
+
+    def _write_current(self, change: Change) -> bool:
+        """True when ``change`` became the current object, False when it is stale."""
+        key = self.current_key(change.key)
+        for _ in range(self._rounds):
+            stored = self._head(key)
+            if stored is not None and not wins_over(change, stored):
+                return False
+            if self._put(key, change, etag=stored.etag if stored else None):
+                return True
+        msg = f"s3://{self._bucket}/{key}: gave up after {self._rounds} conflicting writers"
+        raise RetryableError(msg)
+
+    def _put(self, key: str, change: Change, *, etag: str | None) -> bool:
+        """Conditional put: create-only without ``etag``, else replace that exact object."""
+        condition = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
+        try:
+            checked_call(
+                self._client.put_object,
+                Bucket=self._bucket,
+                Key=key,
+                Body=json_codec.dumps(object_body(change)).encode("utf-8"),
+                ContentType="application/json",
+                Metadata={
+                    "version": str(change.version),
+                    "deleted": _flag(change.is_tombstone),
+                    "redacted": _flag(change.is_redacted),
+                },
+                **condition,
+            )
+        except ConditionFailedError:
+            return False
+        return True
+
+    def _head(self, key: str) -> StoredState | None:
+        try:
+            head = self._client.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if http_status(exc) == 404:
+                return None
+            raise classify_client_error(exc) from exc
+        except BotoCoreError as exc:
+            raise classify_client_error(exc) from exc
+        metadata = head.get("Metadata", {})
+        if "version" in metadata:
+            return StoredState(
+                etag=head["ETag"],
+                version=int(metadata["version"]),
+                redacted=metadata.get("redacted") == "true",
+            )
+        # Written by something else without our metadata: read the body instead.
+        response = checked_call(
+            self._client.get_object, Bucket=self._bucket, Key=key, IfMatch=head["ETag"]
+        )
+        try:
+            parsed = json_codec.loads(response["Body"].read())
+            return StoredState(
+                etag=head["ETag"],
+                version=int(parsed["version"]),
+                redacted=parsed["redacted"] is True,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            msg = f"s3://{self._bucket}/{key} is not a projection object; move it away"
+            raise RetryableError(msg) from exc
+        except BotoCoreError as exc:
+            raise classify_client_error(exc) from exc
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def completed_objects(self, export_id: str) -> set[str]:
+        """Data-object keys checkpointed for ``export_id``."""
+        prefix = self.checkpoint_prefix(export_id)
+        keys: set[str] = set()
+        kwargs: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix}
+        while True:
+            page = self._retry.run(lambda: checked_call(self._client.list_objects_v2, **kwargs))
+            for entry in page.get("Contents", []):
+                keys.add(_decode_name(entry["Key"][len(prefix) :]))
+            if not page.get("IsTruncated"):
+                return keys
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+    def mark_object_complete(self, export_id: str, key: str) -> None:
+        """Write the (idempotent) checkpoint object of data object ``key``."""
+        name = self.checkpoint_prefix(export_id) + _encode_name(key)
+        self._retry.run(
+            lambda: checked_call(
+                self._client.put_object, Bucket=self._bucket, Key=name, Body=key.encode("utf-8")
+            )
+        )
+
+    def close(self) -> None:
+        """Stop the worker threads; the projection is unusable afterwards."""
+        self._pool.shutdown(wait=True)
+
+
+def _seg(name: str) -> str:
+    return quote(name, safe="")
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _encode_name(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _decode_name(name: str) -> str:
+    return base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode("utf-8")
+
+
+def parse_object_key(key: str, prefix: str = "") -> tuple[str, DocKey, int | None] | None:
+    """Split a projection object key into (``"current"``/``"revisions"``, key, version).
+
+    Returns ``None`` for keys outside the layout (checkpoints, foreign objects).
+    """
+    rest = key[len(prefix.strip("/")) :].lstrip("/") if prefix.strip("/") else key
+    parts = rest.split("/")
+    if len(parts) == 3 and parts[1] == "current" and parts[2].endswith(".json"):
+        return "current", DocKey(unquote(parts[0]), unquote(parts[2][: -len(".json")])), None
+    if len(parts) == 4 and parts[1] == "revisions" and parts[3].endswith(".json"):
+        version = int(parts[3][: -len(".json")])
+        return "revisions", DocKey(unquote(parts[0]), unquote(parts[2])), version
+    return None
+
+
+def from_uri(uri: str) -> S3Projection:
+    """Build from ``s3://bucket[/prefix]`` with a default boto3 client.
+
+    boto3 resolves credentials, region and endpoint (``AWS_ENDPOINT_URL``,
+    ``AWS_ENDPOINT_URL_S3``); botocore's own retries are off, :class:`RetryPolicy` backs off.
+
+    Raises:
+        ConfigError: a malformed URI.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme != "s3" or not parts.netloc or parts.query:
+        msg = f"S3 target must look like s3://bucket/prefix, got {uri!r}"
+        raise ConfigError(msg)
+    client = boto3.client("s3", config=client_config(DEFAULT_WORKERS + 4))
+    return S3Projection(client, parts.netloc, parts.path.strip("/"))

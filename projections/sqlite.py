@@ -1,0 +1,234 @@
+"""SQLite projection: the embedded default target (``sqlite:///path/to.db``).
+
+Tables (created if missing):
+
+* ``documents``: one row per document, primary key ``(ledger_table, document_id)``; the current
+  state: ``version``, ``deleted``, ``redacted``, ``data`` (JSON text, NULL for tombstones and
+  redactions), ``tx_id``, ``tx_time``, ``block_strand``, ``block_seq``, ``revision_hash``,
+  ``data_hash``.
+* ``revisions``: every revision once, primary key ``(ledger_table, document_id, version)``,
+  same columns. A redaction replaces that revision's data by NULL and marks it redacted, in
+  whatever order the original and the redaction arrive.
+* ``qldb_cdc_checkpoints``: data objects of an export whose changes are fully applied.
+
+Guarantee: at-least-once in, idempotent by version. Each ``apply`` is one transaction; a row is
+only replaced by a change that ``Change.supersedes`` it, so any permutation and duplication of
+the input ends in the state of in-order application. Several processes may write one database
+(WAL mode, busy timeout): the version condition makes their writes commute.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from changes import json_codec
+from changes.coalesce import coalesce
+from changes.model import Change, ChangeKind
+from projections.base import ApplyReport, Failure
+from schemas.errors import ConfigError, RetryableError, UnstorableChangeError
+
+_COLUMNS = (
+    "ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time, "
+    "block_strand, block_seq, revision_hash, data_hash"
+)
+_ROW_DDL = """
+    ledger_table  TEXT    NOT NULL,
+    document_id   TEXT    NOT NULL,
+    version       INTEGER NOT NULL,
+    deleted       INTEGER NOT NULL,
+    redacted      INTEGER NOT NULL,
+    data          TEXT,
+    tx_id         TEXT    NOT NULL,
+    tx_time       TEXT    NOT NULL,
+    block_strand  TEXT    NOT NULL,
+    block_seq     INTEGER NOT NULL,
+    revision_hash TEXT    NOT NULL,
+    data_hash     TEXT"""
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS documents ({_ROW_DDL},
+    PRIMARY KEY (ledger_table, document_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revisions ({_ROW_DDL},
+    PRIMARY KEY (ledger_table, document_id, version)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS qldb_cdc_checkpoints (
+    export_id    TEXT NOT NULL,
+    object_key   TEXT NOT NULL,
+    completed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (export_id, object_key)) WITHOUT ROWID;
+"""
+
+_SET_ALL = ", ".join(
+    f"{c} = excluded.{c}"
+    for c in [
+        "version",
+        "deleted",
+        "redacted",
+        "data",
+        "tx_id",
+        "tx_time",
+        "block_strand",
+        "block_seq",
+        "revision_hash",
+        "data_hash",
+    ]
+)
+# Current state: a higher version wins; at an equal version only a redaction of an unredacted
+# row wins (Change.supersedes). Anything else is stale and changes nothing (rowcount 0).
+UPSERT_DOCUMENT = f"""
+INSERT INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (ledger_table, document_id) DO UPDATE SET {_SET_ALL}
+WHERE excluded.version > documents.version
+   OR (excluded.version = documents.version AND excluded.redacted = 1 AND documents.redacted = 0)
+"""
+# History: each revision once; a redaction always wins over the unredacted copy.
+UPSERT_REVISION = f"""
+INSERT INTO revisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (ledger_table, document_id, version) DO UPDATE
+SET data = NULL, redacted = 1, data_hash = excluded.data_hash
+WHERE excluded.redacted = 1 AND revisions.redacted = 0
+"""
+
+Row = tuple[str, str, int, int, int, str | None, str, str, str, int, str, str | None]
+
+
+def to_row(change: Change) -> Row:
+    """The SQL row for ``change``; raises UnstorableChangeError for data JSON cannot hold."""
+    data = None
+    if change.data is not None:
+        try:
+            data = json_codec.dumps(change.data)
+        except (TypeError, ValueError) as exc:
+            msg = f"document {change.key.doc_id} v{change.version}: {exc}"
+            raise UnstorableChangeError(msg) from exc
+    return (
+        change.key.table,
+        change.key.doc_id,
+        change.version,
+        int(change.kind is ChangeKind.DELETE),
+        int(change.kind is ChangeKind.REDACTION),
+        data,
+        change.tx_id,
+        change.tx_time,
+        change.block.strand_id,
+        change.block.sequence_no,
+        change.revision_hash,
+        change.data_hash,
+    )
+
+
+class SQLiteProjection:
+    """Current state and full history of every document in one SQLite file."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 60.0) -> None:
+        """Open (and create) the database at ``path``; ``:memory:`` works for tests."""
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.OperationalError as exc:
+            msg = f"cannot open SQLite database {self.path}: {exc}"
+            raise ConfigError(msg) from exc
+
+    @property
+    def name(self) -> str:
+        """Always ``sqlite``."""
+        return "sqlite"
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The underlying connection (for readers and tests)."""
+        return self._db
+
+    def apply(self, changes: Sequence[Change]) -> ApplyReport:
+        """Write ``changes`` in one transaction under the version rule; see the module docstring."""
+        batch = coalesce(changes)
+        report = ApplyReport(received=batch.received, superseded=batch.superseded)
+        latest = self._rows(batch.latest.values(), report)
+        history = self._rows(batch.revisions.values(), report)
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for kind in ChangeKind:
+                    rows = latest.get(kind)
+                    if not rows:
+                        continue
+                    written = self._db.executemany(UPSERT_DOCUMENT, rows).rowcount
+                    report.applied += written
+                    report.stale += len(rows) - written
+                    if kind is ChangeKind.DELETE:
+                        report.tombstones += written
+                    elif kind is ChangeKind.REDACTION:
+                        report.redactions += written
+                all_history = [row for rows in history.values() for row in rows]
+                if all_history:
+                    report.history_written += self._db.executemany(
+                        UPSERT_REVISION, all_history
+                    ).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            # Locked or busy database, full disk, I/O error: nothing was written, try again.
+            msg = f"SQLite write failed: {exc}"
+            raise RetryableError(msg) from exc
+        return report
+
+    def _rows(self, changes: Iterable[Change], report: ApplyReport) -> dict[ChangeKind, list[Row]]:
+        rows: dict[ChangeKind, list[Row]] = {}
+        for change in changes:
+            try:
+                row = to_row(change)
+            except UnstorableChangeError as exc:
+                if not any(f.change is change for f in report.failures):
+                    report.failures.append(Failure(change, exc))
+                continue
+            rows.setdefault(change.kind, []).append(row)
+        return rows
+
+    def completed_objects(self, export_id: str) -> set[str]:
+        """Keys recorded by :meth:`mark_object_complete` for ``export_id``."""
+        cursor = self._db.execute(
+            "SELECT object_key FROM qldb_cdc_checkpoints WHERE export_id = ?", (export_id,)
+        )
+        return {key for (key,) in cursor}
+
+    def mark_object_complete(self, export_id: str, key: str) -> None:
+        """Record data object ``key`` of ``export_id`` as fully applied (idempotent)."""
+        try:
+            self._db.execute(
+                "INSERT OR IGNORE INTO qldb_cdc_checkpoints (export_id, object_key) VALUES (?, ?)",
+                (export_id, key),
+            )
+        except sqlite3.OperationalError as exc:
+            msg = f"SQLite checkpoint write failed: {exc}"
+            raise RetryableError(msg) from exc
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+
+def from_uri(uri: str) -> SQLiteProjection:
+    """Open ``sqlite:///relative/or/absolute/path.db`` (``sqlite:////abs`` also accepted)."""
+    parts = urlsplit(uri)
+    if parts.scheme != "sqlite":
+        msg = f"not a sqlite URI: {uri!r}"
+        raise ConfigError(msg)
+    path = unquote(parts.netloc + parts.path)
+    if path.startswith("/") and not parts.netloc and not uri.startswith("sqlite:////"):
+        path = path[1:]
+    if not path:
+        msg = f"sqlite URI needs a file path, e.g. sqlite:///replay.db (got {uri!r})"
+        raise ConfigError(msg)
+    parent = Path(path).parent
+    if path != ":memory:" and not parent.is_dir():
+        msg = f"folder {parent} for SQLite database {path} does not exist"
+        raise ConfigError(msg)
+    return SQLiteProjection(path)

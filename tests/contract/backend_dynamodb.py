@@ -1,0 +1,81 @@
+"""The DynamoDB projection under the contract suite, against a moto server over HTTP.
+
+DynamoDB keeps current state only (``read_history`` is ``None``). Documents above 400 KB go to
+an S3 overflow bucket, and ``read_current`` resolves them through ``read_document`` (which
+verifies their SHA-256).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from changes.model import DocKey
+from projections.aws_errors import RetryPolicy
+from projections.dynamodb import CHECKPOINT_PREFIX, DynamoDbProjection, read_document
+from projections.large_documents import OverflowLocation
+from tests.contract.harness import CurrentRow, Harness
+from tests.moto_server import aws_client, unique_name
+
+NAME = "dynamodb"
+
+
+def scan_all(client: Any, table: str) -> list[dict[str, Any]]:
+    """Every item of ``table`` (strongly consistent, all pages)."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = client.scan(**kwargs)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def item_row(item: dict[str, Any], s3: Any) -> CurrentRow:
+    """The normalised current row of one stored document item."""
+    return CurrentRow(
+        version=int(item["version"]["N"]),
+        deleted=item["deleted"]["BOOL"],
+        redacted=item["redacted"]["BOOL"],
+        data=read_document(item, s3),
+        tx_id=item["txId"]["S"],
+        tx_time=item["txTime"]["S"],
+        revision_hash=item["revisionHash"]["S"],
+    )
+
+
+@contextmanager
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    client = aws_client("dynamodb")
+    s3 = aws_client("s3")
+    table = unique_name("contract")
+    bucket = unique_name("overflow")
+    s3.create_bucket(Bucket=bucket)
+    projection = DynamoDbProjection(
+        client,
+        table,
+        s3_client=s3,
+        overflow=OverflowLocation(bucket, "big-docs"),
+        retry=RetryPolicy(sleep=lambda _: None),
+    )
+    projection.ensure_table()
+
+    def read_current() -> dict[DocKey, CurrentRow]:
+        return {
+            DocKey(item["ledgerTable"]["S"], item["pk"]["S"]): item_row(item, s3)
+            for item in scan_all(client, table)
+            if not item["pk"]["S"].startswith(CHECKPOINT_PREFIX)
+        }
+
+    def reset() -> None:
+        for item in scan_all(client, table):
+            client.delete_item(TableName=table, Key={"pk": item["pk"]})
+
+    try:
+        yield Harness(projection, read_current, None, reset, max_examples=20)
+    finally:
+        projection.close()
+        client.delete_table(TableName=table)

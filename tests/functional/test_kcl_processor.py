@@ -1,0 +1,457 @@
+"""The KCL record processor driven as a subprocess by a fake MultiLangDaemon over stdin/stdout.
+
+The fake daemon speaks the protocol exactly as the Java MultiLangDaemon does (JSON lines, blank
+lines between messages, checkpoint replies with an ``error`` field), with real Ion binary QLDB
+records (synthetic and de-aggregated from the real captures), a real SQLite target and, for the
+failing-target case, a PostgreSQL URI on a closed port (a real connection refusal).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from amazon.ion import simpleion
+from aws_kinesis_agg.deaggregator import deaggregate_records
+
+from changes import json_codec
+from changes.model import DocKey
+from schemas.errors import PoisonError
+from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
+from tests.conftest import CAPTURE_NAMES, REPO_ROOT
+from tests.contract.harness import CurrentRow, expected_state
+
+ARN = "arn:aws:qldb:eu-west-1:123456789012:stream/ledger/7ISCkqwe6fBNPrHmx5nt4u"
+STRAND = "JUJgrQeIeI64ZgvXIuqlZ1"
+TIMEOUT_S = 60
+
+Position = tuple[str | None, int | None]
+
+
+# --------------------------------------------------------------------------- record builders
+
+
+def ion_revision(
+    doc_id: str, version: int, *, table: str = "Person", kind: str = "data", seq_no: int = 10
+) -> bytes:
+    """An Ion binary REVISION_DETAILS user record (qldb-formats.md section 1.4)."""
+    revision: dict[str, Any] = {
+        "blockAddress": {"strandId": STRAND, "sequenceNo": seq_no},
+        "hash": hashlib.sha256(f"{table}/{doc_id}/{version}".encode()).digest(),
+        "metadata": {
+            "id": doc_id,
+            "version": version,
+            "txTime": dt.datetime(2024, 5, 1, 12, 0, version, tzinfo=dt.UTC),
+            "txId": f"tx{doc_id}{version}",
+        },
+    }
+    if kind == "data":
+        revision["data"] = {"name": f"{doc_id} v{version}", "n": version, "tags": ["a", "b"]}
+    elif kind == "redact":
+        revision["dataHash"] = hashlib.sha256(f"data/{doc_id}/{version}".encode()).digest()
+    value = {
+        "qldbStreamArn": ARN,
+        "recordType": "REVISION_DETAILS",
+        "payload": {
+            "tableInfo": {"tableName": table, "tableId": "5PLf9SXwndd63lPaSIa0O6"},
+            "revision": revision,
+        },
+    }
+    data: bytes = simpleion.dumps(value, binary=True)
+    return data
+
+
+class Sequencer:
+    """Hands out increasing Kinesis sequence numbers and wraps bytes as daemon records."""
+
+    def __init__(self) -> None:
+        self.next = 49_600_000_000_000_000_000_000_000_000_000_000_000_000_000
+
+    def records(self, *payloads: bytes, aggregate: bool = False) -> list[dict[str, Any]]:
+        """One daemon record per payload; ``aggregate`` gives them one sequence number."""
+        out = []
+        for sub, payload in enumerate(payloads):
+            if not aggregate or sub == 0:
+                self.next += 1000
+            out.append(
+                {
+                    "data": base64.b64encode(payload).decode("ascii"),
+                    "partitionKey": hashlib.sha256(payload).hexdigest(),
+                    "sequenceNumber": str(self.next),
+                    "subSequenceNumber": sub if aggregate else 0,
+                    "approximateArrivalTimestamp": 1_714_564_800_000 + sub,
+                }
+            )
+        return out
+
+
+def capture_records(capture_dir: Path) -> list[dict[str, Any]]:
+    """Every de-aggregated user record of the real captures, shaped as the daemon sends them."""
+    out = []
+    for name in CAPTURE_NAMES:
+        event = json.loads((capture_dir / name).read_text())
+        for user in deaggregate_records(event["Records"]):
+            kinesis = user["kinesis"]
+            out.append(
+                {
+                    "data": _text(kinesis["data"]),
+                    "partitionKey": kinesis["partitionKey"],
+                    "sequenceNumber": kinesis["sequenceNumber"],
+                    "subSequenceNumber": int(kinesis["subSequenceNumber"]),
+                    "approximateArrivalTimestamp": int(
+                        float(kinesis["approximateArrivalTimestamp"]) * 1000
+                    ),
+                }
+            )
+    return out
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("ascii") if isinstance(value, bytes) else value
+
+
+def expected_documents(batches: list[list[dict[str, Any]]]) -> dict[DocKey, CurrentRow]:
+    """Reference current state of every decodable revision in ``batches``."""
+    changes = []
+    for batch in batches:
+        for record in batch:
+            try:
+                decoded = decode_stream_record(base64.b64decode(record["data"]))
+            except PoisonError:  # poison in the test input: not part of the state
+                continue
+            if isinstance(decoded, RevisionDetailsRecord):
+                changes.append(decoded.to_change())
+    return expected_state(changes)[0]
+
+
+def read_documents(db: Path) -> dict[DocKey, CurrentRow]:
+    if not db.exists():
+        return {}
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time,"
+            " revision_hash FROM documents"
+        ).fetchall()
+    return {
+        DocKey(table, doc): CurrentRow(
+            version=version,
+            deleted=bool(deleted),
+            redacted=bool(redacted),
+            data=None if data is None else json_codec.loads(data),
+            tx_id=tx_id,
+            tx_time=tx_time,
+            revision_hash=revision_hash,
+        )
+        for table, doc, version, deleted, redacted, data, tx_id, tx_time, revision_hash in rows
+    }
+
+
+def last_position(batch: list[dict[str, Any]]) -> Position:
+    return batch[-1]["sequenceNumber"], batch[-1]["subSequenceNumber"]
+
+
+# --------------------------------------------------------------------------- the fake daemon
+
+
+class FakeDaemon:
+    """Plays the MultiLangDaemon's side of the protocol against a real child process.
+
+    Every checkpoint request is recorded and answered with the next scripted error (``None`` =
+    success); ``on_checkpoint`` runs before the answer, to inspect the targets at that moment.
+    """
+
+    def __init__(self, argv: list[str], env: dict[str, str], stderr_path: Path) -> None:
+        self._stderr_file = stderr_path.open("w")
+        self.stderr_path = stderr_path
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr_file,
+            text=True,
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        self._watchdog = threading.Timer(TIMEOUT_S, self.proc.kill)
+        self._watchdog.start()
+        self.stdout_lines: list[str] = []
+        self.checkpoints: list[Position] = []
+        self.checkpoint_errors: list[str | None] = []
+        self.on_checkpoint: Callable[[Position], None] = lambda _position: None
+        self.transcript: list[tuple[str, str]] = []
+
+    def send(self, message: dict[str, Any]) -> bool:
+        """Send one message; answer checkpoints until the status reply. False if the child died."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("\n" + json.dumps(message) + "\n\n")
+        self.proc.stdin.flush()
+        self.transcript.append(("sent", message["action"]))
+        while True:
+            reply = self._read()
+            if reply is None:
+                return False
+            if reply["action"] == "checkpoint":
+                position = (reply["sequenceNumber"], reply["subSequenceNumber"])
+                self.checkpoints.append(position)
+                self.transcript.append(("checkpoint", json.dumps(position)))
+                self.on_checkpoint(position)
+                error = self.checkpoint_errors.pop(0) if self.checkpoint_errors else None
+                answer = {"action": "checkpoint", "error": error}
+                answer |= {"sequenceNumber": position[0], "subSequenceNumber": position[1]}
+                self.proc.stdin.write(json.dumps(answer) + "\n")
+                self.proc.stdin.flush()
+                continue
+            assert reply == {"action": "status", "responseFor": message["action"]}, reply
+            self.transcript.append(("status", message["action"]))
+            return True
+
+    def _read(self) -> dict[str, Any] | None:
+        assert self.proc.stdout is not None
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                return None
+            self.stdout_lines.append(line)
+            if line.strip():
+                parsed: dict[str, Any] = json.loads(line)
+                return parsed
+
+    def finish(self) -> int:
+        """Close stdin like the daemon does after a shutdown and wait for the exit status."""
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.close()
+        self.stdout_lines.extend(self.proc.stdout.readlines())
+        code = self.proc.wait(TIMEOUT_S)
+        self._watchdog.cancel()
+        self._stderr_file.close()
+        return code
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def assert_stdout_is_protocol_only(self) -> None:
+        for line in self.stdout_lines:
+            if line.strip():
+                message = json.loads(line)
+                assert message["action"] in ("status", "checkpoint"), line
+                assert set(message) <= {
+                    "action",
+                    "responseFor",
+                    "sequenceNumber",
+                    "subSequenceNumber",
+                }
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., FakeDaemon]]:
+    daemons: list[FakeDaemon] = []
+
+    def _start(*extra: str, targets: str | None = None) -> FakeDaemon:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")}
+        env["PYTHONPATH"] = str(REPO_ROOT)
+        env["CDC_TARGETS"] = targets or f"sqlite:///{tmp_path / 'db.sqlite'}"
+        argv = [sys.executable, "-m", "consumers.kcl_processor"]
+        argv += ["--dead-letter-file", str(tmp_path / "dead.jsonl"), *extra]
+        daemon = FakeDaemon(argv, env, tmp_path / f"stderr{len(daemons)}.log")
+        daemons.append(daemon)
+        return daemon
+
+    yield _start
+    for daemon in daemons:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
+        daemon._watchdog.cancel()
+
+
+def initialize(daemon: FakeDaemon) -> None:
+    assert daemon.send(
+        {
+            "action": "initialize",
+            "shardId": "shardId-000000000000",
+            "sequenceNumber": "TRIM_HORIZON",
+            "subSequenceNumber": 0,
+        }
+    ), daemon.stderr
+
+
+def batch_message(records: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"action": "processRecords", "records": records, "millisBehindLatest": 0}
+
+
+def dead_letters(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "dead.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_batches_applied_before_each_checkpoint_poison_dead_lettered_shard_end_checkpointed(
+    start: Callable[..., FakeDaemon], tmp_path: Path, capture_dir: Path
+) -> None:
+    seq = Sequencer()
+    poison = b"\xe0\x01\x00\xea this is not an Ion value"
+    batches = [
+        seq.records(ion_revision("a", 0), poison, ion_revision("b", 0), aggregate=True),
+        capture_records(capture_dir),
+        # out of order and duplicated within and across batches
+        seq.records(
+            ion_revision("a", 2, kind="delete"),
+            ion_revision("a", 1),
+            ion_revision("a", 1),
+            ion_revision("b", 0, kind="redact"),
+            ion_revision("c", 3),
+        ),
+        seq.records(ion_revision("a", 1), ion_revision("c", 2), aggregate=True),
+    ]
+    daemon = start()
+    sent: list[list[dict[str, Any]]] = []
+    snapshots: list[tuple[Position, dict[DocKey, CurrentRow], dict[DocKey, CurrentRow]]] = []
+
+    def at_checkpoint(position: Position) -> None:
+        snapshots.append(
+            (position, read_documents(tmp_path / "db.sqlite"), expected_documents(sent))
+        )
+
+    daemon.on_checkpoint = at_checkpoint
+    initialize(daemon)
+    for batch in batches:
+        sent.append(batch)
+        assert daemon.send(batch_message(batch)), daemon.stderr
+    assert daemon.send({"action": "shardEnded"}), daemon.stderr
+    assert daemon.finish() == 0, daemon.stderr
+
+    assert daemon.checkpoints == [*(last_position(b) for b in batches), (None, None)]
+    for position, stored, expected in snapshots[:-1]:
+        assert stored == expected, f"state at checkpoint {position} lags the batch"
+    final = read_documents(tmp_path / "db.sqlite")
+    assert final == expected_documents(batches)
+    assert final[DocKey("Person", "a")].deleted is True
+    assert final[DocKey("Person", "b")].redacted is True
+    assert final[DocKey("Person", "c")].version == 3
+    assert {key.table for key in final} >= {"Person", "BicycleLicence", "attestations"}
+    letters = dead_letters(tmp_path)
+    assert len(letters) == 1
+    assert base64.b64decode(letters[0]["rawBase64"]) == poison
+    assert letters[0]["sequenceNumber"] == batches[0][1]["sequenceNumber"]
+    assert letters[0]["subSequenceNumber"] == 1
+    assert letters[0]["shardId"] == "shardId-000000000000"
+    assert letters[0]["errorClass"] == "DecodeError"
+    daemon.assert_stdout_is_protocol_only()
+
+
+def test_lease_lost_never_checkpoints(start: Callable[..., FakeDaemon], tmp_path: Path) -> None:
+    seq = Sequencer()
+    batch = seq.records(ion_revision("a", 0), ion_revision("a", 1))
+    daemon = start()
+    initialize(daemon)
+    assert daemon.send(batch_message(batch))
+    assert daemon.checkpoints == [last_position(batch)]
+    assert daemon.send({"action": "leaseLost"})
+    assert daemon.transcript[-2:] == [("sent", "leaseLost"), ("status", "leaseLost")]
+    assert daemon.finish() == 0, daemon.stderr
+    assert daemon.checkpoints == [last_position(batch)]
+    assert read_documents(tmp_path / "db.sqlite")[DocKey("Person", "a")].version == 1
+    daemon.assert_stdout_is_protocol_only()
+
+
+def test_kcl1_zombie_shutdown_never_checkpoints_and_targets_flag_overrides_env(
+    start: Callable[..., FakeDaemon], tmp_path: Path
+) -> None:
+    other = tmp_path / "other.sqlite"
+    daemon = start("--targets", f"sqlite:///{other}")
+    initialize(daemon)
+    assert daemon.send(batch_message(Sequencer().records(ion_revision("z", 0))))
+    assert daemon.send({"action": "shutdown", "reason": "ZOMBIE"})
+    assert daemon.finish() == 0, daemon.stderr
+    assert len(daemon.checkpoints) == 1
+    assert DocKey("Person", "z") in read_documents(other)
+    assert read_documents(tmp_path / "db.sqlite") == {}
+
+
+def test_throttled_checkpoint_is_retried(start: Callable[..., FakeDaemon]) -> None:
+    batch = Sequencer().records(ion_revision("a", 0))
+    daemon = start("--retry-base-seconds", "0.01")
+    daemon.checkpoint_errors = ["ThrottlingException", "ThrottlingException", None]
+    initialize(daemon)
+    assert daemon.send(batch_message(batch))
+    assert daemon.checkpoints == [last_position(batch)] * 3
+    assert daemon.finish() == 0, daemon.stderr
+    assert daemon.stderr.count("ThrottlingException") == 2
+
+
+def test_checkpoint_still_throttled_is_retaken_at_shutdown_requested(
+    start: Callable[..., FakeDaemon],
+) -> None:
+    batch = Sequencer().records(ion_revision("a", 0), ion_revision("b", 0))
+    daemon = start("--checkpoint-attempts", "2", "--retry-base-seconds", "0.01")
+    daemon.checkpoint_errors = ["ThrottlingException", "ThrottlingException"]
+    initialize(daemon)
+    assert daemon.send(batch_message(batch))
+    assert daemon.checkpoints == [last_position(batch)] * 2
+    assert daemon.send({"action": "shutdownRequested"})
+    assert daemon.checkpoints == [last_position(batch)] * 3
+    assert daemon.finish() == 0, daemon.stderr
+
+
+def test_shutdown_exception_stops_checkpointing(start: Callable[..., FakeDaemon]) -> None:
+    seq = Sequencer()
+    daemon = start()
+    daemon.checkpoint_errors = ["ShutdownException"]
+    initialize(daemon)
+    first = seq.records(ion_revision("a", 0))
+    assert daemon.send(batch_message(first))
+    assert daemon.send(batch_message(seq.records(ion_revision("a", 1))))
+    assert daemon.send({"action": "shardEnded"})
+    assert daemon.finish() == 0, daemon.stderr
+    assert daemon.checkpoints == [last_position(first)]
+
+
+def test_target_that_keeps_failing_exits_non_zero_without_checkpoint(
+    start: Callable[..., FakeDaemon], tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    targets = (
+        f"sqlite:///{tmp_path / 'db.sqlite'},"
+        f"postgresql://cdc@127.0.0.1:{closed_port}/cdc?connect_timeout=2"
+    )
+    seq = Sequencer()
+    daemon = start("--batch-attempts", "2", "--retry-base-seconds", "0.01", targets=targets)
+    initialize(daemon)
+    assert daemon.send(batch_message(seq.records(ion_revision("a", 0)))) is False
+    code = daemon.finish()
+    assert code == 1
+    assert daemon.checkpoints == []
+    assert ("status", "processRecords") not in daemon.transcript
+    assert "still failing after 2 attempts" in daemon.stderr
+    assert dead_letters(tmp_path) == []
+    daemon.assert_stdout_is_protocol_only()
+
+
+def test_missing_configuration_is_one_line_and_no_protocol_output(
+    start: Callable[..., FakeDaemon],
+) -> None:
+    daemon = start("--batch-attempts", "0")
+    assert daemon.finish() == 2
+    assert "attempts must be at least 1" in daemon.stderr
+    assert "Traceback" not in daemon.stderr
+    assert [line for line in daemon.stdout_lines if line.strip()] == []

@@ -1,0 +1,437 @@
+"""The Lambda handler end to end: Kinesis on a moto server (real HTTP) -> Lambda events ->
+SQLite and DynamoDB projections, with poison in an SQS dead-letter queue on the same server.
+
+Records are real QLDB captures plus synthetic REVISION_DETAILS (valid hashes), KPL-aggregated
+with aws_kinesis_agg, put on a real (moto) Kinesis stream, read back with GetRecords and turned
+into Lambda events exactly as the event source mapping does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from changes import json_codec
+from changes.model import Change, DocKey
+from consumers import lambda_handler
+from consumers.dead_letter import SqsDeadLetterSink
+from consumers.lambda_handler import StreamHandler
+from projections.base import ApplyReport, Failure, Projection
+from projections.sqlite import SQLiteProjection
+from schemas.errors import ConfigError, PoisonError, ThrottledError
+from schemas.kinesis import StreamRecord
+from schemas.kpl import iter_user_records
+from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
+from tests.contract.backend_dynamodb import item_row, scan_all
+from tests.contract.harness import CurrentRow, expected_state
+from tests.moto_server import aws_client, aws_env, moto_endpoint, unique_name
+from tests.unit.stream.synthetic import (
+    CAPTURES,
+    Rev,
+    aggregate,
+    control,
+    load_capture,
+    revision_details,
+)
+
+__all__ = ["aws_env", "moto_endpoint"]  # pytest fixtures used by name
+
+SHARD = "shardId-000000000000"
+
+
+@dataclass
+class Stream:
+    """A Kinesis stream and an SQS dead-letter queue on the moto server."""
+
+    name: str
+    arn: str
+    queue_url: str
+    kinesis: Any
+    sqs: Any
+
+
+@pytest.fixture
+def stream(moto_endpoint: str) -> Iterator[Stream]:
+    kinesis, sqs = aws_client("kinesis"), aws_client("sqs")
+    name = unique_name("qldb")
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    arn = kinesis.describe_stream(StreamName=name)["StreamDescription"]["StreamARN"]
+    queue_url = sqs.create_queue(QueueName=unique_name("dlq"))["QueueUrl"]
+    yield Stream(name, arn, queue_url, kinesis, sqs)
+    kinesis.delete_stream(StreamName=name)
+    sqs.delete_queue(QueueUrl=queue_url)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_handler() -> Iterator[None]:
+    lambda_handler.reset()
+    yield
+    lambda_handler.reset()
+
+
+def put_and_read(stream: Stream, payloads: Sequence[bytes]) -> list[dict[str, Any]]:
+    """Put ``payloads`` in order, read them back, return Lambda-shaped event records."""
+    for start in range(0, len(payloads), 100):
+        chunk = payloads[start : start + 100]
+        response = stream.kinesis.put_records(
+            StreamName=stream.name,
+            Records=[{"Data": data, "PartitionKey": f"pk{i}"} for i, data in enumerate(chunk)],
+        )
+        assert response.get("FailedRecordCount", 0) == 0
+    iterator = stream.kinesis.get_shard_iterator(
+        StreamName=stream.name, ShardId=SHARD, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    out: list[dict[str, Any]] = []
+    while len(out) < len(payloads):
+        page = stream.kinesis.get_records(ShardIterator=iterator, Limit=1000)
+        out.extend(lambda_event_record(stream, r) for r in page["Records"])
+        iterator = page["NextShardIterator"]
+        if not page["Records"]:
+            break
+    assert [base64.b64decode(r["kinesis"]["data"]) for r in out] == list(payloads)
+    return out
+
+
+def lambda_event_record(stream: Stream, record: dict[str, Any]) -> dict[str, Any]:
+    """What the Kinesis event source mapping hands Lambda for one GetRecords record."""
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": record["PartitionKey"],
+            "sequenceNumber": record["SequenceNumber"],
+            "data": base64.b64encode(record["Data"]).decode("ascii"),
+            "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{SHARD}:{record['SequenceNumber']}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": "arn:aws:iam::123456789012:role/lambda",
+        "awsRegion": "us-east-1",
+        "eventSourceARN": stream.arn,
+    }
+
+
+def run_like_lambda(
+    records: list[dict[str, Any]], invoke: Any, batch_size: int = 7, max_invocations: int = 100
+) -> list[dict[str, Any]]:
+    """Deliver ``records`` in batches; on a reported failure restart from that sequence number.
+
+    Returns every non-empty ``batchItemFailures`` response seen.
+    """
+    position, failures = 0, []
+    for _ in range(max_invocations):
+        if position >= len(records):
+            return failures
+        batch = records[position : position + batch_size]
+        response = invoke({"Records": batch})
+        if response["batchItemFailures"]:
+            failures.append(response)
+            failed = response["batchItemFailures"][0]["itemIdentifier"]
+            seqs = [r["kinesis"]["sequenceNumber"] for r in batch]
+            assert failed in seqs
+            position += seqs.index(failed)
+        else:
+            position += len(batch)
+    raise AssertionError("the batch never converged")
+
+
+# ------------------------------------------------------------------------------ inputs
+
+
+def synthetic_payloads(rnd: random.Random) -> list[bytes]:
+    """Aggregates of 5 documents' histories (one deleted, one redacted), shuffled, duplicated."""
+    revs = []
+    for n, doc in enumerate(["alice", "bob", "carol", "dave", "erin"]):
+        for version in range(n + 1):
+            revs.append(Rev(doc, version, data={"who": doc, "v": version, "tags": ["a", n]}))
+    revs.append(Rev("bob", 2))  # delete
+    revs.append(Rev("carol", 3, redacted=True))  # redaction
+    users = [revision_details(r) for r in revs] + [control()]
+    users += rnd.sample(users, k=6)  # QLDB delivers at least once
+    rnd.shuffle(users)
+    payloads = [aggregate(users[i : i + 4]) for i in range(0, len(users), 4)]
+    payloads += [revision_details(Rev("frank", 0, data={"who": "frank"}))]  # not aggregated
+    payloads += rnd.sample(payloads, k=2)  # whole aggregates redelivered
+    rnd.shuffle(payloads)
+    return payloads
+
+
+def capture_payloads(capture_dir: Path) -> list[bytes]:
+    return [
+        base64.b64decode(r["kinesis"]["data"])
+        for name in CAPTURES
+        for r in load_capture(capture_dir, name)["Records"]
+    ]
+
+
+def valid_changes(payloads: Sequence[bytes]) -> list[Change]:
+    """Every change a correct consumer must apply (poison skipped)."""
+    out = []
+    for index, data in enumerate(payloads):
+        outer = StreamRecord(data, "pk", str(index))
+        try:
+            users = list(iter_user_records(outer))
+        except PoisonError:
+            continue
+        for user in users:
+            try:
+                decoded = decode_stream_record(user.data)
+            except PoisonError:
+                continue
+            if isinstance(decoded, RevisionDetailsRecord):
+                out.append(decoded.to_change())
+    return out
+
+
+def read_sqlite(path: Path) -> dict[DocKey, CurrentRow]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time,"
+            " revision_hash FROM documents"
+        ).fetchall()
+    return {
+        DocKey(t, d): CurrentRow(
+            v, bool(de), bool(r), None if j is None else json_codec.loads(j), tx, tt, h
+        )
+        for t, d, v, de, r, j, tx, tt, h in rows
+    }
+
+
+def dead_letters(stream: Stream) -> list[dict[str, Any]]:
+    letters: list[dict[str, Any]] = []
+    while True:
+        page = stream.sqs.receive_message(
+            QueueUrl=stream.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        )
+        messages = page.get("Messages", [])
+        if not messages:
+            return letters
+        for message in messages:
+            letters.append(json.loads(message["Body"]))
+            stream.sqs.delete_message(
+                QueueUrl=stream.queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+
+
+# ------------------------------------------------------------------------------ tests
+
+
+def test_handler_converges_sqlite_and_dynamodb_and_dead_letters_poison(
+    stream: Stream,
+    *,
+    aws_env: str,
+    capture_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    garbage = b"this is not Ion and not KPL"
+    bad_md5 = bytearray(aggregate([revision_details(Rev("zed", 0, data={"z": 1}))]))
+    bad_md5[-1] ^= 0xFF
+    payloads = capture_payloads(capture_dir) + synthetic_payloads(random.Random(7))
+    payloads[5:5] = [garbage, bytes(bad_md5)]
+    records = put_and_read(stream, payloads)
+
+    db = tmp_path / "stream.db"
+    table = unique_name("docs")
+    monkeypatch.setenv("CDC_TARGETS", f"sqlite:///{db},dynamodb://{table}?create=true")
+    monkeypatch.setenv("CDC_DEAD_LETTER_QUEUE_URL", stream.queue_url)
+    monkeypatch.setenv("CDC_VERIFY_HASHES", "true")
+
+    failures = run_like_lambda(records, lambda event: lambda_handler.handler(event, None))
+
+    assert failures == []
+    want, _ = expected_state(valid_changes(payloads))
+    assert len(want) == 11  # 5 from the captures, 6 synthetic documents
+    assert read_sqlite(db) == want
+    dynamodb, s3 = aws_client("dynamodb"), aws_client("s3")
+    stored = {
+        DocKey(i["ledgerTable"]["S"], i["pk"]["S"]): item_row(i, s3)
+        for i in scan_all(dynamodb, table)
+        if "ledgerTable" in i
+    }
+    assert stored == want
+    assert want[DocKey("Person", "bob")].deleted
+    assert want[DocKey("Person", "carol")].redacted
+
+    letters = dead_letters(stream)
+    assert sorted(base64.b64decode(x["rawBase64"]) for x in letters) == sorted(
+        [garbage, bytes(bad_md5)]
+    )
+    assert {x["errorClass"] for x in letters} == {"DecodeError"}
+    assert all(x["shardId"] == SHARD and x["sequenceNumber"] for x in letters)
+
+    out = capfd.readouterr().out
+    assert '"Namespace": "QldbCdc"' in out or '"Namespace":"QldbCdc"' in out
+    assert "OldestRecordAge" in out
+    summaries = [r for r in caplog.records if r.getMessage() == "batch processed"]
+    assert len(summaries) == len(range(0, len(records), 7))
+    assert sum(r.__dict__["counts"]["poison"] for r in summaries) == 2
+    assert sum(r.__dict__["counts"]["block_summaries"] for r in summaries) == 4
+    assert "chriswilliams" not in out + caplog.text  # never log document contents
+
+
+@dataclass
+class Throttled:
+    """A projection that throttles changes of ``docs`` during the first ``times`` applies."""
+
+    inner: Projection
+    docs: set[str]
+    times: int = 1
+    calls: int = 0
+    throttled: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def apply(self, changes: Sequence[Change]) -> ApplyReport:
+        self.calls += 1
+        if self.calls > self.times:
+            return self.inner.apply(changes)
+        hit = [c for c in changes if c.key.doc_id in self.docs]
+        report = self.inner.apply([c for c in changes if c.key.doc_id not in self.docs])
+        report.failures.extend(Failure(c, ThrottledError("throttled")) for c in hit)
+        self.throttled.extend(c.key.doc_id for c in hit)
+        return report
+
+    def completed_objects(self, export_id: str) -> set[str]:
+        return self.inner.completed_objects(export_id)
+
+    def mark_object_complete(self, export_id: str, key: str) -> None:
+        self.inner.mark_object_complete(export_id, key)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_throttled_target_reports_the_earliest_failed_record_and_converges(
+    stream: Stream, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    payloads = [
+        revision_details(Rev("a", 0, data={"n": 0})),
+        control(),
+        aggregate([revision_details(Rev("b", 0, data={"n": 0})), control()]),
+        aggregate([revision_details(Rev("c", 0, data={"n": 0}))]),
+        revision_details(Rev("b", 1, data={"n": 1})),
+    ]
+    records = put_and_read(stream, payloads)
+    target = Throttled(SQLiteProjection(tmp_path / "t.db"), docs={"b"})
+    handler = StreamHandler(
+        projections=[target],
+        dead_letters=SqsDeadLetterSink(stream.sqs, stream.queue_url),
+        clock=lambda: 2_000_000_000.0,
+    )
+
+    response = handler.handle({"Records": records})
+
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": records[2]["kinesis"]["sequenceNumber"]}]
+    }
+    assert target.throttled == ["b", "b"]
+    emf = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"_aws"' in line]
+    oldest = min(r["kinesis"]["approximateArrivalTimestamp"] for r in records)
+    assert emf[-1]["OldestRecordAge"] == [pytest.approx((2_000_000_000.0 - oldest) * 1000.0)]
+    assert (emf[-1]["Retried"], emf[-1]["Applied"], emf[-1]["Revisions"]) == ([2], [2], [4])
+    redelivered = handler.handle({"Records": records[2:]})
+    assert redelivered == {"batchItemFailures": []}
+    state = read_sqlite(tmp_path / "t.db")
+    assert {k.doc_id: v.version for k, v in state.items()} == {"a": 0, "b": 1, "c": 0}
+    assert dead_letters(stream) == []
+    target.close()
+
+
+def test_unwritable_dead_letter_is_reported_not_dropped(stream: Stream, tmp_path: Path) -> None:
+    records = put_and_read(stream, [revision_details(Rev("a", 0, data={})), b"junk", b"junk"])
+    handler = StreamHandler(
+        projections=[SQLiteProjection(tmp_path / "d.db")],
+        dead_letters=SqsDeadLetterSink(aws_client("sqs"), stream.queue_url + "-missing"),
+    )
+    response = handler.handle({"Records": records})
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": records[1]["kinesis"]["sequenceNumber"]}]
+    }
+
+
+def test_large_poison_record_is_split_across_messages(stream: Stream) -> None:
+    big = bytes(random.Random(1).randrange(256) for _ in range(400_000))
+    from consumers.dead_letter import DeadLetter
+
+    sink = SqsDeadLetterSink(stream.sqs, stream.queue_url)
+    sink.put(DeadLetter(big, SHARD, "1", None, "too big to be Ion", "DecodeError"))
+    parts = sorted(dead_letters(stream), key=lambda x: x["part"])
+    assert [p["part"] for p in parts] == [0, 1, 2]
+    assert len({p["letterId"] for p in parts}) == 1
+    assert b"".join(base64.b64decode(p["rawBase64"]) for p in parts) == big
+
+
+def test_empty_event_and_bad_base64(stream: Stream, tmp_path: Path) -> None:
+    handler = StreamHandler(
+        projections=[SQLiteProjection(tmp_path / "e.db")],
+        dead_letters=SqsDeadLetterSink(stream.sqs, stream.queue_url),
+    )
+    assert handler.handle({"Records": []}) == {"batchItemFailures": []}
+    records = put_and_read(stream, [revision_details(Rev("a", 0, data={}))])
+    broken = json.loads(json.dumps(records[0]))
+    broken["kinesis"]["data"] = "%%% not base64"
+    assert handler.handle({"Records": [broken]}) == {"batchItemFailures": []}
+    letters = dead_letters(stream)
+    assert [base64.b64decode(x["rawBase64"]) for x in letters] == [b"%%% not base64"]
+    assert "base64" in letters[0]["reason"]
+
+
+def test_configuration_errors_surface_on_the_first_invocation(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CDC_TARGETS", raising=False)
+    monkeypatch.setenv("CDC_DEAD_LETTER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/q")
+    with pytest.raises(ConfigError, match="CDC_TARGETS is required"):
+        lambda_handler.handler({"Records": []}, None)
+    monkeypatch.setenv("CDC_TARGETS", "mysql://nope")
+    with pytest.raises(ConfigError, match="unknown target"):
+        lambda_handler.handler({"Records": []}, None)
+    monkeypatch.setenv("CDC_TARGETS", f"sqlite:///{tmp_path / 'ok.db'}")
+    monkeypatch.setenv("CDC_VERIFY_HASHES", "maybe")
+    with pytest.raises(ConfigError, match="CDC_VERIFY_HASHES must be true or false"):
+        lambda_handler.handler({"Records": []}, None)
+
+
+def test_targets_from_a_secret(
+    stream: Stream, aws_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = aws_client("secretsmanager")
+    rds = secrets.create_secret(
+        Name=unique_name("rds"),
+        SecretString=json.dumps(
+            {"username": "cdc", "password": "p@ss/word", "host": "db.local", "port": 5433}
+        ),
+    )["ARN"]
+    assert lambda_handler.secret_targets(secrets, rds) == (
+        "postgresql://cdc:p%40ss%2Fword@db.local:5433/postgres",
+    )
+    bad = secrets.create_secret(Name=unique_name("bad"), SecretString="mysql://u:hunter2@h/db")
+    with pytest.raises(ConfigError, match="invalid target URI") as info:
+        lambda_handler.secret_targets(secrets, bad["ARN"])
+    assert "hunter2" not in str(info.value)
+    assert info.value.__cause__ is None
+    with pytest.raises(ConfigError, match="cannot read secret"):
+        lambda_handler.secret_targets(secrets, rds + "-missing")
+
+    db = tmp_path / "secret.db"
+    plain = secrets.create_secret(Name=unique_name("uri"), SecretString=f"sqlite:///{db}")
+    monkeypatch.setenv("CDC_TARGETS", "")
+    monkeypatch.setenv("CDC_TARGETS_SECRET_ARN", plain["ARN"])
+    monkeypatch.setenv("CDC_DEAD_LETTER_QUEUE_URL", stream.queue_url)
+    records = put_and_read(stream, [revision_details(Rev("s", 0, data={"k": 1}))])
+    assert lambda_handler.handler({"Records": records}, None) == {"batchItemFailures": []}
+    assert {k.doc_id for k in read_sqlite(db)} == {"s"}

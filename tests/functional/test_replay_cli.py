@@ -1,0 +1,235 @@
+"""The replay CLI end to end on hand-made exports: results, resume, and clear errors."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from changes.from_qldb import block_changes
+from consumers.cli import main
+from projections.memory import MemoryProjection
+from schemas.journal import parse_block
+from schemas.journal_export import ExportFormat
+from tests.contract.harness import current_row, history_row
+from tests.export_builder import STRAND, Rev, block, person, write_export
+
+A, B, C = "A" * 22, "B" * 22, "C" * 22
+
+
+def sample_objects() -> list[list[dict[str, object]]]:
+    return [
+        [
+            block(0, [], system=2),
+            block(1, [Rev("Person", A, 0, person(1, 0)), Rev("Vehicle", B, 0, {"vin": "V1"})]),
+            block(2, [Rev("Person", A, 1, person(1, 1))], system=1),
+        ],
+        [
+            block(3, [Rev("Vehicle", B, 1)]),
+            block(4, [Rev("Person", C, 0, person(3, 0))]),
+            block(5, [Rev("Person", A, 1, redacted=True), Rev("Person", C, 1, person(3, 1))]),
+        ],
+    ]
+
+
+def expected(objects: list[list[dict[str, object]]]) -> MemoryProjection:
+    reference = MemoryProjection()
+    for blocks in objects:
+        for value in blocks:
+            reference.apply(block_changes(parse_block(value)).changes)
+    return reference
+
+
+def read_db(
+    path: Path,
+) -> tuple[
+    dict[tuple[str, str], tuple[object, ...]], dict[tuple[str, str, int], tuple[object, ...]]
+]:
+    from changes import json_codec
+
+    db = sqlite3.connect(path)
+    docs = {
+        (t, d): (v, bool(de), bool(r), None if j is None else json_codec.loads(j), tx, tt, h)
+        for t, d, v, de, r, j, tx, tt, h in db.execute(
+            "SELECT ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time,"
+            " revision_hash FROM documents"
+        )
+    }
+    revs = {
+        (t, d, v): (bool(de), bool(r), None if j is None else json_codec.loads(j))
+        for t, d, v, de, r, j in db.execute(
+            "SELECT ledger_table, document_id, version, deleted, redacted, data FROM revisions"
+        )
+    }
+    db.close()
+    return docs, revs
+
+
+def as_rows(
+    ref: MemoryProjection,
+) -> tuple[
+    dict[tuple[str, str], tuple[object, ...]], dict[tuple[str, str, int], tuple[object, ...]]
+]:
+    docs = {}
+    for key, change in ref.documents.items():
+        r = current_row(change)
+        docs[(key.table, key.doc_id)] = (
+            r.version,
+            r.deleted,
+            r.redacted,
+            r.data,
+            r.tx_id,
+            r.tx_time,
+            r.revision_hash,
+        )
+    revs = {}
+    for (key, version), change in ref.revisions.items():
+        hr = history_row(change)
+        revs[(key.table, key.doc_id, version)] = (hr.deleted, hr.redacted, hr.data)
+    return docs, revs
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_replay_into_sqlite_matches_in_order_application(
+    tmp_path: Path, fmt: ExportFormat, capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = sample_objects()
+    write_export(tmp_path / "export", objects, fmt=fmt)
+    db = tmp_path / "out.db"
+    assert (
+        main(["replay", str(tmp_path / "export"), "--to", f"sqlite:///{db}", "--no-progress"]) == 0
+    )
+    assert read_db(db) == as_rows(expected(objects))
+    out = capsys.readouterr().out
+    assert "objects: 2 replayed, 0 already done (of 2)" in out
+    assert "revisions: 10 read, skipped 3 system + 0 without table" in out
+    assert "tombstones 1" in out and "redactions 1" in out
+
+    # WHEN the same replay runs again THEN nothing changes and both objects are skipped
+    assert (
+        main(["replay", str(tmp_path / "export"), "--to", f"sqlite:///{db}", "--no-progress"]) == 0
+    )
+    assert "objects: 0 replayed, 2 already done (of 2)" in capsys.readouterr().out
+    assert read_db(db) == as_rows(expected(objects))
+
+
+def test_interrupted_replay_resumes_and_converges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = sample_objects()
+    write_export(tmp_path / "export", objects)
+    db = tmp_path / "out.db"
+    from projections.sqlite import SQLiteProjection
+
+    real_apply = SQLiteProjection.apply
+    calls = {"n": 0}
+
+    def crash_on_second_object(self: SQLiteProjection, changes: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_apply(self, changes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SQLiteProjection, "apply", crash_on_second_object)
+    assert main(["replay", str(tmp_path / "export"), "--to", str(db), "--no-progress"]) == 130
+    monkeypatch.setattr(SQLiteProjection, "apply", real_apply)
+    done = sqlite3.connect(db).execute("SELECT count(*) FROM qldb_cdc_checkpoints").fetchone()[0]
+    assert done == 1
+    assert main(["replay", str(tmp_path / "export"), "--to", str(db), "--no-progress"]) == 0
+    assert read_db(db) == as_rows(expected(objects))
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "consumers.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_missing_manifest_is_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = run_cli("replay", str(tmp_path / "empty"), "--to", str(tmp_path / "x.db"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert "no *.completed.manifest found" in result.stderr
+
+
+def test_missing_folder_and_bad_target(tmp_path: Path) -> None:
+    result = run_cli("replay", str(tmp_path / "nope"))
+    assert (result.returncode, "Traceback" in result.stderr) == (2, False)
+    assert "does not exist" in result.stderr
+    write_export(tmp_path / "e", sample_objects())
+    result = run_cli("replay", str(tmp_path / "e"), "--to", "mysql://x")
+    assert (result.returncode, "Traceback" in result.stderr) == (2, False)
+    assert "unknown target" in result.stderr
+
+
+def test_truncated_object_names_object_and_rerun_fixes(tmp_path: Path) -> None:
+    objects = sample_objects()
+    keys = write_export(tmp_path / "e", objects, fmt=ExportFormat.ION_TEXT)
+    second = tmp_path / "e" / keys[1]
+    good = second.read_bytes()
+    lines = good.split(b"\n")
+    second.write_bytes(b"\n".join(lines[:-1]))  # drop the last block: valid Ion, missing block 5
+    db = tmp_path / "out.db"
+    result = run_cli("replay", str(tmp_path / "e"), "--to", str(db), "--no-progress")
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "ends at block 4 but its name promises blocks up to 5" in result.stderr
+    # a re-run with the object repaired converges to the full state
+    second.write_bytes(good)
+    result = run_cli("replay", str(tmp_path / "e"), "--to", str(db), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert read_db(db) == as_rows(expected(objects))
+
+
+def test_corrupt_ion_and_wrong_format(tmp_path: Path) -> None:
+    keys = write_export(tmp_path / "e", sample_objects())
+    obj = tmp_path / "e" / keys[0]
+    data = bytearray(obj.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 8] = b"\xff" * 8
+    obj.write_bytes(bytes(data))
+    result = run_cli("replay", str(tmp_path / "e"), "--to", str(tmp_path / "o.db"), "--no-progress")
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    assert keys[0] in result.stderr
+
+    write_export(tmp_path / "j", sample_objects(), fmt=ExportFormat.ION_BINARY)
+    result = run_cli(
+        "replay",
+        str(tmp_path / "j"),
+        "--format",
+        "json",
+        "--to",
+        str(tmp_path / "p.db"),
+        "--no-progress",
+    )
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    assert "not valid JSON" in result.stderr
+
+
+def test_gap_between_objects_is_refused(tmp_path: Path) -> None:
+    objects = sample_objects()
+    objects[1] = objects[1][1:]  # second object now starts at block 4: block 3 is missing
+    write_export(tmp_path / "e", objects)
+    result = run_cli("replay", str(tmp_path / "e"), "--to", str(tmp_path / "o.db"))
+    assert result.returncode == 2
+    assert "starts at block 4 but the previous object ends at 2" in result.stderr
+
+
+def test_two_contiguous_exports_are_joined(tmp_path: Path) -> None:
+    objects = sample_objects()
+    write_export(tmp_path / "e", objects[:1], export_id="Export1aaaaaaaaaaaaaaaa")
+    write_export(tmp_path / "e", objects[1:], export_id="Export2aaaaaaaaaaaaaaaa")
+    db = tmp_path / "o.db"
+    assert main(["replay", str(tmp_path / "e"), "--to", str(db), "--no-progress"]) == 0
+    assert read_db(db) == as_rows(expected(objects))
+    assert STRAND

@@ -1,0 +1,59 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from changes import json_codec
+
+
+def test_decimals_keep_their_digits() -> None:
+    text = json_codec.dumps({"a": Decimal("1.50"), "b": Decimal("-0.000"), "c": Decimal("1E+3")})
+    assert text == '{"a":1.50,"b":-0.000,"c":1E+3}'
+    back = json_codec.loads(text)
+    assert str(back["a"]) == "1.50"
+    assert str(back["b"]) == "-0.000"
+
+
+def test_integral_decimals_stay_decimals() -> None:
+    text = json_codec.dumps([Decimal("5"), Decimal("-0"), 5, Decimal("0")])
+    assert text == "[5E0,-0E0,5,0E0]"
+    back = json_codec.loads(text)
+    assert [type(v) for v in back] == [Decimal, Decimal, int, Decimal]
+    assert str(back[1]) == "-0"
+
+
+def test_non_finite_floats_become_ion_spellings() -> None:
+    assert json_codec.dumps([float("nan"), float("inf"), -float("inf"), 1.5]) == (
+        '["nan","+inf","-inf",1.5]'
+    )
+
+
+def test_non_finite_decimal_and_unknown_types_are_rejected() -> None:
+    with pytest.raises(ValueError, match="non-finite"):
+        json_codec.dumps(Decimal("NaN"))
+    with pytest.raises(TypeError, match="cannot serialise"):
+        json_codec.dumps({"x": object()})
+
+
+def test_strings_are_escaped_like_json() -> None:
+    value = {"q": 'say "hi"\n\\ \u2028 Łódź', "": []}
+    assert json_codec.loads(json_codec.dumps(value)) == value
+
+
+plain = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@given(plain)
+def test_round_trip_is_exact(value: object) -> None:
+    back = json_codec.loads(json_codec.dumps(value))
+    assert back == value
+    assert json_codec.dumps(back) == json_codec.dumps(value)

@@ -1,0 +1,101 @@
+import io
+
+import pytest
+from amazon.ion import simpleion
+
+from changes.from_qldb import block_changes
+from changes.model import ChangeKind
+from schemas.errors import DecodeError, InvalidRecordError
+from schemas.journal import parse_block
+from schemas.journal_export import (
+    ExportFormat,
+    ObjectRange,
+    detect_format,
+    iter_blocks,
+    parse_completed_manifest,
+    parse_object_key,
+)
+from tests.export_builder import Rev, block, encode, person
+
+BLOCKS = [
+    block(1, [], system=2),
+    block(2, [Rev("Person", "A" * 22, 0, person(1, 0)), Rev("Vehicle", "B" * 22, 0, {"vin": "x"})]),
+    block(3, [Rev("Person", "A" * 22, 1, person(1, 1))], system=1),
+    block(4, [Rev("Vehicle", "B" * 22, 1)]),
+    block(5, [Rev("Person", "A" * 22, 1, redacted=True)]),
+]
+
+
+def test_manifest_in_every_encoding() -> None:
+    keys = ["p/e1/S.0-9.ion", "p/e1/S.10-19.ion"]
+    for data in (
+        simpleion.dumps({"keys": keys}, binary=False).encode(),
+        simpleion.dumps({"keys": keys}, binary=True),
+        b'{"keys": ["p/e1/S.0-9.ion", "p/e1/S.10-19.ion"]}',
+    ):
+        assert parse_completed_manifest(data) == keys
+    with pytest.raises(InvalidRecordError, match="keys"):
+        parse_completed_manifest(b'{"other": 1}')
+    with pytest.raises(DecodeError):
+        parse_completed_manifest(b"{keys: [")
+
+
+def test_object_key_ranges() -> None:
+    assert parse_object_key("a/b/JUJg.12-345.ion") == ObjectRange("JUJg", 12, 345)
+    assert parse_object_key("JUJg.0-0.json") == ObjectRange("JUJg", 0, 0)
+    for bad in ("a/b/file.ion", "S.9-3.ion", "S.1-2"):
+        with pytest.raises(InvalidRecordError):
+            parse_object_key(bad)
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_every_format_reads_to_the_same_changes(fmt: ExportFormat) -> None:
+    data = encode(BLOCKS, fmt)
+    assert detect_format(data[:4096]) is fmt
+    blocks = list(iter_blocks(io.BytesIO(data), fmt))
+    assert [b.address.sequence_no for b in blocks] == [1, 2, 3, 4, 5]
+    assert not blocks[0].has_documents
+    found = [block_changes(b) for b in blocks]
+    assert [f.skipped_system for f in found] == [2, 0, 1, 0, 0]
+    kinds = [c.kind for f in found for c in f.changes]
+    assert kinds == [
+        ChangeKind.INSERT,
+        ChangeKind.INSERT,
+        ChangeKind.UPDATE,
+        ChangeKind.DELETE,
+        ChangeKind.REDACTION,
+    ]
+    reference = [c for b in BLOCKS for c in block_changes(parse_block(b)).changes]
+    assert [c for f in found for c in f.changes] == reference
+    person_v0 = found[1].changes[0]
+    assert person_v0.data is not None
+    assert str(person_v0.data["score"]) == "12.50"
+    assert person_v0.data["blob"] == "AAE="
+    assert person_v0.tx_time == "2024-01-01T00:00:02.123-00:00"
+
+
+@pytest.mark.parametrize("fmt", [ExportFormat.ION_BINARY, ExportFormat.ION_TEXT, ExportFormat.JSON])
+def test_truncated_object_is_a_decode_error(fmt: ExportFormat) -> None:
+    data = encode(BLOCKS, fmt)
+    with pytest.raises(DecodeError):
+        list(iter_blocks(io.BytesIO(data[: len(data) // 2]), fmt))
+
+
+def test_block_missing_fields_names_the_block() -> None:
+    value = block(7, [Rev("Person", "A" * 22, 0, {"x": 1})])
+    del value["blockHash"]
+    with pytest.raises(
+        InvalidRecordError, match="block JUJgrQeIeI64ZgvXIuqlZ1/7: missing field blockHash"
+    ):
+        parse_block(value)
+    value = block(8, [Rev("Person", "A" * 22, 0, {"x": 1})])
+    value["revisions"][0]["metadata"]["version"] = -1
+    with pytest.raises(InvalidRecordError, match=r"invalid metadata\.version"):
+        parse_block(value)
+
+
+def test_revision_without_table_is_skipped_and_counted() -> None:
+    value = block(9, [Rev("Person", "A" * 22, 0, {"x": 1})])
+    value["transactionInfo"]["documents"] = {}
+    found = block_changes(parse_block(value))
+    assert (found.changes, found.skipped_no_table) == ([], 1)

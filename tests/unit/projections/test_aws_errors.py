@@ -1,0 +1,155 @@
+"""Classification of botocore failures and the bounded backoff loop (pure, no server)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+
+from projections.aws_errors import (
+    ConditionFailedError,
+    RetryPolicy,
+    checked_call,
+    classify_client_error,
+    is_condition_failure,
+)
+from schemas.errors import PoisonError, RetryableError, ThrottledError
+
+
+def client_error(code: str, status: int, operation: str = "PutItem") -> ClientError:
+    response: Any = {
+        "Error": {"Code": code, "Message": f"{code} happened"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, operation)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("ProvisionedThroughputExceededException", 400, ThrottledError),
+        ("ThrottlingException", 400, ThrottledError),
+        ("RequestLimitExceeded", 400, ThrottledError),
+        ("SlowDown", 503, ThrottledError),
+        ("Whatever", 429, ThrottledError),
+        ("InternalServerError", 500, RetryableError),
+        ("ServiceUnavailable", 503, RetryableError),
+        ("ResourceNotFoundException", 400, RetryableError),
+        ("NoSuchBucket", 404, RetryableError),
+        ("AccessDeniedException", 400, RetryableError),
+        ("AccessDenied", 403, RetryableError),
+        ("ExpiredTokenException", 400, RetryableError),
+        ("ValidationException", 400, PoisonError),
+        ("SerializationException", 400, PoisonError),
+        ("EntityTooLarge", 400, PoisonError),
+        ("SomethingNew", 400, RetryableError),
+    ],
+)
+def test_client_errors_are_classified_by_code_and_status(
+    code: str, status: int, expected: type[Exception]
+) -> None:
+    exc = client_error(code, status)
+    error = classify_client_error(exc)
+    assert type(error) is expected
+    assert code in str(error)
+    assert error.__cause__ is exc
+
+
+def test_missing_table_is_never_poison() -> None:
+    error = classify_client_error(client_error("ResourceNotFoundException", 400))
+    assert not isinstance(error, PoisonError)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+        ConnectTimeoutError(endpoint_url="http://127.0.0.1:1"),
+        ReadTimeoutError(endpoint_url="http://127.0.0.1:1"),
+        NoCredentialsError(),
+    ],
+)
+def test_transport_and_credential_errors_are_retryable(exc: Exception) -> None:
+    error = classify_client_error(exc)
+    assert isinstance(error, RetryableError)
+    assert not isinstance(error, ThrottledError)
+
+
+def test_client_side_parameter_validation_is_poison() -> None:
+    assert isinstance(classify_client_error(ParamValidationError(report="bad")), PoisonError)
+
+
+def test_condition_failures_are_recognised_not_classified() -> None:
+    assert is_condition_failure(client_error("ConditionalCheckFailedException", 400))
+    assert is_condition_failure(client_error("PreconditionFailed", 412))
+    assert not is_condition_failure(client_error("ValidationException", 400))
+
+    def lose() -> None:
+        raise client_error("ConditionalCheckFailedException", 400)
+
+    with pytest.raises(ConditionFailedError):
+        checked_call(lose)
+
+
+def test_checked_call_classifies_other_failures() -> None:
+    def throttle() -> None:
+        raise client_error("ThrottlingException", 400)
+
+    with pytest.raises(ThrottledError):
+        checked_call(throttle)
+
+
+def test_retry_policy_retries_retryable_with_bounded_full_jitter() -> None:
+    sleeps: list[float] = []
+    calls = 0
+
+    def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 4:
+            raise ThrottledError("slow down")
+        return "done"
+
+    policy = RetryPolicy(
+        attempts=6, base_delay=0.1, max_delay=0.25, sleep=sleeps.append, rng=random.Random(3)
+    )
+    assert policy.run(flaky) == "done"
+    assert calls == 4
+    assert len(sleeps) == 3
+    ceilings = [0.1, 0.2, 0.25]
+    assert all(0.0 <= s <= c for s, c in zip(sleeps, ceilings, strict=True))
+
+
+def test_retry_policy_gives_up_after_attempts() -> None:
+    calls = 0
+
+    def always() -> None:
+        nonlocal calls
+        calls += 1
+        raise RetryableError(f"down {calls}")
+
+    with pytest.raises(RetryableError, match="down 3"):
+        RetryPolicy(attempts=3, sleep=lambda _: None).run(always)
+    assert calls == 3
+
+
+def test_retry_policy_never_retries_poison() -> None:
+    calls = 0
+
+    def bad() -> None:
+        nonlocal calls
+        calls += 1
+        raise PoisonError("never")
+
+    with pytest.raises(PoisonError):
+        RetryPolicy(attempts=5, sleep=lambda _: None).run(bad)
+    assert calls == 1

@@ -1,0 +1,232 @@
+"""DynamoDB projection against a moto server over HTTP: conditions, faults, checkpoints, URIs."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from changes.model import Change, ChangeKind, DocKey
+from projections.aws_errors import RetryPolicy
+from projections.dynamodb import CHECKPOINT_PREFIX, GSI_NAME, DynamoDbProjection, from_uri
+from schemas.errors import ConfigError, PoisonError, RetryableError, UnstorableChangeError
+from tests.builders import history, make_change
+from tests.contract.backend_dynamodb import item_row, scan_all
+from tests.contract.harness import expected_state
+from tests.moto_server import (  # noqa: F401 - fixtures
+    FaultInjector,
+    aws_client,
+    aws_env,
+    dead_endpoint,
+    moto_endpoint,
+    unique_name,
+)
+
+NO_SLEEP = RetryPolicy(sleep=lambda _: None)
+
+
+@pytest.fixture
+def table(moto_endpoint: str) -> Iterator[str]:  # noqa: F811 - fixture injection
+    name = unique_name("ddb")
+    projection = DynamoDbProjection(aws_client("dynamodb"), name)
+    projection.ensure_table()
+    projection.close()
+    yield name
+    aws_client("dynamodb").delete_table(TableName=name)
+
+
+def current(client: Any, table: str) -> dict[DocKey, Any]:
+    return {
+        DocKey(item["ledgerTable"]["S"], item["pk"]["S"]): item_row(item, None)
+        for item in scan_all(client, table)
+        if not item["pk"]["S"].startswith(CHECKPOINT_PREFIX)
+    }
+
+
+def apply_until_done(projection: DynamoDbProjection, changes: list[Change]) -> int:
+    """Apply, then re-apply only the failures (all must be retryable); return the rounds used."""
+    pending = changes
+    for rounds in range(1, 30):
+        report = projection.apply(pending)
+        assert all(f.retryable for f in report.failures), report.failures
+        pending = [f.change for f in report.failures]
+        if not pending:
+            return rounds
+    pytest.fail(f"{len(pending)} changes still failing after 30 rounds")
+
+
+def test_table_schema_and_gsi(table: str) -> None:
+    described = aws_client("dynamodb").describe_table(TableName=table)["Table"]
+    assert described["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    (gsi,) = described["GlobalSecondaryIndexes"]
+    assert gsi["IndexName"] == GSI_NAME
+    assert [k["AttributeName"] for k in gsi["KeySchema"]] == ["ledgerTable", "pk"]
+
+
+def test_equal_version_only_a_redaction_wins(table: str) -> None:
+    client = aws_client("dynamodb")
+    projection = DynamoDbProjection(client, table, retry=NO_SLEEP)
+    v1 = make_change("a", 1)
+    red1 = make_change("a", 1, kind=ChangeKind.REDACTION)
+    assert projection.apply([v1]).applied == 1
+    assert projection.apply([v1]).stale == 1
+    report = projection.apply([red1])
+    assert (report.applied, report.redactions) == (1, 1)
+    assert projection.apply([red1]).stale == 1
+    assert projection.apply([v1]).stale == 1
+    row = current(client, table)[DocKey("Person", "a")]
+    assert (row.version, row.redacted, row.data) == (1, True, None)
+    item = client.get_item(TableName=table, Key={"pk": {"S": "a"}})["Item"]
+    assert item["dataHash"] == {"S": red1.data_hash}
+    assert (item["blockStrand"]["S"], item["blockSeq"]["N"]) == (
+        red1.block.strand_id,
+        str(red1.block.sequence_no),
+    )
+    projection.close()
+
+
+def test_redaction_of_an_older_version_is_stale(table: str) -> None:
+    projection = DynamoDbProjection(aws_client("dynamodb"), table, retry=NO_SLEEP)
+    projection.apply(history("a", 3))
+    report = projection.apply([make_change("a", 1, kind=ChangeKind.REDACTION)])
+    assert (report.applied, report.stale) == (0, 1)
+    projection.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_throttling_5xx_and_lost_responses_lose_nothing(table: str, seed: int) -> None:
+    client = aws_client("dynamodb")
+    faults = FaultInjector(client, rate=0.5, seed=seed, operations=frozenset({"PutItem"}))
+    projection = DynamoDbProjection(
+        client, table, retry=RetryPolicy(attempts=2, sleep=lambda _: None), workers=8
+    )
+    changes = [c for i in range(25) for c in history(f"d{i}", 3, delete_last=i % 4 == 0)]
+    changes += [make_change(f"d{i}", 1, kind=ChangeKind.REDACTION) for i in range(0, 25, 5)]
+    delivered = changes + random.Random(seed).sample(changes, 20)
+    random.Random(seed).shuffle(delivered)
+    rounds = sum(apply_until_done(projection, delivered[i : i + 20]) for i in range(0, 100, 20))
+    assert sum(faults.injected.values()) > 0
+    assert set(faults.injected) == {"throttle", "server_error", "lost_response"}
+    assert rounds > 5  # some batches needed a second round: failures were reported, not hidden
+    faults.enabled = False
+    want, _ = expected_state(changes)
+    assert current(client, table) == want
+    projection.close()
+
+
+def test_throttling_that_outlasts_the_retries_is_a_throttled_failure(table: str) -> None:
+    client = aws_client("dynamodb")
+    faults = FaultInjector(client, rate=1.0, kinds=("throttle",))
+    projection = DynamoDbProjection(
+        client, table, retry=RetryPolicy(attempts=3, sleep=lambda _: None)
+    )
+    changes = history("a", 1) + history("b", 1)
+    report = projection.apply(changes)
+    assert report.applied == 0
+    assert sorted(f.change.key.doc_id for f in report.failures) == ["a", "b"]
+    assert all(type(f.error).__name__ == "ThrottledError" and f.retryable for f in report.failures)
+    assert faults.injected["throttle"] == 6  # 3 attempts x 2 changes
+    faults.enabled = False
+    assert projection.apply([f.change for f in report.failures]).applied == 2
+    projection.close()
+
+
+def test_validation_exception_poisons_only_that_change(table: str) -> None:
+    client = aws_client("dynamodb")
+    projection = DynamoDbProjection(client, table, retry=NO_SLEEP)
+    bad = make_change("", 0)  # an empty key attribute: DynamoDB answers ValidationException
+    good = make_change("fine", 0)
+    report = projection.apply([bad, good])
+    assert report.applied == 1
+    (failure,) = report.failures
+    assert failure.change is bad
+    assert failure.poison
+    assert "ValidationException" in str(failure.error)
+    assert DocKey("Person", "fine") in current(client, table)
+    projection.close()
+
+
+def test_nan_and_oversize_without_overflow_poison_only_that_change(table: str) -> None:
+    client = aws_client("dynamodb")
+    projection = DynamoDbProjection(client, table, retry=NO_SLEEP)
+    nan = make_change("nan", 0, data={"x": float("nan")})
+    big = make_change("big", 0, data={"payload": "x" * 450_000})
+    good = make_change("ok", 0)
+    report = projection.apply([nan, big, good])
+    assert report.applied == 1
+    failed = {f.change.key.doc_id: f.error for f in report.failures}
+    assert set(failed) == {"nan", "big"}
+    assert all(isinstance(e, UnstorableChangeError) for e in failed.values())
+    assert "400 KB" in str(failed["big"])
+    assert set(current(client, table)) == {DocKey("Person", "ok")}
+    projection.close()
+
+
+def test_unreachable_endpoint_gives_retryable_failures() -> None:
+    client = aws_client("dynamodb", dead_endpoint(), connect_timeout=1)
+    projection = DynamoDbProjection(
+        client, "nowhere", retry=RetryPolicy(attempts=2, sleep=lambda _: None)
+    )
+    report = projection.apply(history("a", 2) + history("b", 1))
+    assert report.applied == 0
+    assert len(report.failures) == 2
+    assert all(f.retryable and not f.poison for f in report.failures)
+    assert "unreachable" in str(report.failures[0].error)
+    projection.close()
+
+
+def test_missing_table_is_retryable_not_poison(moto_endpoint: str) -> None:  # noqa: F811
+    projection = DynamoDbProjection(aws_client("dynamodb"), unique_name("missing"), retry=NO_SLEEP)
+    report = projection.apply(history("a", 1))
+    (failure,) = report.failures
+    assert isinstance(failure.error, RetryableError)
+    assert "ResourceNotFoundException" in str(failure.error)
+    projection.close()
+
+
+def test_checkpoints_round_trip_and_stay_out_of_the_gsi(table: str) -> None:
+    client = aws_client("dynamodb")
+    projection = DynamoDbProjection(client, table, retry=NO_SLEEP)
+    projection.apply(history("a", 1, table="Car") + history("b", 1, table="Person"))
+    projection.mark_object_complete("exp1", "ledger/2024/obj-1.ion")
+    projection.mark_object_complete("exp1", "ledger/2024/obj-2.ion")
+    projection.mark_object_complete("exp1", "ledger/2024/obj-2.ion")
+    projection.mark_object_complete("exp2", "other.ion")
+    assert projection.completed_objects("exp1") == {
+        "ledger/2024/obj-1.ion",
+        "ledger/2024/obj-2.ion",
+    }
+    assert projection.completed_objects("exp2") == {"other.ion"}
+    assert projection.completed_objects("nope") == set()
+    page = client.query(
+        TableName=table,
+        IndexName=GSI_NAME,
+        KeyConditionExpression="ledgerTable = :t",
+        ExpressionAttributeValues={":t": {"S": "Car"}},
+    )
+    assert [item["pk"]["S"] for item in page["Items"]] == ["a"]
+    projection.close()
+
+
+def test_from_uri_creates_the_table_and_rejects_bad_uris(aws_env: str) -> None:  # noqa: F811
+    name = unique_name("uri")
+    bucket = unique_name("uri-overflow")
+    aws_client("s3").create_bucket(Bucket=bucket)
+    projection = from_uri(f"dynamodb://{name}?create=true&overflow=s3://{bucket}/big")
+    assert projection.name == "dynamodb"
+    assert projection.apply(history("a", 1)).applied == 1
+    assert aws_client("dynamodb").describe_table(TableName=name)["Table"]["TableName"] == name
+    projection.close()
+    for bad in (f"dynamodb://{name}?bogus=1", "dynamodb:///path", f"dynamodb://{name}?overflow=x"):
+        with pytest.raises(ConfigError):
+            from_uri(bad)
+
+
+def test_poison_errors_are_never_raised_out_of_apply(table: str) -> None:
+    projection = DynamoDbProjection(aws_client("dynamodb"), table, retry=NO_SLEEP)
+    report = projection.apply([make_change("x", 0, data={"deep": float("inf")})])
+    assert isinstance(report.failures[0].error, PoisonError)
+    projection.close()
