@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import secrets
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +24,51 @@ _encode_str: Any = (
 
 def dumps(value: Any) -> str:
     """Serialise a plain value (dict, list, str, int, bool, None, Decimal, float) to JSON text."""
+    fast = _dumps_fast(value)
+    if fast is not None:
+        return fast
     parts: list[str] = []
     _write(value, parts)
     return "".join(parts)
+
+
+# Fast path: the C encoder writes every Decimal as a placeholder string carrying a per-process
+# random token; the placeholders are then replaced by the exact decimal text. The result is
+# accepted only if exactly as many placeholders were found as decimals were seen, so text that
+# happens to contain the pattern falls back to the exact pure-Python writer below.
+_TOKEN = secrets.token_hex(8)
+_PLACEHOLDER = re.compile(r'"\\u0000' + _TOKEN + r'(\d+)\\u0000"')
+
+
+def _dumps_fast(value: Any) -> str | None:
+    decimals: list[str] = []
+
+    def default(obj: Any) -> str:
+        if type(obj) is Decimal and obj.is_finite():
+            text = str(obj)
+            decimals.append(text if "." in text or "E" in text else text + "E0")
+            return f"\x00{_TOKEN}{len(decimals) - 1}\x00"
+        msg = f"cannot serialise {type(obj).__name__} as JSON"
+        raise TypeError(msg)
+
+    encoder = json.JSONEncoder(
+        ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=default
+    )
+    try:
+        text = encoder.encode(value)
+    except (TypeError, ValueError):
+        return None
+    if not decimals:
+        return text
+    found = 0
+
+    def restore(match: re.Match[str]) -> str:
+        nonlocal found
+        found += 1
+        return decimals[int(match.group(1))]
+
+    text = _PLACEHOLDER.sub(restore, text)
+    return text if found == len(decimals) else None
 
 
 def loads(text: str | bytes) -> Any:

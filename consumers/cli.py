@@ -13,17 +13,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from consumers.export_plan import plan_exports
-from consumers.export_source import open_store
+from consumers.export_plan import ExportPlan, plan_exports
+from consumers.export_source import ExportStore, open_store
+from consumers.parallel_replay import WorkerConfig, replay_parallel
 from consumers.progress import Progress
 from consumers.replay import (
     DeadLetterFile,
+    ObjectOutcome,
     ReplayError,
     ReplayOptions,
+    ReplaySummary,
     VerificationFailedError,
     replay,
 )
-from consumers.targets import open_projection, scheme_of
+from consumers.targets import normalise_uri, open_projection, scheme_of
 from consumers.verify import ChainBlockVerifier, verify_export
 from projections.base import Projection
 from schemas import ion_values
@@ -68,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON Lines file for changes a target can never store (default: stop on them)",
     )
     rp.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+    rp.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="replay data objects in N processes (default 1); the result is the same",
+    )
 
     vp = sub.add_parser("verify", help="verify every hash and the block chain of an export")
     vp.add_argument("source", help="export folder or s3://bucket/prefix")
@@ -136,37 +146,75 @@ def _say(text: str) -> None:
 
 def _replay(args: argparse.Namespace) -> int:
     ion_values.warn_if_slow_ion()
-    uris = args.targets or [DEFAULT_TARGET]
+    uris = [normalise_uri(uri) for uri in (args.targets or [DEFAULT_TARGET])]
     for uri in uris:
         scheme_of(uri)
     store = open_store(args.source)
     plan = plan_exports(store)
     for warning in plan.warnings:
         _say(f"warning: {warning}")
+    total = sum(store.size(o.key) or 0 for o in plan.objects) if not args.no_progress else 0
+    progress = Progress(total, len(plan.objects), enabled=not args.no_progress)
+    if args.workers > 1:
+        summary = _replay_with_workers(args, store, plan, uris, progress)
+    else:
+        summary = _replay_in_process(args, store, plan, uris, progress)
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+def _replay_in_process(
+    args: argparse.Namespace,
+    store: ExportStore,
+    plan: ExportPlan,
+    uris: list[str],
+    progress: Progress,
+) -> ReplaySummary:
     targets: list[Projection] = []
     dead_letters = DeadLetterFile(args.dead_letter) if args.dead_letter else None
     try:
         for uri in uris:
             targets.append(open_projection(uri))
-        total = sum(store.size(o.key) or 0 for o in plan.objects) if not args.no_progress else 0
-        progress = Progress(total, len(plan.objects), enabled=not args.no_progress)
-        verifier = ChainBlockVerifier() if args.verify else None
         options = ReplayOptions(
             batch_size=args.batch_size,
             fmt=_format(args),
-            verifier=verifier,
+            verifier=ChainBlockVerifier() if args.verify else None,
             dead_letters=dead_letters,
             progress=progress,
         )
-        summary = replay(store, plan, targets, options)
+        return replay(store, plan, targets, options)
     finally:
         for target in targets:
             target.close()
         if dead_letters is not None:
             dead_letters.close()
-    for line in summary.lines():
-        print(line)
-    return 0
+
+
+def _replay_with_workers(
+    args: argparse.Namespace,
+    store: ExportStore,
+    plan: ExportPlan,
+    uris: list[str],
+    progress: Progress,
+) -> ReplaySummary:
+    config = WorkerConfig(
+        source=args.source,
+        target_uris=tuple(uris),
+        batch_size=args.batch_size,
+        fmt=_format(args),
+        verify=args.verify,
+        dead_letter=args.dead_letter,
+    )
+
+    def on_object(outcome: ObjectOutcome) -> None:
+        nbytes = (store.size(outcome.key) or 0) if progress.total_bytes else 0
+        progress.advance(revisions=outcome.summary.revisions_read, nbytes=nbytes, objects=1)
+
+    try:
+        return replay_parallel(store, plan, config, args.workers, on_object=on_object)
+    finally:
+        progress.finish()
 
 
 def _verify(args: argparse.Namespace) -> int:

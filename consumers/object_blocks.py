@@ -23,15 +23,19 @@ class ObjectContentError(InvalidRecordError):
 
 
 def iter_object_blocks(
-    store: ExportStore, obj: ExportObject, fmt: ExportFormat | None = None
+    store: ExportStore, obj: ExportObject, fmt: ExportFormat | None = None, *, exact: bool = True
 ) -> Iterator[tuple[JournalBlock, ExportFormat]]:
-    """Yield ``(block, format)`` for every block of ``obj``; see the module docstring."""
+    """Yield ``(block, format)`` for every block of ``obj``; see the module docstring.
+
+    ``exact`` keeps the decoded values hashable for verification (slower); see
+    ``schemas.ion_values.loads``.
+    """
     expected = obj.range.first
     with store.open(obj.key) as stream:
         peek = getattr(stream, "peek", None)
         actual = fmt or detect_format(peek(4096) if peek is not None else b"")
         try:
-            for block in iter_blocks(stream, actual):
+            for block in iter_blocks(stream, actual, exact=exact):
                 address = block.address
                 if address.sequence_no != expected or address.strand_id != obj.range.strand_id:
                     msg = (

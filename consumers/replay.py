@@ -51,6 +51,14 @@ class BlockVerifier(Protocol):
         ...
 
 
+class ReplayDeadLetters(Protocol):
+    """Where a replay sets aside changes that a target can never store."""
+
+    def put(self, failure: Failure, target: str) -> None:
+        """Store the failed change durably (raise RetryableError when that is impossible)."""
+        ...
+
+
 class ReplayError(CdcError):
     """The replay stopped; the message says why and that a re-run resumes."""
 
@@ -72,10 +80,29 @@ class DeadLetterFile:
         """Record the change, its raw revision and the reason."""
         if self._fh is None:
             self._fh = self.path.open("a", encoding="utf-8")
-        change = failure.change
-        origin = change.origin if isinstance(change.origin, dict) else {}
-        raw = origin.get("raw")
-        letter = {
+        self._fh.write(json.dumps(dead_letter_record(failure, target)) + "\n")
+        self._fh.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        """Close the file if it was opened."""
+        if self._fh is not None:
+            self._fh.close()
+
+
+def raw_revision_bytes(failure: Failure) -> bytes | None:
+    """The failed revision as Ion binary, when the replay kept it (``keep_raw``)."""
+    origin = failure.change.origin if isinstance(failure.change.origin, dict) else {}
+    raw = origin.get("raw")
+    return None if raw is None else bytes(simpleion.dumps(raw))
+
+
+def dead_letter_record(failure: Failure, target: str) -> dict[str, object]:
+    """JSON-ready description of a change no target can store."""
+    change = failure.change
+    origin = change.origin if isinstance(change.origin, dict) else {}
+    raw = raw_revision_bytes(failure)
+    return {
             "target": target,
             "reason": str(failure.error),
             "error": type(failure.error).__name__,
@@ -85,18 +112,8 @@ class DeadLetterFile:
             "exportId": origin.get("export_id"),
             "objectKey": origin.get("key"),
             "block": f"{change.block.strand_id}/{change.block.sequence_no}",
-            "rawIonBase64": (
-                None if raw is None else base64.b64encode(simpleion.dumps(raw)).decode("ascii")
-            ),
+            "rawIonBase64": None if raw is None else base64.b64encode(raw).decode("ascii"),
         }
-        self._fh.write(json.dumps(letter) + "\n")
-        self._fh.flush()
-        self.count += 1
-
-    def close(self) -> None:
-        """Close the file if it was opened."""
-        if self._fh is not None:
-            self._fh.close()
 
 
 @dataclass
@@ -116,6 +133,24 @@ class ReplaySummary:
     dead_lettered: int = 0
     elapsed_s: float = 0.0
     targets: dict[str, ApplyReport] = field(default_factory=dict)
+
+    def merge(self, other: ReplaySummary) -> None:
+        """Add ``other``'s counts (objects, blocks, revisions, per-target reports)."""
+        for name in (
+            "objects_replayed",
+            "objects_already_done",
+            "blocks",
+            "blocks_without_documents",
+            "revisions_read",
+            "skipped_system",
+            "skipped_no_table",
+            "verified_blocks",
+            "verify_failures",
+            "dead_lettered",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for target, report in other.targets.items():
+            self.targets.setdefault(target, ApplyReport()).merge(report)
 
     @property
     def rate(self) -> float:
@@ -152,10 +187,20 @@ class ReplayOptions:
     batch_size: int = 5000
     fmt: ExportFormat | None = None
     verifier: BlockVerifier | None = None
-    dead_letters: DeadLetterFile | None = None
+    dead_letters: ReplayDeadLetters | None = None
     max_attempts: int = 5
     sleep: Callable[[float], None] = time.sleep
     progress: Progress | None = None
+
+
+@dataclass
+class ObjectOutcome:
+    """What replaying one data object did, plus its hash-chain ends for cross-object checks."""
+
+    key: str
+    summary: ReplaySummary
+    first_previous_hash: bytes | None = None
+    last_block_hash: bytes | None = None
 
 
 def replay(
@@ -164,15 +209,12 @@ def replay(
     targets: Sequence[Projection],
     options: ReplayOptions | None = None,
 ) -> ReplaySummary:
-    """Replay every object of ``plan`` into ``targets``; see the module docstring."""
+    """Replay every object of ``plan`` into ``targets``, in order; see the module docstring."""
     opts = options or ReplayOptions()
     summary = ReplaySummary(objects_total=len(plan.objects))
     summary.targets = {t.name: ApplyReport() for t in targets}
     started = time.monotonic()
-    done: dict[tuple[str, str], set[str]] = {}
-    for target in targets:
-        for export_id in plan.export_ids:
-            done[(target.name, export_id)] = target.completed_objects(export_id)
+    done = completed_by_target(plan, targets)
     try:
         for obj in plan.objects:
             pending = [t for t in targets if obj.key not in done[(t.name, obj.export_id)]]
@@ -182,16 +224,42 @@ def replay(
                     opts.verifier.restart()
                 _advance(opts, objects=1, nbytes=_size(store, obj.key, opts))
                 continue
-            _replay_object(store, obj, pending, opts, summary)
-            for target in pending:
-                target.mark_object_complete(obj.export_id, obj.key)
-            summary.objects_replayed += 1
+            outcome = replay_object(store, obj, pending, opts)
+            summary.merge(outcome.summary)
             _advance(opts, objects=1, nbytes=_size(store, obj.key, opts))
     finally:
         summary.elapsed_s = time.monotonic() - started
         if opts.progress is not None:
             opts.progress.finish()
     return summary
+
+
+def completed_by_target(
+    plan: ExportPlan, targets: Sequence[Projection]
+) -> dict[tuple[str, str], set[str]]:
+    """For each (target name, export id), the object keys that target has fully applied."""
+    return {
+        (target.name, export_id): target.completed_objects(export_id)
+        for target in targets
+        for export_id in plan.export_ids
+    }
+
+
+def replay_object(
+    store: ExportStore, obj: ExportObject, targets: Sequence[Projection], opts: ReplayOptions
+) -> ObjectOutcome:
+    """Apply every change of one data object to ``targets``, then record it complete in each.
+
+    Safe to run for different objects concurrently (in other processes or Lambdas): writes are
+    version-conditioned, so the order in which objects are applied does not matter.
+    """
+    summary = ReplaySummary(targets={t.name: ApplyReport() for t in targets})
+    outcome = ObjectOutcome(obj.key, summary)
+    _replay_object(store, obj, targets, opts, outcome)
+    for target in targets:
+        target.mark_object_complete(obj.export_id, obj.key)
+    summary.objects_replayed = 1
+    return outcome
 
 
 def _size(store: ExportStore, key: str, opts: ReplayOptions) -> int:
@@ -210,13 +278,18 @@ def _replay_object(
     obj: ExportObject,
     targets: Sequence[Projection],
     opts: ReplayOptions,
-    summary: ReplaySummary,
+    outcome: ObjectOutcome,
 ) -> None:
+    summary = outcome.summary
     pending: list[Change] = []
     origin = {"export_id": obj.export_id, "key": obj.key}
     keep_raw = opts.dead_letters is not None
-    for block, fmt in iter_object_blocks(store, obj, opts.fmt):
+    exact = opts.verifier is not None
+    for block, fmt in iter_object_blocks(store, obj, opts.fmt, exact=exact):
         summary.blocks += 1
+        if outcome.first_previous_hash is None:
+            outcome.first_previous_hash = block.previous_block_hash
+        outcome.last_block_hash = block.block_hash
         if opts.verifier is not None:
             if fmt is ExportFormat.JSON:
                 raise UserInputError(JSON_NOT_VERIFIABLE)

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from amazon.ion.simple_types import IonPyNull
 from amazon.ion.symbols import SymbolToken
 
 from changes.model import BlockAddress
@@ -104,7 +105,7 @@ def parse_block(value: Any) -> JournalBlock:
         if not isinstance(raw_revisions, list):
             msg = f"{where}: revisions must be a list"
             raise InvalidRecordError(msg)
-        revisions = tuple(parse_revision(r, where) for r in raw_revisions)
+        revisions = tuple(parse_revision(r, where, block=address) for r in raw_revisions)
     hash_list = value.get("entriesHashList")
     return JournalBlock(
         address=address,
@@ -124,9 +125,13 @@ def parse_block(value: Any) -> JournalBlock:
     )
 
 
-def parse_revision(value: Any, where: str) -> JournalRevision:
-    """Type one revision struct from a block (export) or a REVISION_DETAILS payload (stream)."""
-    if not isinstance(value, Mapping):
+def parse_revision(value: Any, where: str, *, block: BlockAddress | None = None) -> JournalRevision:
+    """Type one revision struct from a block (export) or a REVISION_DETAILS payload (stream).
+
+    ``block`` is the enclosing block's address, reused when the revision's own ``blockAddress``
+    is the same (the usual case) instead of building an equal object again.
+    """
+    if not _is_struct(value):
         msg = f"{where}: revision must be a struct"
         raise InvalidRecordError(msg)
     rev_hash = to_hash_bytes(_required(value, "hash", where), f"{where} revision hash")
@@ -140,8 +145,18 @@ def parse_revision(value: Any, where: str) -> JournalRevision:
     if data_hash_raw is not None and not _is_null(data_hash_raw):
         data_hash = to_hash_bytes(data_hash_raw, f"{where} dataHash")
     raw_address = value.get("blockAddress")
-    address = None if raw_address is None else parse_address(raw_address, where)
-    if metadata is not None and data is not None and not isinstance(data, Mapping):
+    if raw_address is None:
+        address = None
+    elif (
+        block is not None
+        and type(raw_address) is dict
+        and raw_address.get("sequenceNo") == block.sequence_no
+        and raw_address.get("strandId") == block.strand_id
+    ):
+        address = block
+    else:
+        address = parse_address(raw_address, where)
+    if metadata is not None and data is not None and not _is_struct(data):
         msg = f"{where}: data of document {metadata.doc_id} v{metadata.version} is not a struct"
         raise InvalidRecordError(msg)
     return JournalRevision(
@@ -151,7 +166,7 @@ def parse_revision(value: Any, where: str) -> JournalRevision:
 
 def parse_metadata(value: Any, where: str) -> RevisionMetadata:
     """Type ``revision.metadata``; ``id`` and a non-negative integer ``version`` are required."""
-    if not isinstance(value, Mapping):
+    if not _is_struct(value):
         msg = f"{where}: revision metadata must be a struct"
         raise InvalidRecordError(msg)
     doc_id = _text(_required(value, "id", f"{where} metadata"), f"{where} metadata.id")
@@ -169,7 +184,7 @@ def parse_metadata(value: Any, where: str) -> RevisionMetadata:
 
 def parse_address(value: Any, where: str) -> BlockAddress:
     """Type a ``blockAddress`` struct ``{strandId, sequenceNo}``."""
-    if not isinstance(value, Mapping):
+    if not _is_struct(value):
         msg = f"{where}: blockAddress must be a struct"
         raise InvalidRecordError(msg)
     strand = _text(_required(value, "strandId", f"{where} blockAddress"), f"{where} strandId")
@@ -214,19 +229,25 @@ def _parse_documents(tx_info: Any, where: str) -> dict[str, TableRef]:
     return out
 
 
+def _is_struct(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _required(value: Mapping[str, Any], name: str, where: str) -> Any:
     item = value.get(name)
-    if item is None or _is_null(item):
+    if item is None or isinstance(item, IonPyNull):
         msg = f"{where}: missing field {name}"
         raise InvalidRecordError(msg)
     return item
 
 
 def _is_null(value: Any) -> bool:
-    return value is None or type(value).__name__ == "IonPyNull"
+    return value is None or isinstance(value, IonPyNull)
 
 
 def _text(value: Any, what: str) -> str:
+    if type(value) is str:
+        return value
     if isinstance(value, SymbolToken):
         text = value.text
         if not isinstance(text, str):

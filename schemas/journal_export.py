@@ -96,11 +96,14 @@ def detect_format(head: bytes) -> ExportFormat:
     return ExportFormat.ION_TEXT
 
 
-def iter_blocks(stream: IO[bytes], fmt: ExportFormat) -> Iterator[JournalBlock]:
+def iter_blocks(
+    stream: IO[bytes], fmt: ExportFormat, *, exact: bool = True
+) -> Iterator[JournalBlock]:
     """Yield the typed blocks of one data object, lazily, in order.
 
     Raises DecodeError for bytes that are not the declared format (including a truncated last
     block) and InvalidRecordError for a value that is not a well-formed journal block.
+    ``exact=False`` decodes Ion faster but the raw values can no longer be hash-verified.
     """
     if fmt is ExportFormat.JSON:
         for number, line in enumerate(stream, start=1):
@@ -113,5 +116,5 @@ def iter_blocks(stream: IO[bytes], fmt: ExportFormat) -> Iterator[JournalBlock]:
                 raise DecodeError(msg) from exc
             yield parse_block(value)
         return
-    for value in ion_values.iter_values(stream):
+    for value in ion_values.iter_values(stream, exact=exact):
         yield parse_block(value)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
 import random
 import socket
 import threading
@@ -46,9 +47,16 @@ def _free_port() -> int:
 
 
 def endpoint_url() -> str:
-    """The ``http://127.0.0.1:<port>`` of this process's moto server, started on first use."""
+    """The ``http://127.0.0.1:<port>`` of this process's moto server, started on first use.
+
+    When ``QLDB_CDC_MOTO_ENDPOINT`` is set (CI starts ``moto_server`` as its own process), that
+    server is used instead.
+    """
     global _server, _url
     with _lock:
+        external = os.environ.get("QLDB_CDC_MOTO_ENDPOINT")
+        if _url is None and external:
+            _url = external.rstrip("/")
         if _url is None:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
             port = _free_port()

@@ -57,3 +57,18 @@ def test_round_trip_is_exact(value: object) -> None:
     back = json_codec.loads(json_codec.dumps(value))
     assert back == value
     assert json_codec.dumps(back) == json_codec.dumps(value)
+
+
+def test_text_that_mimics_a_placeholder_is_not_mistaken_for_a_decimal() -> None:
+    mimic = f"\x00{json_codec._TOKEN}0\x00"
+    value = {"s": mimic, "d": Decimal("1.5"), "t": [mimic, mimic]}
+    back = json_codec.loads(json_codec.dumps(value))
+    assert back == value
+    assert back["s"] == mimic
+
+
+def test_fast_and_exact_writers_agree() -> None:
+    value = {"a": [Decimal("0E-10"), 1, -2.5, "x\u2028", None, True, {"b": Decimal("-0")}]}
+    parts: list[str] = []
+    json_codec._write(value, parts)
+    assert json_codec._dumps_fast(value) == "".join(parts)

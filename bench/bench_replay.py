@@ -1,0 +1,167 @@
+"""Benchmark: replay of a synthetic ION_BINARY export (revisions/s, peak RSS, worker scaling).
+
+Usage::
+
+    .venv/bin/python bench/bench_replay.py --revisions 200000
+    .venv/bin/python bench/bench_replay.py --revisions 1000000 --workers 1,2 \
+        --targets sqlite,postgresql
+
+The export is generated once per (revisions, documents, seed) under ``bench/out/`` and reused.
+Every number is measured in this run: the **baseline** is decoding the same objects with
+amazon-ion alone (no change model, no writes), so ``replay / baseline`` says how much of the
+time the pipeline adds on top of Ion parsing. Each replay runs ``qldb-cdc replay`` in a fresh
+child process; its peak RSS is the largest resident set of that process or any of its workers.
+Nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from amazon.ion import simpleion  # noqa: E402
+
+from simulation.config import SimulationConfig  # noqa: E402
+from simulation.export_writer import OutputFormat, write_export  # noqa: E402
+
+_CHILD = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)
+elapsed = time.perf_counter() - start
+print(code, elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def export_for(args: argparse.Namespace) -> Path:
+    out = ROOT / "bench" / "out" / f"export-{args.revisions}-{args.documents}-{args.seed}"
+    marker = out / "READY"
+    if marker.exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    config = SimulationConfig(documents=args.documents, revisions=args.revisions, seed=args.seed)
+    print(f"generating {args.revisions} revisions into {out} (once) ...", flush=True)
+    started = time.perf_counter()
+    write_export(out, config, OutputFormat.ION_BINARY, blocks_per_object=1000)
+    print(f"  generated in {time.perf_counter() - started:.0f}s", flush=True)
+    marker.write_text("ok")
+    return out
+
+
+def decode_baseline(export: Path) -> tuple[float, int]:
+    """Seconds to decode every object with amazon-ion alone (same value model as replay)."""
+    model = simpleion.IonPyValueModel.MAY_BE_BARE | simpleion.IonPyValueModel.STRUCT_AS_STD_DICT
+    revisions = 0
+    started = time.perf_counter()
+    for path in sorted(export.rglob("*.10n")):
+        data = path.read_bytes()
+        reader = simpleion.load(
+            io.BytesIO(data), single_value=False, parse_eagerly=False, value_model=model
+        )
+        for block in reader:
+            revisions += sum(1 for r in block.get("revisions") or () if "metadata" in r)
+    return time.perf_counter() - started, revisions
+
+
+def run_replay(export: Path, uri: str, workers: int) -> tuple[float, int]:
+    """(seconds, peak RSS in KiB) of one ``qldb-cdc replay`` in a fresh child process."""
+    command = [
+        sys.executable,
+        "-m",
+        "consumers.cli",
+        "replay",
+        str(export),
+        "--to",
+        uri,
+        "--no-progress",
+        "--workers",
+        str(workers),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD, *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    code, elapsed, rss = result.stdout.split()
+    if code != "0":
+        msg = f"replay failed ({code}): {result.stderr[-2000:]}"
+        raise SystemExit(msg)
+    return float(elapsed), int(rss)
+
+
+def target_uri(kind: str, run: int, args: argparse.Namespace) -> str:
+    if kind == "sqlite":
+        db = ROOT / "bench" / "out" / f"replay-{os.getpid()}-{run}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{db}"
+    if kind == "postgresql":
+        from tests.pg_server import dsn, fresh_schema
+
+        base = args.pg_dsn or dsn()
+        schema = fresh_schema(base, prefix=f"bench{run}")
+        return f"{base}{'&' if '?' in base else '?'}schema={schema}"
+    msg = f"unknown target {kind}"
+    raise SystemExit(msg)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--revisions", type=int, default=200_000)
+    parser.add_argument("--documents", type=int, default=0, help="default: revisions / 10")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", default="1", help="comma list, e.g. 1,2")
+    parser.add_argument("--targets", default="sqlite", help="comma list: sqlite,postgresql")
+    parser.add_argument("--pg-dsn", default=None)
+    parser.add_argument("--json", action="store_true", help="also print results as JSON")
+    args = parser.parse_args()
+    args.documents = args.documents or max(1, args.revisions // 10)
+    export = export_for(args)
+    base_s, revisions = decode_baseline(export)
+    base_rate = revisions / base_s
+    print(f"export: {revisions} user revisions in {export}")
+    print(f"baseline  Ion decode only          {base_rate:>10,.0f} revisions/s")
+    results = []
+    run = 0
+    for kind in args.targets.split(","):
+        one_worker_rate = None
+        for workers in (int(w) for w in args.workers.split(",")):
+            run += 1
+            elapsed, rss_kib = run_replay(export, target_uri(kind, run, args), workers)
+            rate = revisions / elapsed
+            one_worker_rate = rate if workers == 1 else one_worker_rate
+            efficiency = (
+                f"  scaling efficiency {rate / (workers * one_worker_rate):.0%}"
+                if one_worker_rate and workers > 1
+                else ""
+            )
+            print(
+                f"replay    {kind:<10} workers={workers}  {rate:>10,.0f} revisions/s  "
+                f"= {rate / base_rate:.2f}x baseline  peak RSS {rss_kib / 1024:.0f} MB{efficiency}"
+            )
+            results.append(
+                {
+                    "target": kind,
+                    "workers": workers,
+                    "revisions_per_s": round(rate),
+                    "vs_baseline": round(rate / base_rate, 3),
+                    "peak_rss_mb": round(rss_kib / 1024),
+                }
+            )
+    if args.json:
+        print(json.dumps({"baseline_revisions_per_s": round(base_rate), "runs": results}))
+
+
+if __name__ == "__main__":
+    main()

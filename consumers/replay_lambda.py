@@ -1,0 +1,202 @@
+"""Lambda handlers of the distributed replay (Step Functions distributed Map in template.yaml).
+
+``plan_handler`` reads every completed manifest under ``s3://bucket/prefix`` and writes the
+ordered list of data objects as a JSON array to ``s3://$CDC_REPLAY_WORK_BUCKET/replay-plans/``.
+``objects_handler`` replays the batch of objects the Map hands it, exactly as
+``qldb-cdc replay`` does for one object: stream the object, apply every change to every target,
+then record the object complete in each target. Objects may run in any order and concurrently
+because every write is version-conditioned. A failure is raised with its class name
+(``RetryableError``, ``ThrottledError``...) so the state machine retries only what is retryable;
+changes no target can store go to the SQS dead-letter queue (``CDC_DEAD_LETTER_QUEUE_URL``),
+never silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from consumers.export_plan import ExportObject, plan_exports
+from consumers.export_source import S3ExportStore
+from consumers.replay import ReplayOptions, dead_letter_record, raw_revision_bytes, replay_object
+from consumers.settings import ENV_DEAD_LETTER_QUEUE_URL, ENV_TARGETS, parse_targets
+from consumers.targets import open_projection
+from projections.base import Failure, Projection
+from schemas.errors import ConfigError, UserInputError
+from schemas.journal_export import ExportFormat, parse_object_key, parse_started_manifest
+
+ENV_WORK_BUCKET = "CDC_REPLAY_WORK_BUCKET"
+"""Bucket where plans are written (under ``replay-plans/``)."""
+PLAN_PREFIX = "replay-plans/"
+
+
+def _s3() -> Any:
+    import boto3  # I/O edge only
+
+    return boto3.client("s3")
+
+
+def plan_handler(
+    event: Mapping[str, Any],
+    context: object,
+    *,
+    s3: Any = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Write the replay plan for ``event = {"bucket", "prefix"}``; return where it is."""
+    env = os.environ if env is None else env
+    bucket = event.get("bucket")
+    if not isinstance(bucket, str) or not bucket:
+        msg = 'plan input needs {"bucket": "<export bucket>", "prefix": "<export prefix>"}'
+        raise UserInputError(msg)
+    prefix = str(event.get("prefix") or "")
+    work_bucket = env.get(ENV_WORK_BUCKET, "").strip()
+    if not work_bucket:
+        msg = f"{ENV_WORK_BUCKET} is not set"
+        raise ConfigError(msg)
+    client = s3 if s3 is not None else _s3()
+    store = S3ExportStore(client, bucket, prefix)
+    plan = plan_exports(store)
+    formats = _export_formats(store, plan.export_ids)
+    items = [
+        {
+            "bucket": bucket,
+            "key": obj.key,
+            "exportId": obj.export_id,
+            "format": formats.get(obj.export_id),
+        }
+        for obj in plan.objects
+    ]
+    plan_key = f"{PLAN_PREFIX}{'-'.join(plan.export_ids)[:200]}-{uuid.uuid4().hex}.json"
+    client.put_object(
+        Bucket=work_bucket,
+        Key=plan_key,
+        Body=json.dumps(items).encode(),
+        ContentType="application/json",
+    )
+    return {
+        "planBucket": work_bucket,
+        "planKey": plan_key,
+        "objects": len(items),
+        "warnings": list(plan.warnings),
+    }
+
+
+def _export_formats(store: S3ExportStore, export_ids: Sequence[str]) -> dict[str, str | None]:
+    """``outputFormat`` from each started manifest when present (it is optional)."""
+    formats: dict[str, str | None] = {}
+    for export_id in export_ids:
+        key = f"{store.prefix}{export_id}.started.manifest"
+        try:
+            started = parse_started_manifest(store.read_bytes(key))
+        except UserInputError:
+            formats[export_id] = None
+            continue
+        value = started.get("outputFormat")
+        formats[export_id] = str(value).upper() if value else None
+    return formats
+
+
+class SqsReplayDeadLetters:
+    """Sends changes no target can store to the SQS dead-letter queue (JSON, raw Ion base64)."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        """Use ``client`` (boto3 SQS) and ``queue_url``."""
+        self.client = client
+        self.queue_url = queue_url
+
+    def put(self, failure: Failure, target: str) -> None:
+        """Send one letter; raise RetryableError (via botocore classification) on failure."""
+        from consumers.dead_letter import DeadLetter, SqsDeadLetterSink
+
+        record = dead_letter_record(failure, target)
+        letter = DeadLetter(
+            raw=raw_revision_bytes(failure) or b"",
+            shard_id=None,
+            sequence_number=f"{record['exportId']}/{record['objectKey']}",
+            sub_sequence_number=None,
+            reason=str(failure.error),
+            error_class=type(failure.error).__name__,
+            target=target,
+            document_key=f"{failure.change.key.table}/{failure.change.key.doc_id}"
+            f"@{failure.change.version}",
+        )
+        SqsDeadLetterSink(self.client, self.queue_url).put(letter)
+
+
+def objects_handler(
+    event: Mapping[str, Any],
+    context: object,
+    *,
+    s3: Any = None,
+    sqs: Any = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Replay the objects of one distributed-Map batch; see the module docstring."""
+    env = os.environ if env is None else env
+    items = event.get("Items")
+    if not isinstance(items, list):
+        msg = 'objects input needs {"Items": [...]} as the distributed Map ItemBatcher sends it'
+        raise UserInputError(msg)
+    batch_input = event.get("BatchInput") or {}
+    uris = _targets(batch_input.get("targets"), env)
+    client = s3 if s3 is not None else _s3()
+    queue_url = env.get(ENV_DEAD_LETTER_QUEUE_URL, "").strip()
+    dead_letters = None
+    if queue_url:
+        if sqs is None:
+            import boto3  # I/O edge only
+
+            sqs = boto3.client("sqs")
+        dead_letters = SqsReplayDeadLetters(sqs, queue_url)
+    targets: list[Projection] = [open_projection(uri) for uri in uris]
+    try:
+        results = [_replay_item(item, client, targets, dead_letters) for item in items]
+    finally:
+        for target in targets:
+            target.close()
+    return {"objects": results}
+
+
+def _targets(override: object, env: Mapping[str, str]) -> tuple[str, ...]:
+    if isinstance(override, list) and override:
+        return parse_targets(",".join(str(u) for u in override), "BatchInput.targets")
+    text = env.get(ENV_TARGETS, "").strip()
+    if not text:
+        msg = f"{ENV_TARGETS} is not set and the execution input names no targets"
+        raise ConfigError(msg)
+    return parse_targets(text, ENV_TARGETS)
+
+
+def _replay_item(
+    item: Mapping[str, Any],
+    client: Any,
+    targets: Sequence[Projection],
+    dead_letters: SqsReplayDeadLetters | None,
+) -> dict[str, Any]:
+    bucket, key, export_id = item.get("bucket"), item.get("key"), item.get("exportId")
+    if not all(isinstance(v, str) and v for v in (bucket, key, export_id)):
+        msg = f"plan item needs bucket, key and exportId strings: {dict(item)!r}"
+        raise UserInputError(msg)
+    obj = ExportObject(str(export_id), str(key), parse_object_key(str(key)))
+    pending = [t for t in targets if obj.key not in t.completed_objects(obj.export_id)]
+    result: dict[str, Any] = {"key": key, "exportId": export_id, "skipped": not pending}
+    if not pending:
+        return result
+    fmt_name = item.get("format")
+    fmt = ExportFormat(str(fmt_name).lower()) if fmt_name else None
+    store = S3ExportStore(client, str(bucket), "")
+    outcome = replay_object(store, obj, pending, ReplayOptions(fmt=fmt, dead_letters=dead_letters))
+    reports = outcome.summary.targets.values()
+    result.update(
+        revisions=outcome.summary.revisions_read,
+        applied=sum(r.applied for r in reports),
+        stale=sum(r.stale for r in reports),
+        tombstones=sum(r.tombstones for r in reports),
+        redactions=sum(r.redactions for r in reports),
+        poison=outcome.summary.dead_lettered,
+    )
+    return result

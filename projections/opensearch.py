@@ -1,0 +1,519 @@
+"""OpenSearch projection: current state per document, tombstones included, version-exact.
+
+Target URI: ``opensearch+https://[user:password@]host[:port]/<index-prefix>[?options]`` (or
+``opensearch+http://`` for local clusters). Options:
+
+* ``auth=sigv4`` signs requests with AWS SigV4 (Amazon OpenSearch Service) using boto3's
+  credential chain; ``region=`` (default: boto3's region) and ``service=es|aoss`` (default ``es``,
+  or ``aoss`` for ``*.aoss.amazonaws.com`` hosts). ``user:password@`` means HTTP basic auth.
+* ``bulk_bytes=`` caps one ``_bulk`` body (default 5 MiB); ``timeout=`` seconds per request
+  (default 30); ``templates=false`` skips installing the index templates; ``verify=false``
+  turns off TLS certificate verification (self-signed development clusters only);
+  ``data=stored|flat|dynamic`` picks the mapping of the document data (default ``stored``, see
+  :mod:`projections.opensearch_template`).
+
+The default port is 443 for ``https`` and 9200 for ``http``.
+
+Guarantees (the contract of :mod:`projections.base`):
+
+* One index per ledger table, ``<prefix>-<table lowercased>``; ``_id`` is the QLDB document id.
+* Every write is ``index`` with ``version_type=external`` and ``version = qldb_version * 2 +
+  redacted`` (see :mod:`projections.opensearch_bulk`), so OpenSearch itself rejects anything that
+  does not supersede the stored document; the rejection (409) is counted as ``stale``.
+* Deletes and redactions are tombstone documents (``data: null``, ``qldb.deleted`` /
+  ``qldb.redacted``), never native deletes, so a late older update can never resurrect them.
+* Decimals are written as JSON numbers with their exact digits (the body is serialised by
+  :func:`changes.json_codec.dumps`, never by the client).
+* Per item: 429/5xx are retried with backoff for those items only (bounded); 400 (mapping or
+  parse errors) is a :class:`~schemas.errors.UnstorableChangeError` failure for that change
+  alone. A whole request that fails (connection error, timeout, 429, 5xx) is retried, then every
+  change in it is a :class:`~schemas.errors.RetryableError` failure; a 413 splits the request.
+* Replay checkpoints are documents in ``<prefix>-qldb-cdc-checkpoints``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import (
+    ConnectionError as OpenSearchConnectionError,
+)
+from opensearchpy.exceptions import (
+    NotFoundError,
+    OpenSearchException,
+    TransportError,
+)
+from opensearchpy.serializer import JSONSerializer
+
+from changes import json_codec
+from changes.coalesce import coalesce
+from changes.model import Change
+from projections.base import ApplyReport, Failure
+from projections.opensearch_bulk import (
+    DEFAULT_MAX_BULK_BYTES,
+    BulkEntry,
+    ItemOutcome,
+    bulk_body,
+    bulk_entry,
+    checkpoint_index,
+    chunk_by_bytes,
+    classify_item,
+    invalid_prefix_reason,
+)
+from projections.opensearch_template import DATA_MAPPINGS, DataMapping, templates
+from schemas.errors import (
+    CdcError,
+    ConfigError,
+    RetryableError,
+    ThrottledError,
+    UnstorableChangeError,
+)
+
+_NDJSON = {"content-type": "application/x-ndjson"}
+_CHECKPOINT_PAGE = 1000
+
+
+class ExactJSONSerializer(JSONSerializer):
+    """opensearch-py serializer that keeps decimals exact both ways.
+
+    ``dumps`` passes ``str``/``bytes`` bodies through untouched and writes everything else with
+    :func:`changes.json_codec.dumps`; ``loads`` reads fractional numbers as ``Decimal``.
+    """
+
+    def dumps(self, data: Any) -> Any:
+        """Serialise a request body (pre-serialised text and bytes are sent as they are)."""
+        if isinstance(data, str | bytes):
+            return data
+        return json_codec.dumps(data)
+
+    def loads(self, s: str) -> Any:
+        """Parse a response body with exact decimals."""
+        return json_codec.loads(s)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded exponential backoff for one bulk chunk.
+
+    Attributes:
+        max_attempts: requests per chunk at most (the first try included).
+        base_delay: seconds before the first retry; doubles each retry.
+        max_delay: cap of one delay, in seconds.
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 0.2
+    max_delay: float = 10.0
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (0-based)."""
+        return float(min(self.max_delay, self.base_delay * 2**retry))
+
+
+@dataclass(frozen=True, slots=True)
+class _RequestFailed:
+    """A whole ``_bulk`` request failed; ``retry_now`` says whether backing off can help."""
+
+    error: RetryableError
+    status: int | None
+    retry_now: bool
+
+
+class OpenSearchProjection:
+    """Current-state projection into OpenSearch with tombstone documents.
+
+    Args:
+        client: an ``opensearchpy.OpenSearch`` client; build it with :class:`ExactJSONSerializer`
+            (as :func:`from_uri` does) so responses keep exact decimals.
+        prefix: index-name prefix (lowercase, see :func:`invalid_prefix_reason`).
+        max_bulk_bytes: upper bound of one ``_bulk`` body; a single larger document is sent alone.
+        retry: backoff for 429/5xx items and failed requests.
+        sleep: called with the backoff in seconds (inject a recorder in tests).
+        install_templates: ``PUT`` the index templates before the first write.
+        data_mapping: how the templates map ``data`` (``stored``, ``flat`` or ``dynamic``).
+
+    Raises:
+        ConfigError: ``prefix`` cannot start an index name.
+    """
+
+    def __init__(
+        self,
+        client: OpenSearch,
+        prefix: str,
+        *,
+        max_bulk_bytes: int = DEFAULT_MAX_BULK_BYTES,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        install_templates: bool = True,
+        data_mapping: DataMapping = "stored",
+    ) -> None:
+        reason = invalid_prefix_reason(prefix)
+        if reason is not None:
+            raise ConfigError(reason)
+        if max_bulk_bytes <= 0:
+            msg = f"max_bulk_bytes must be positive, got {max_bulk_bytes}"
+            raise ConfigError(msg)
+        self._client = client
+        self._prefix = prefix
+        self._max_bulk_bytes = max_bulk_bytes
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._templates_ready = not install_templates
+        self._data_mapping: DataMapping = data_mapping
+
+    @property
+    def name(self) -> str:
+        """Always ``opensearch``."""
+        return "opensearch"
+
+    @property
+    def prefix(self) -> str:
+        """The index-name prefix."""
+        return self._prefix
+
+    def apply(self, changes: Sequence[Change]) -> ApplyReport:
+        """Coalesce ``changes`` and index the winners in byte-bounded ``_bulk`` requests.
+
+        Raises:
+            RetryableError: the index templates could not be installed (nothing can be written).
+            ConfigError: the cluster rejected the index templates as invalid.
+        """
+        batch = coalesce(changes)
+        report = ApplyReport(received=batch.received, superseded=batch.superseded)
+        if not batch.latest:
+            return report
+        self._ensure_templates()
+        entries: list[BulkEntry] = []
+        for change in batch.latest.values():
+            try:
+                entries.append(bulk_entry(self._prefix, change))
+            except UnstorableChangeError as exc:
+                report.failures.append(Failure(change, exc))
+        for chunk in chunk_by_bytes(entries, self._max_bulk_bytes):
+            self._send_chunk(chunk, report)
+        return report
+
+    def completed_objects(self, export_id: str) -> set[str]:
+        """Data-object keys marked complete for ``export_id`` (empty before the first mark).
+
+        Raises:
+            RetryableError: the cluster could not be read.
+        """
+        index = checkpoint_index(self._prefix)
+        keys: set[str] = set()
+        search_after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {
+                "size": _CHECKPOINT_PAGE,
+                "query": {"term": {"exportId": export_id}},
+                "sort": [{"key": "asc"}],
+                "_source": ["key"],
+            }
+            if search_after is not None:
+                body["search_after"] = search_after
+            try:
+                response = self._client.transport.perform_request(
+                    "POST", f"/{index}/_search", body=body
+                )
+            except NotFoundError:
+                return keys
+            except OpenSearchException as exc:
+                action = "reading checkpoints"
+                raise _request_error(action, exc) from exc
+            hits = response.get("hits", {}).get("hits", []) if isinstance(response, dict) else []
+            for hit in hits:
+                keys.add(str(hit["_source"]["key"]))
+            if len(hits) < _CHECKPOINT_PAGE:
+                return keys
+            search_after = hits[-1]["sort"]
+
+    def mark_object_complete(self, export_id: str, key: str) -> None:
+        """Store a checkpoint document (idempotent ``_id``, visible to search on return).
+
+        Raises:
+            RetryableError: the checkpoint could not be written.
+        """
+        self._ensure_templates()
+        index = checkpoint_index(self._prefix)
+        doc_id = hashlib.sha256(f"{export_id}\0{key}".encode()).hexdigest()
+        try:
+            self._client.transport.perform_request(
+                "PUT",
+                f"/{index}/_doc/{doc_id}",
+                params={"refresh": "wait_for"},
+                body={"exportId": export_id, "key": key},
+            )
+        except OpenSearchException as exc:
+            action = "writing a checkpoint"
+            raise _request_error(action, exc) from exc
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def _ensure_templates(self) -> None:
+        if self._templates_ready:
+            return
+        for name, body in templates(self._prefix, self._data_mapping).items():
+            action = f"installing index template {name!r}"
+            try:
+                self._client.transport.perform_request("PUT", f"/_index_template/{name}", body=body)
+            except TransportError as exc:
+                if exc.status_code == 400:
+                    msg = f"OpenSearch rejected index template {name!r}: {exc.error} {exc.info}"
+                    raise ConfigError(msg) from exc
+                raise _request_error(action, exc) from exc
+            except OpenSearchException as exc:
+                raise _request_error(action, exc) from exc
+        self._templates_ready = True
+
+    def _send_chunk(self, chunk: list[BulkEntry], report: ApplyReport) -> None:
+        """Send one chunk, retrying failed requests and 429/5xx items within the policy."""
+        pending = chunk
+        for attempt in range(self._retry.max_attempts):
+            last = attempt + 1 == self._retry.max_attempts
+            outcome = self._bulk(pending)
+            if isinstance(outcome, _RequestFailed):
+                if outcome.status == 413 and len(pending) > 1:
+                    half = len(pending) // 2
+                    self._send_chunk(pending[:half], report)
+                    self._send_chunk(pending[half:], report)
+                    return
+                # A single document over the cluster's http.max_content_length cannot fit by
+                # waiting: fail it now (retryable: the operator can raise the limit).
+                if last or not outcome.retry_now or outcome.status == 413:
+                    report.failures.extend(Failure(e.change, outcome.error) for e in pending)
+                    return
+                self._sleep(self._retry.delay(attempt))
+                continue
+            retry: list[tuple[BulkEntry, CdcError]] = []
+            for entry, item in _pair(pending, outcome):
+                result = classify_item(item)
+                if result.outcome is ItemOutcome.APPLIED:
+                    report.applied += 1
+                    report.tombstones += entry.change.is_tombstone
+                    report.redactions += entry.change.is_redacted
+                elif result.outcome is ItemOutcome.STALE:
+                    report.stale += 1
+                elif result.outcome is ItemOutcome.RETRY and result.error is not None:
+                    retry.append((entry, result.error))
+                elif result.error is not None:
+                    report.failures.append(Failure(entry.change, result.error))
+            if not retry:
+                return
+            if last:
+                report.failures.extend(Failure(e.change, err) for e, err in retry)
+                return
+            self._sleep(self._retry.delay(attempt))
+            pending = [entry for entry, _ in retry]
+
+    def _bulk(self, entries: list[BulkEntry]) -> list[Any] | _RequestFailed:
+        """POST one ``_bulk`` body; the per-item results or why the whole request failed."""
+        try:
+            response = self._client.transport.perform_request(
+                "POST", "/_bulk", body=bulk_body(entries), headers=_NDJSON
+            )
+        except OpenSearchException as exc:
+            return _request_failed(exc)
+        items = response.get("items") if isinstance(response, dict) else None
+        if not isinstance(items, list):
+            error = RetryableError(f"OpenSearch _bulk response without items: {response!r:.300}")
+            return _RequestFailed(error, None, retry_now=True)
+        return items
+
+
+def _pair(entries: list[BulkEntry], items: list[Any]) -> list[tuple[BulkEntry, Any]]:
+    """Entries with their item results; a missing result reads as an unparsable item."""
+    return [(entry, items[i] if i < len(items) else {}) for i, entry in enumerate(entries)]
+
+
+def _status_of(exc: OpenSearchException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _request_failed(exc: OpenSearchException) -> _RequestFailed:
+    """Classify a failed request: 429/5xx/413/connection problems are worth retrying now."""
+    status = _status_of(exc)
+    error = _request_error("bulk request", exc)
+    transient = (
+        isinstance(exc, OpenSearchConnectionError)
+        or status is None
+        or status in (413, 429)
+        or status >= 500
+    )
+    return _RequestFailed(error, status, retry_now=transient)
+
+
+def _request_error(action: str, exc: OpenSearchException) -> RetryableError:
+    """A failed request as a retryable error (throttling as :class:`ThrottledError`)."""
+    status = _status_of(exc)
+    detail = f"{type(exc).__name__}: {exc}"
+    if status == 429:
+        return ThrottledError(f"OpenSearch throttled {action}: {detail}")
+    return RetryableError(f"OpenSearch {action} failed: {detail:.500}")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSearchTarget:
+    """A parsed ``opensearch+http(s)://`` URI."""
+
+    scheme: str
+    host: str
+    port: int
+    prefix: str
+    username: str | None
+    password: str | None
+    sigv4: bool
+    region: str | None
+    service: str
+    bulk_bytes: int
+    timeout: float
+    install_templates: bool
+    verify_certs: bool
+    data_mapping: DataMapping
+
+
+_OPTIONS = frozenset(
+    {"auth", "region", "service", "bulk_bytes", "timeout", "templates", "verify", "data"}
+)
+_FALSE = ("false", "0", "no", "off")
+
+
+def parse_uri(uri: str) -> OpenSearchTarget:
+    """Parse an ``opensearch+https://`` or ``opensearch+http://`` target URI.
+
+    Raises:
+        ConfigError: unknown scheme or option, missing host or prefix, bad values.
+    """
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme not in ("opensearch+https", "opensearch+http"):
+        msg = f"not an OpenSearch target: {uri!r} (use opensearch+https://host/prefix)"
+        raise ConfigError(msg)
+    http_scheme = scheme.removeprefix("opensearch+")
+    if not parts.hostname:
+        msg = f"OpenSearch target {uri!r} has no host"
+        raise ConfigError(msg)
+    try:
+        port = parts.port or (443 if http_scheme == "https" else 9200)
+    except ValueError as exc:
+        msg = f"OpenSearch target {uri!r} has an invalid port"
+        raise ConfigError(msg) from exc
+    prefix = parts.path.strip("/")
+    if "/" in prefix:
+        msg = f"OpenSearch target {uri!r}: the path must be a single index prefix"
+        raise ConfigError(msg)
+    reason = invalid_prefix_reason(prefix)
+    if reason is not None:
+        msg = f"OpenSearch target {uri!r}: {reason}"
+        raise ConfigError(msg)
+    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    unknown = sorted(set(query) - _OPTIONS)
+    if unknown:
+        msg = f"OpenSearch target {uri!r}: unknown option(s) {', '.join(unknown)}"
+        raise ConfigError(msg)
+    auth = query.get("auth", "").lower()
+    if auth not in ("", "sigv4", "basic"):
+        msg = f"OpenSearch target {uri!r}: auth must be sigv4 or basic"
+        raise ConfigError(msg)
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    if auth == "sigv4" and username:
+        msg = f"OpenSearch target {uri!r}: use either auth=sigv4 or user:password@, not both"
+        raise ConfigError(msg)
+    default_service = "aoss" if parts.hostname.endswith(".aoss.amazonaws.com") else "es"
+    service = query.get("service", default_service)
+    if service not in ("es", "aoss"):
+        msg = f"OpenSearch target {uri!r}: service must be es or aoss"
+        raise ConfigError(msg)
+    data = query.get("data", "stored")
+    modes = {mode: mode for mode in DATA_MAPPINGS}
+    if data not in modes:
+        msg = f"OpenSearch target {uri!r}: data must be one of {', '.join(DATA_MAPPINGS)}"
+        raise ConfigError(msg)
+    return OpenSearchTarget(
+        scheme=http_scheme,
+        host=parts.hostname,
+        port=port,
+        prefix=prefix,
+        username=username,
+        password=password,
+        sigv4=auth == "sigv4",
+        region=query.get("region") or None,
+        service=service,
+        bulk_bytes=_positive(uri, query, "bulk_bytes", DEFAULT_MAX_BULK_BYTES),
+        timeout=float(_positive(uri, query, "timeout", 30)),
+        install_templates=query.get("templates", "true").lower() not in _FALSE,
+        verify_certs=query.get("verify", "true").lower() not in _FALSE,
+        data_mapping=modes[data],
+    )
+
+
+def _positive(uri: str, query: Mapping[str, str], name: str, default: int) -> int:
+    text = query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or int(text) <= 0:
+        msg = f"OpenSearch target {uri!r}: {name} must be a positive integer, got {text!r}"
+        raise ConfigError(msg)
+    return int(text)
+
+
+def build_client(target: OpenSearchTarget) -> OpenSearch:
+    """An ``OpenSearch`` client for ``target`` with exact-decimal serialisation.
+
+    The client's own retries are off (``max_retries=0``): :class:`OpenSearchProjection` retries
+    with its own bounded backoff, per item where it can.
+
+    Raises:
+        ConfigError: SigV4 requested but no AWS credentials or region are available.
+    """
+    http_auth: Any = None
+    if target.sigv4:
+        import boto3
+        from opensearchpy import Urllib3AWSV4SignerAuth
+
+        session = boto3.Session(region_name=target.region) if target.region else boto3.Session()
+        credentials = session.get_credentials()
+        if credentials is None:
+            msg = "auth=sigv4 but boto3 found no AWS credentials"
+            raise ConfigError(msg)
+        region = target.region or session.region_name
+        if not region:
+            msg = "auth=sigv4 needs a region: add ?region=... or set AWS_REGION"
+            raise ConfigError(msg)
+        http_auth = Urllib3AWSV4SignerAuth(credentials, region, target.service)
+    elif target.username is not None:
+        http_auth = (target.username, target.password or "")
+    return OpenSearch(
+        hosts=[{"host": target.host, "port": target.port}],
+        http_auth=http_auth,
+        use_ssl=target.scheme == "https",
+        verify_certs=target.scheme == "https" and target.verify_certs,
+        ssl_show_warn=target.verify_certs,
+        serializer=ExactJSONSerializer(),
+        max_retries=0,
+        retry_on_status=(),
+        retry_on_timeout=False,
+        timeout=target.timeout,
+        http_compress=False,
+    )
+
+
+def from_uri(uri: str) -> OpenSearchProjection:
+    """Build the projection for an ``opensearch+https://`` / ``opensearch+http://`` URI."""
+    target = parse_uri(uri)
+    return OpenSearchProjection(
+        build_client(target),
+        target.prefix,
+        max_bulk_bytes=target.bulk_bytes,
+        install_templates=target.install_templates,
+        data_mapping=target.data_mapping,
+    )

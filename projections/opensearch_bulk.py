@@ -1,0 +1,231 @@
+"""Pure building blocks of the OpenSearch projection: bulk bodies and per-item classification.
+
+Nothing here does I/O. :mod:`projections.opensearch` sends what these functions build.
+
+External version mapping (the one ordering rule OpenSearch enforces for us):
+``external_version = qldb_version * 2 + (1 if redacted else 0)``. OpenSearch's
+``version_type=external`` only writes when the given version is *strictly* greater than the stored
+one, so a redaction (which must beat the unredacted copy of the *same* QLDB version) needs a
+higher number than that copy, while every higher QLDB version must still beat both. Doubling keeps
+the order of :meth:`changes.model.Change.supersedes` exactly: ``(v, unredacted) < (v, redacted) <
+(v + 1, anything)``. The true QLDB version is kept in the document body under ``qldb.version``.
+
+Deletes and redactions are *tombstone documents* indexed with their external version, never a
+native delete: a natively deleted document's version survives only ``index.gc_deletes`` (60 s by
+default), after which a late, older update would resurrect the document.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from changes import json_codec
+from changes.model import Change
+from schemas.errors import (
+    CdcError,
+    RetryableError,
+    ThrottledError,
+    UnstorableChangeError,
+)
+
+DEFAULT_MAX_BULK_BYTES = 5 * 1024 * 1024
+"""Default upper bound of one ``_bulk`` request body (about 5 MiB, the AWS sizing guidance)."""
+
+CHECKPOINT_INDEX_SUFFIX = "qldb-cdc-checkpoints"
+"""``<prefix>-qldb-cdc-checkpoints`` holds replay checkpoints (QLDB table names have no ``-``)."""
+
+_INVALID_INDEX_CHARS = frozenset('\\/*?"<>|, #:')
+
+
+def external_version(change: Change) -> int:
+    """The ``version_type=external`` version of ``change``: ``version * 2 + redacted``.
+
+    Guarantees: strictly increasing in the order of ``Change.supersedes`` (a redaction beats the
+    unredacted copy of the same version; any higher version beats both); equal only for
+    duplicates, which OpenSearch then rejects as stale (409).
+    """
+    return change.version * 2 + (1 if change.is_redacted else 0)
+
+
+def index_name(prefix: str, table: str) -> str:
+    """Index of ledger ``table``: ``<prefix>-<table lowercased>``."""
+    return f"{prefix}-{table.lower()}"
+
+
+def checkpoint_index(prefix: str) -> str:
+    """Index that stores replay checkpoints for ``prefix``."""
+    return f"{prefix}-{CHECKPOINT_INDEX_SUFFIX}"
+
+
+def invalid_prefix_reason(prefix: str) -> str | None:
+    """Why ``prefix`` cannot start an OpenSearch index name, or ``None`` when it can."""
+    if not prefix:
+        return "the index prefix is empty (use opensearch+https://host/<index-prefix>)"
+    if prefix != prefix.lower():
+        return f"index prefix {prefix!r} must be lowercase"
+    if prefix[0] in "_-+":
+        return f"index prefix {prefix!r} must not start with '_', '-' or '+'"
+    bad = sorted(set(prefix) & _INVALID_INDEX_CHARS)
+    if bad:
+        return f"index prefix {prefix!r} contains characters OpenSearch forbids: {''.join(bad)!r}"
+    if prefix in (".", ".."):
+        return f"index prefix {prefix!r} is not allowed"
+    if len(prefix.encode()) > 200:
+        return f"index prefix {prefix!r} is too long (index names are limited to 255 bytes)"
+    return None
+
+
+def document_body(change: Change) -> dict[str, Any]:
+    """The stored document: ``data`` (``None`` for deletes and redactions) plus ``qldb`` metadata.
+
+    ``qldb.version`` is the true QLDB version (not the external version).
+    """
+    return {
+        "data": None if change.is_tombstone or change.is_redacted else change.data,
+        "qldb": {
+            "version": change.version,
+            "deleted": change.is_tombstone,
+            "redacted": change.is_redacted,
+            "txId": change.tx_id,
+            "txTime": change.tx_time,
+            "revisionHash": change.revision_hash,
+            "dataHash": change.data_hash,
+            "ledgerTable": change.key.table,
+            "documentId": change.key.doc_id,
+            "blockStrand": change.block.strand_id,
+            "blockSeq": change.block.sequence_no,
+        },
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class BulkEntry:
+    """One ``index`` action of a ``_bulk`` body and the change it writes.
+
+    Attributes:
+        change: the change this entry writes.
+        payload: the action line and the source line, each ending in ``\\n`` (UTF-8 NDJSON).
+    """
+
+    change: Change
+    payload: bytes
+
+    @property
+    def size(self) -> int:
+        """Bytes this entry adds to a bulk body."""
+        return len(self.payload)
+
+
+def bulk_entry(prefix: str, change: Change) -> BulkEntry:
+    """The ``index`` action (external version, ``_id`` = document id) and source for ``change``.
+
+    Raises:
+        UnstorableChangeError: the document holds a value JSON cannot carry (a non-finite
+            decimal); it can never be written.
+    """
+    action = {
+        "index": {
+            "_index": index_name(prefix, change.key.table),
+            "_id": change.key.doc_id,
+            "version": external_version(change),
+            "version_type": "external",
+        }
+    }
+    try:
+        source = json_codec.dumps(document_body(change))
+    except (TypeError, ValueError) as exc:
+        msg = f"document {change.key} v{change.version} cannot be written as JSON: {exc}"
+        raise UnstorableChangeError(msg) from exc
+    text = json_codec.dumps(action) + "\n" + source + "\n"
+    return BulkEntry(change, text.encode("utf-8", "surrogatepass"))
+
+
+def chunk_by_bytes(entries: Iterable[BulkEntry], max_bytes: int) -> Iterator[list[BulkEntry]]:
+    """Group ``entries`` in order into bodies of at most ``max_bytes`` each.
+
+    Guarantees: every entry appears in exactly one chunk, order is kept, no chunk is empty, and a
+    chunk exceeds ``max_bytes`` only when it holds a single entry larger than the limit.
+    """
+    chunk: list[BulkEntry] = []
+    size = 0
+    for entry in entries:
+        if chunk and size + entry.size > max_bytes:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += entry.size
+    if chunk:
+        yield chunk
+
+
+def bulk_body(entries: Sequence[BulkEntry]) -> bytes:
+    """The NDJSON request body of ``entries`` (ends with a newline, as ``_bulk`` requires)."""
+    return b"".join(entry.payload for entry in entries)
+
+
+class ItemOutcome(enum.Enum):
+    """What one ``_bulk`` item result means for its change."""
+
+    APPLIED = "applied"
+    """200/201: the document now holds this change."""
+    STALE = "stale"
+    """409 ``version_conflict_engine_exception``: an equal or newer version is stored (success)."""
+    RETRY = "retry"
+    """429 or 5xx: transient; retry this item only."""
+    FAILED = "failed"
+    """Anything else: not written; see the error's class (poison or retryable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """Classification of one item; ``error`` is set for ``RETRY`` and ``FAILED``."""
+
+    outcome: ItemOutcome
+    error: CdcError | None = None
+
+
+def classify_item(item: Mapping[str, Any]) -> ItemResult:
+    """Classify one entry of a ``_bulk`` response's ``items`` array.
+
+    * 200/201 -> applied; 409 ``version_conflict_engine_exception`` -> stale.
+    * 429 -> retry (:class:`ThrottledError` once retries run out); 5xx -> retry
+      (:class:`RetryableError`).
+    * 400 (``mapper_parsing_exception``, ``illegal_argument_exception``...) -> failed with
+      :class:`UnstorableChangeError`: the document can never be stored as it is.
+    * any other status (401/403 security, 404 missing index with auto-create off, a 409 that is
+      not a version conflict, an unparsable item) -> failed with :class:`RetryableError`: the
+      cluster's configuration, not the data, has to change.
+    """
+    result = item.get("index") if isinstance(item, Mapping) else None
+    if not isinstance(result, Mapping):
+        return ItemResult(ItemOutcome.FAILED, RetryableError(f"unparsable bulk item: {item!r}"))
+    status = result.get("status")
+    error = result.get("error")
+    error_type = error.get("type") if isinstance(error, Mapping) else None
+    reason = _describe(status, error)
+    if not isinstance(status, int):
+        return ItemResult(ItemOutcome.FAILED, RetryableError(f"bulk item without status: {reason}"))
+    if 200 <= status < 300:
+        return ItemResult(ItemOutcome.APPLIED)
+    if status == 409 and error_type == "version_conflict_engine_exception":
+        return ItemResult(ItemOutcome.STALE)
+    if status == 429:
+        return ItemResult(ItemOutcome.RETRY, ThrottledError(reason))
+    if status >= 500:
+        return ItemResult(ItemOutcome.RETRY, RetryableError(reason))
+    if status == 400:
+        return ItemResult(ItemOutcome.FAILED, UnstorableChangeError(reason))
+    return ItemResult(ItemOutcome.FAILED, RetryableError(reason))
+
+
+def _describe(status: object, error: object) -> str:
+    if isinstance(error, Mapping):
+        text = f"{error.get('type', 'error')}: {error.get('reason', '')}"
+        cause = error.get("caused_by")
+        if isinstance(cause, Mapping):
+            text += f" (caused by {cause.get('type', 'error')}: {cause.get('reason', '')})"
+        return f"OpenSearch bulk item status {status}: {text}"
+    return f"OpenSearch bulk item status {status}: {error!r}"
