@@ -112,7 +112,7 @@ def main() -> None:
         n = 0
         for outer in outers:
             for user in iter_user_records(outer):
-                decoded = decode_stream_record(user.data)
+                decoded = decode_stream_record(user.data, exact=False)
                 if isinstance(decoded, RevisionDetailsRecord):
                     decoded.to_change(user)
                     n += 1

@@ -4,8 +4,9 @@
 (``Decimal('1.50')`` -> ``1.50``, never ``1.5`` or a float approximation); an integral decimal
 is written with an exponent (``Decimal('5')`` -> ``5E0``) so it reads back as a decimal, not an
 int. Non-finite floats, which JSON cannot represent, are written as the strings ``"nan"``,
-``"+inf"`` and ``"-inf"`` (Ion's own spelling). :func:`loads` reads numbers with a fraction or exponent back as ``Decimal``.
-Output is compact, keeps non-ASCII text as is, and preserves key order.
+``"+inf"`` and ``"-inf"`` (Ion's own spelling). :func:`loads` reads numbers with a fraction or
+exponent back as ``Decimal``. Output is compact, keeps non-ASCII text as is, and preserves key
+order.
 """
 
 from __future__ import annotations

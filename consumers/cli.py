@@ -13,12 +13,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from consumers.dead_letter import JsonLinesDeadLetterSink
 from consumers.export_plan import ExportPlan, plan_exports
 from consumers.export_source import ExportStore, open_store
 from consumers.parallel_replay import WorkerConfig, replay_parallel
 from consumers.progress import Progress
 from consumers.replay import (
-    DeadLetterFile,
+    ChangeDeadLetters,
     ObjectOutcome,
     ReplayError,
     ReplayOptions,
@@ -172,7 +173,9 @@ def _replay_in_process(
     progress: Progress,
 ) -> ReplaySummary:
     targets: list[Projection] = []
-    dead_letters = DeadLetterFile(args.dead_letter) if args.dead_letter else None
+    dead_letters = (
+        ChangeDeadLetters(JsonLinesDeadLetterSink(args.dead_letter)) if args.dead_letter else None
+    )
     try:
         for uri in uris:
             targets.append(open_projection(uri))
@@ -187,8 +190,6 @@ def _replay_in_process(
     finally:
         for target in targets:
             target.close()
-        if dead_letters is not None:
-            dead_letters.close()
 
 
 def _replay_with_workers(

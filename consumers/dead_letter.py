@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -174,3 +177,29 @@ def _batches(
     if current:
         batches.append(current)
     return batches
+
+
+class JsonLinesDeadLetterSink:
+    """Appends dead letters to a local file, one JSON object per line (local runs and tests).
+
+    Each letter is written with one ``write`` call of a whole line, flushed and ``fsync``-ed before
+    ``put`` returns; several processes may append to the same file (``O_APPEND``). A failed write
+    raises RetryableError, so the record is retried rather than lost.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        """Append to ``path`` (created if missing; its folder must exist)."""
+        self._path = Path(path)
+        self._lock = threading.Lock()
+
+    def put(self, letter: DeadLetter) -> None:
+        """Store ``letter`` durably or raise RetryableError."""
+        line = json.dumps(letter.to_json_dict(), sort_keys=True) + "\n"
+        try:
+            with self._lock, self._path.open("a", encoding="utf-8") as out:
+                out.write(line)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            msg = f"could not append dead letter to {self._path}: {exc}"
+            raise RetryableError(msg) from exc

@@ -43,14 +43,17 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, TextIO
 
-from consumers.dead_letter import DeadLetter, DeadLetterSink, SqsDeadLetterSink
+from consumers.dead_letter import (
+    DeadLetter,
+    DeadLetterSink,
+    JsonLinesDeadLetterSink,
+    SqsDeadLetterSink,
+)
 from consumers.kcl_protocol import (
     Backoff,
     CheckpointError,
@@ -109,32 +112,6 @@ class ProcessorConfig:
     batch_backoff: Backoff = field(default_factory=lambda: Backoff(6, 0.5, 20.0))
     checkpoint_backoff: Backoff = field(default_factory=lambda: Backoff(5, 1.0, 10.0))
     verify: bool = False
-
-
-class JsonLinesDeadLetterSink:
-    """Appends dead letters to a local file, one JSON object per line (local runs and tests).
-
-    Each letter is written with one ``write`` call of a whole line, flushed and ``fsync``-ed before
-    ``put`` returns; several processes may append to the same file (``O_APPEND``). A failed write
-    raises RetryableError, so the record is retried rather than lost.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        """Append to ``path`` (created if missing; its folder must exist)."""
-        self._path = Path(path)
-        self._lock = threading.Lock()
-
-    def put(self, letter: DeadLetter) -> None:
-        """Store ``letter`` durably or raise RetryableError."""
-        line = json.dumps(letter.to_json_dict(), sort_keys=True) + "\n"
-        try:
-            with self._lock, self._path.open("a", encoding="utf-8") as out:
-                out.write(line)
-                out.flush()
-                os.fsync(out.fileno())
-        except OSError as exc:
-            msg = f"could not append dead letter to {self._path}: {exc}"
-            raise RetryableError(msg) from exc
 
 
 class KclRecordProcessor:

@@ -23,10 +23,11 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from pathlib import Path
 
+from consumers.dead_letter import JsonLinesDeadLetterSink
 from consumers.export_plan import ExportObject, ExportPlan
 from consumers.export_source import ExportStore, open_store
 from consumers.replay import (
-    DeadLetterFile,
+    ChangeDeadLetters,
     ObjectOutcome,
     ReplayOptions,
     ReplaySummary,
@@ -57,7 +58,7 @@ class _Worker:
     config: WorkerConfig
     store: ExportStore
     targets: dict[str, Projection]
-    dead_letters: DeadLetterFile | None
+    dead_letters: ChangeDeadLetters | None
 
 
 # One worker process = one source and one set of targets, built by the pool initializer.
@@ -69,7 +70,11 @@ def _init_worker(config: WorkerConfig) -> None:
         config=config,
         store=open_store(config.source),
         targets={uri: open_projection(uri) for uri in config.target_uris},
-        dead_letters=None if config.dead_letter is None else DeadLetterFile(config.dead_letter),
+        dead_letters=(
+            None
+            if config.dead_letter is None
+            else ChangeDeadLetters(JsonLinesDeadLetterSink(config.dead_letter))
+        ),
     )
 
 

@@ -148,7 +148,7 @@ def _decode(
         counts.user_records += len(users)
         for user in users:
             try:
-                decoded = decode_stream_record(user.data)
+                decoded = decode_stream_record(user.data, exact=verify)
                 if isinstance(decoded, RevisionDetailsRecord):
                     if verify:
                         _verify(decoded)

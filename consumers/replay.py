@@ -16,18 +16,16 @@ Guarantees:
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 from amazon.ion import simpleion
 
 from changes.from_qldb import block_changes
 from changes.model import Change
+from consumers.dead_letter import DeadLetter, DeadLetterSink
 from consumers.export_plan import ExportObject, ExportPlan
 from consumers.export_source import ExportStore
 from consumers.object_blocks import iter_object_blocks
@@ -51,14 +49,6 @@ class BlockVerifier(Protocol):
         ...
 
 
-class ReplayDeadLetters(Protocol):
-    """Where a replay sets aside changes that a target can never store."""
-
-    def put(self, failure: Failure, target: str) -> None:
-        """Store the failed change durably (raise RetryableError when that is impossible)."""
-        ...
-
-
 class ReplayError(CdcError):
     """The replay stopped; the message says why and that a re-run resumes."""
 
@@ -67,53 +57,37 @@ class VerificationFailedError(ReplayError):
     """A hash did not recompute; the message names the block and document."""
 
 
-class DeadLetterFile:
-    """Appends changes no target can store to a JSON Lines file (created on first use)."""
+class ChangeDeadLetters:
+    """Sends changes no target can store to a dead-letter sink (file, SQS) as dead letters.
 
-    def __init__(self, path: Path) -> None:
-        """Remember the path; nothing is created until something is dead-lettered."""
-        self.path = path
+    Each letter carries the revision as Ion binary (when the replay kept it), the reason, the
+    error class, the target, ``exportId/objectKey`` as its position and ``table/docId@version``.
+    """
+
+    def __init__(self, sink: DeadLetterSink) -> None:
+        """Write through ``sink``; a sink that cannot store a letter raises RetryableError."""
+        self.sink = sink
         self.count = 0
-        self._fh: IO[str] | None = None
 
     def put(self, failure: Failure, target: str) -> None:
-        """Record the change, its raw revision and the reason."""
-        if self._fh is None:
-            self._fh = self.path.open("a", encoding="utf-8")
-        self._fh.write(json.dumps(dead_letter_record(failure, target)) + "\n")
-        self._fh.flush()
+        """Store one failed change durably."""
+        change = failure.change
+        origin = change.origin if isinstance(change.origin, dict) else {}
+        raw = origin.get("raw")
+        block = f"{change.block.strand_id}/{change.block.sequence_no}"
+        self.sink.put(
+            DeadLetter(
+                raw=b"" if raw is None else bytes(simpleion.dumps(raw)),
+                shard_id=None,
+                sequence_number=f"{origin.get('export_id')}/{origin.get('key')}",
+                sub_sequence_number=None,
+                reason=f"block {block}: {failure.error}",
+                error_class=type(failure.error).__name__,
+                target=target,
+                document_key=f"{change.key.table}/{change.key.doc_id}@{change.version}",
+            )
+        )
         self.count += 1
-
-    def close(self) -> None:
-        """Close the file if it was opened."""
-        if self._fh is not None:
-            self._fh.close()
-
-
-def raw_revision_bytes(failure: Failure) -> bytes | None:
-    """The failed revision as Ion binary, when the replay kept it (``keep_raw``)."""
-    origin = failure.change.origin if isinstance(failure.change.origin, dict) else {}
-    raw = origin.get("raw")
-    return None if raw is None else bytes(simpleion.dumps(raw))
-
-
-def dead_letter_record(failure: Failure, target: str) -> dict[str, object]:
-    """JSON-ready description of a change no target can store."""
-    change = failure.change
-    origin = change.origin if isinstance(change.origin, dict) else {}
-    raw = raw_revision_bytes(failure)
-    return {
-            "target": target,
-            "reason": str(failure.error),
-            "error": type(failure.error).__name__,
-            "table": change.key.table,
-            "documentId": change.key.doc_id,
-            "version": change.version,
-            "exportId": origin.get("export_id"),
-            "objectKey": origin.get("key"),
-            "block": f"{change.block.strand_id}/{change.block.sequence_no}",
-            "rawIonBase64": None if raw is None else base64.b64encode(raw).decode("ascii"),
-        }
 
 
 @dataclass
@@ -187,7 +161,7 @@ class ReplayOptions:
     batch_size: int = 5000
     fmt: ExportFormat | None = None
     verifier: BlockVerifier | None = None
-    dead_letters: ReplayDeadLetters | None = None
+    dead_letters: ChangeDeadLetters | None = None
     max_attempts: int = 5
     sleep: Callable[[float], None] = time.sleep
     progress: Progress | None = None

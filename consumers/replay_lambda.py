@@ -19,12 +19,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from consumers.dead_letter import SqsDeadLetterSink
 from consumers.export_plan import ExportObject, plan_exports
 from consumers.export_source import S3ExportStore
-from consumers.replay import ReplayOptions, dead_letter_record, raw_revision_bytes, replay_object
+from consumers.replay import ChangeDeadLetters, ReplayOptions, replay_object
 from consumers.settings import ENV_DEAD_LETTER_QUEUE_URL, ENV_TARGETS, parse_targets
 from consumers.targets import open_projection
-from projections.base import Failure, Projection
+from projections.base import Projection
 from schemas.errors import ConfigError, UserInputError
 from schemas.journal_export import ExportFormat, parse_object_key, parse_started_manifest
 
@@ -100,33 +101,6 @@ def _export_formats(store: S3ExportStore, export_ids: Sequence[str]) -> dict[str
     return formats
 
 
-class SqsReplayDeadLetters:
-    """Sends changes no target can store to the SQS dead-letter queue (JSON, raw Ion base64)."""
-
-    def __init__(self, client: Any, queue_url: str) -> None:
-        """Use ``client`` (boto3 SQS) and ``queue_url``."""
-        self.client = client
-        self.queue_url = queue_url
-
-    def put(self, failure: Failure, target: str) -> None:
-        """Send one letter; raise RetryableError (via botocore classification) on failure."""
-        from consumers.dead_letter import DeadLetter, SqsDeadLetterSink
-
-        record = dead_letter_record(failure, target)
-        letter = DeadLetter(
-            raw=raw_revision_bytes(failure) or b"",
-            shard_id=None,
-            sequence_number=f"{record['exportId']}/{record['objectKey']}",
-            sub_sequence_number=None,
-            reason=str(failure.error),
-            error_class=type(failure.error).__name__,
-            target=target,
-            document_key=f"{failure.change.key.table}/{failure.change.key.doc_id}"
-            f"@{failure.change.version}",
-        )
-        SqsDeadLetterSink(self.client, self.queue_url).put(letter)
-
-
 def objects_handler(
     event: Mapping[str, Any],
     context: object,
@@ -151,7 +125,7 @@ def objects_handler(
             import boto3  # I/O edge only
 
             sqs = boto3.client("sqs")
-        dead_letters = SqsReplayDeadLetters(sqs, queue_url)
+        dead_letters = ChangeDeadLetters(SqsDeadLetterSink(sqs, queue_url))
     targets: list[Projection] = [open_projection(uri) for uri in uris]
     try:
         results = [_replay_item(item, client, targets, dead_letters) for item in items]
@@ -175,7 +149,7 @@ def _replay_item(
     item: Mapping[str, Any],
     client: Any,
     targets: Sequence[Projection],
-    dead_letters: SqsReplayDeadLetters | None,
+    dead_letters: ChangeDeadLetters | None,
 ) -> dict[str, Any]:
     bucket, key, export_id = item.get("bucket"), item.get("key"), item.get("exportId")
     if not all(isinstance(v, str) and v for v in (bucket, key, export_id)):

@@ -101,7 +101,7 @@ def iter_values(stream: IO[bytes], *, exact: bool = True) -> Iterator[Any]:
 _PLAIN_SCALARS = frozenset({str, int, bool, Decimal, float, type(None)})
 
 
-def to_plain(value: Any) -> Any:  # noqa: PLR0911, PLR0912 - one branch per Ion type, hot path
+def to_plain(value: Any) -> Any:  # noqa: PLR0912 - one branch per Ion type, hot path
     """Convert a decoded Ion value (any value model) or a JSON value to the plain form above."""
     kind = type(value)
     if kind in _PLAIN_SCALARS:
@@ -141,19 +141,21 @@ def to_plain(value: Any) -> Any:  # noqa: PLR0911, PLR0912 - one branch per Ion 
     raise DecodeError(msg)
 
 
+_isoformat = dt.datetime.isoformat
+
+
 def format_timestamp(value: dt.datetime) -> str:
     """Format an Ion timestamp as ISO-8601 keeping its precision, fraction digits and offset."""
     precision = getattr(value, "precision", None)
-    if precision is None:
-        precision = TimestampPrecision.SECOND
-    if precision is TimestampPrecision.SECOND and value.tzinfo is dt.UTC:
-        seconds = getattr(value, "fractional_seconds", None)
-        if isinstance(seconds, Decimal) and seconds.as_tuple().exponent == -3:
-            # The common QLDB shape (txTime, blockTimestamp): UTC with millisecond digits.
-            return (
-                f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
-                f"{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z"
-            )
+    if precision is None or precision is TimestampPrecision.SECOND:
+        # The C isoformat gives "YYYY-MM-DDTHH:MM:SS" plus "+HH:MM" when the offset is known.
+        iso = _isoformat(value, timespec="seconds")
+        offset = iso[19:]
+        if not offset:
+            offset = "-00:00"
+        elif offset == "+00:00":
+            offset = "Z"
+        return iso[:19] + _fraction(value) + offset
     if precision is TimestampPrecision.YEAR:
         return f"{value.year:04d}"
     if precision is TimestampPrecision.MONTH:
@@ -161,8 +163,6 @@ def format_timestamp(value: dt.datetime) -> str:
     if precision is TimestampPrecision.DAY:
         return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
     text = f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}"
-    if precision is not TimestampPrecision.MINUTE:
-        text += f":{value.second:02d}{_fraction(value)}"
     return text + _offset(value)
 
 
@@ -183,26 +183,16 @@ def _fraction(value: dt.datetime) -> str:
     return "." + f"{value.microsecond:06d}"[:digits_kept]
 
 
-_OFFSETS: dict[object, str] = {}
-
-
 def _offset(value: dt.datetime) -> str:
-    tzinfo = value.tzinfo
-    if tzinfo is None:
+    offset = value.utcoffset()
+    if offset is None:
         return "-00:00"
-    text = _OFFSETS.get(tzinfo)
-    if text is None:
-        offset = value.utcoffset()
-        minutes = 0 if offset is None else int(offset.total_seconds()) // 60
-        if minutes == 0:
-            text = "Z"
-        else:
-            sign = "+" if minutes > 0 else "-"
-            hours, mins = divmod(abs(minutes), 60)
-            text = f"{sign}{hours:02d}:{mins:02d}"
-        if isinstance(tzinfo, dt.timezone) and len(_OFFSETS) < 4096:  # fixed offsets only
-            _OFFSETS[tzinfo] = text
-    return text
+    minutes = int(offset.total_seconds()) // 60
+    if minutes == 0:
+        return "Z"
+    sign = "+" if minutes > 0 else "-"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}:{mins:02d}"
 
 
 def timestamp_from_iso(text: str) -> Timestamp:

@@ -71,15 +71,16 @@ class TableRef:
 
 @dataclass(frozen=True, slots=True)
 class JournalBlock:
-    """A committed journal block with its hashes, transaction info and revisions."""
+    """A committed journal block with its hashes, transaction info and revisions.
+
+    Fields only a verifier or a report needs (``transaction_id``, ``timestamp``,
+    ``entries_hash_list``) are read from ``raw`` on access, keeping the replay hot path lean.
+    """
 
     address: BlockAddress
-    transaction_id: str | None
-    timestamp: str | None
     block_hash: bytes
     entries_hash: bytes
     previous_block_hash: bytes
-    entries_hash_list: tuple[bytes, ...]
     documents: Mapping[str, TableRef]
     revisions: tuple[JournalRevision, ...]
     raw: Any = field(repr=False, compare=False)
@@ -88,6 +89,22 @@ class JournalBlock:
     def has_documents(self) -> bool:
         """False for blocks without ``transactionInfo.documents`` (DDL, system blocks)."""
         return bool(self.documents)
+
+    @property
+    def transaction_id(self) -> str | None:
+        """``transactionId`` of the block."""
+        return _opt_text(self.raw.get("transactionId"))
+
+    @property
+    def timestamp(self) -> str | None:
+        """``blockTimestamp`` as ISO-8601 text."""
+        return _opt_time(self.raw.get("blockTimestamp"))
+
+    @property
+    def entries_hash_list(self) -> tuple[bytes, ...]:
+        """``entriesHashList`` as bytes."""
+        where = f"block {self.address.strand_id}/{self.address.sequence_no} entriesHashList"
+        return tuple(to_hash_bytes(h, where) for h in (self.raw.get("entriesHashList") or []))
 
 
 def parse_block(value: Any) -> JournalBlock:
@@ -106,18 +123,12 @@ def parse_block(value: Any) -> JournalBlock:
             msg = f"{where}: revisions must be a list"
             raise InvalidRecordError(msg)
         revisions = tuple(parse_revision(r, where, block=address) for r in raw_revisions)
-    hash_list = value.get("entriesHashList")
     return JournalBlock(
         address=address,
-        transaction_id=_opt_text(value.get("transactionId")),
-        timestamp=_opt_time(value.get("blockTimestamp")),
         block_hash=to_hash_bytes(_required(value, "blockHash", where), f"{where} blockHash"),
         entries_hash=to_hash_bytes(_required(value, "entriesHash", where), f"{where} entriesHash"),
         previous_block_hash=to_hash_bytes(
             value.get("previousBlockHash", b""), f"{where} previousBlockHash"
-        ),
-        entries_hash_list=tuple(
-            to_hash_bytes(h, f"{where} entriesHashList") for h in (hash_list or [])
         ),
         documents=documents,
         revisions=revisions,

@@ -93,14 +93,17 @@ class RevisionDetailsRecord:
 StreamRecordValue = ControlRecord | BlockSummaryRecord | RevisionDetailsRecord
 
 
-def decode_stream_record(data: bytes) -> StreamRecordValue:
+def decode_stream_record(data: bytes, *, exact: bool = True) -> StreamRecordValue:
     """Decode one QLDB stream user record (Ion binary or text) into its typed form.
+
+    ``exact=False`` decodes faster (structs as plain dicts) for records that are only projected;
+    keep the default when the raw values will be hash-verified.
 
     Raises:
         DecodeError: ``data`` is not exactly one Ion value.
         InvalidRecordError: unknown ``recordType`` or a missing or mistyped field.
     """
-    value = loads(data)
+    value = loads(data, exact=exact)
     if not isinstance(value, Mapping):
         msg = f"QLDB stream record must be an Ion struct, got {type(value).__name__}"
         raise InvalidRecordError(msg)

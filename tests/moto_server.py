@@ -52,7 +52,7 @@ def endpoint_url() -> str:
     When ``QLDB_CDC_MOTO_ENDPOINT`` is set (CI starts ``moto_server`` as its own process), that
     server is used instead.
     """
-    global _server, _url
+    global _server, _url  # noqa: PLW0603 - one lazily started server per process
     with _lock:
         external = os.environ.get("QLDB_CDC_MOTO_ENDPOINT")
         if _url is None and external:

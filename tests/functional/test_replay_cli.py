@@ -233,3 +233,31 @@ def test_two_contiguous_exports_are_joined(tmp_path: Path) -> None:
     assert main(["replay", str(tmp_path / "e"), "--to", str(db), "--no-progress"]) == 0
     assert read_db(db) == as_rows(expected(objects))
     assert STRAND
+
+
+def test_unstorable_document_is_dead_lettered_and_the_rest_applied(tmp_path: Path) -> None:
+    import json
+
+    from tests.pg_server import fresh_schema, require_dsn
+
+    base = require_dsn()
+    uri = f"{base}{'&' if '?' in base else '?'}schema={fresh_schema(base, 'deadletter')}"
+    objects = sample_objects()
+    objects[1][1] = block(4, [Rev("Person", C, 0, {"name": "nul\x00byte"})])
+    write_export(tmp_path / "e", objects)
+    # WITHOUT a dead-letter file the run stops and names the document
+    result = run_cli("replay", str(tmp_path / "e"), "--to", uri, "--no-progress")
+    assert result.returncode == 3, result.stderr
+    assert f"cannot store document {C} v0" in result.stderr
+    assert "Traceback" not in result.stderr
+    # WITH one, the change is set aside with its raw revision and everything else is applied
+    letters = tmp_path / "dead.jsonl"
+    result = run_cli("replay", str(tmp_path / "e"), "--to", uri, "--no-progress",
+                     "--dead-letter", str(letters))
+    assert result.returncode == 0, result.stderr
+    assert "dead-lettered: 1" in result.stdout
+    (letter,) = [json.loads(line) for line in letters.read_text().splitlines()]
+    assert letter["documentKey"] == f"Person/{C}@0"
+    assert letter["target"] == "postgresql"
+    assert letter["sequenceNumber"].startswith("8ZkGjpvZQsB2Xw1Pj0C3Fz/exports/")
+    assert letter["rawBase64"]

@@ -23,8 +23,11 @@ CONFIG = SimulationConfig(documents=40, revisions=600, seed=3)
 def upload(folder: Path, s3: object, bucket: str, prefix: str) -> None:
     for path in sorted(folder.rglob("*")):
         if path.is_file():
-            s3.put_object(Bucket=bucket, Key=prefix + str(path.relative_to(folder)),  # type: ignore[attr-defined]
-                          Body=path.read_bytes())
+            s3.put_object(
+                Bucket=bucket,
+                Key=prefix + str(path.relative_to(folder)),  # type: ignore[attr-defined]
+                Body=path.read_bytes(),
+            )
 
 
 def dump(db: Path) -> list[tuple[object, ...]]:
@@ -39,8 +42,14 @@ def dump(db: Path) -> list[tuple[object, ...]]:
 def exported(tmp_path: Path, moto_endpoint: str) -> tuple[Path, str, str]:
     folder = tmp_path / "export"
     # manifest keys are full S3 keys, so the export is written with its prefix
-    write_export(folder, CONFIG, OutputFormat.ION_TEXT, blocks_per_object=40, split_exports=2,
-                 prefix="ledger1/")
+    write_export(
+        folder,
+        CONFIG,
+        OutputFormat.ION_TEXT,
+        blocks_per_object=40,
+        split_exports=2,
+        prefix="ledger1/",
+    )
     s3 = aws_client("s3", moto_endpoint)
     bucket = unique_name("exports")
     s3.create_bucket(Bucket=bucket)
@@ -67,8 +76,9 @@ def test_plan_then_objects_equals_local_replay(
     target = {"targets": [f"sqlite:///{db}"], "executionId": "x"}
     # GIVEN the Map hands out batches in reverse order (any order must converge)
     batches = [items[i : i + 3] for i in range(0, len(items), 3)][::-1]
-    results = [objects_handler({"Items": b, "BatchInput": target}, None, s3=s3, env={})
-               for b in batches]
+    results = [
+        objects_handler({"Items": b, "BatchInput": target}, None, s3=s3, env={}) for b in batches
+    ]
     assert sum(r["applied"] for res in results for r in res["objects"]) > 0
     reference = tmp_path / "local.db"
     assert main(["replay", str(folder), "--to", str(reference), "--no-progress"]) == 0
@@ -83,9 +93,10 @@ def test_plan_without_manifest_is_a_user_error(moto_endpoint: str) -> None:
     s3 = aws_client("s3", moto_endpoint)
     bucket = unique_name("empty")
     s3.create_bucket(Bucket=bucket)
-    with pytest.raises(UserInputError, match="no \\*.completed.manifest"):
-        plan_handler({"bucket": bucket, "prefix": "x/"}, None, s3=s3,
-                     env={"CDC_REPLAY_WORK_BUCKET": bucket})
+    with pytest.raises(UserInputError, match=r"no \*\.completed\.manifest"):
+        plan_handler(
+            {"bucket": bucket, "prefix": "x/"}, None, s3=s3, env={"CDC_REPLAY_WORK_BUCKET": bucket}
+        )
 
 
 def test_cli_replays_straight_from_s3(
@@ -93,8 +104,10 @@ def test_cli_replays_straight_from_s3(
 ) -> None:
     folder, bucket, prefix = exported
     db, reference = tmp_path / "s3.db", tmp_path / "local.db"
-    assert main(["replay", f"s3://{bucket}/{prefix}", "--to", str(db), "--no-progress",
-                 "--verify"]) == 0
+    assert (
+        main(["replay", f"s3://{bucket}/{prefix}", "--to", str(db), "--no-progress", "--verify"])
+        == 0
+    )
     assert main(["replay", str(folder), "--to", str(reference), "--no-progress"]) == 0
     assert dump(db) == dump(reference)
     assert main(["replay", f"s3://{bucket}/nothing-here/", "--to", str(db)]) == 2

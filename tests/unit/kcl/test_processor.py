@@ -16,11 +16,10 @@ import pytest
 from amazon.ion import simpleion
 
 from changes.model import Change, DocKey
-from consumers.dead_letter import DeadLetter, ListDeadLetterSink
+from consumers.dead_letter import DeadLetter, JsonLinesDeadLetterSink, ListDeadLetterSink
 from consumers.kcl_processor import (
     EXIT_BATCH_FAILED,
     EXIT_OK,
-    JsonLinesDeadLetterSink,
     KclRecordProcessor,
     ProcessorConfig,
     main,
