@@ -6,10 +6,12 @@ libpq URI parameter is passed through). Tables are created if missing, see
 
 Guarantees of :meth:`PostgresProjection.apply`:
 
-* One transaction per call. The batch is screened (:func:`projections.postgres_rows.screen`),
-  coalesced, ``COPY``-ed into a temporary table and merged by one statement holding one
-  ``INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE`` per table: no row-at-a-time round
-  trips.
+* One transaction per call. The batch is coalesced, sorted by primary key, encoded once per
+  change as ``COPY`` text (:func:`projections.postgres_rows.copy_line`, which also finds
+  unstorable changes) and staged in parts of up to ``_PART_ROWS`` rows into a temporary table;
+  each part is merged by one statement holding one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE
+  ... WHERE`` per table, sent in pipeline mode so the next part is encoded while the server
+  merges: no row-at-a-time round trips.
 * ``documents`` takes a change only when ``version`` is higher, or equal and the change is a
   redaction of an unredacted row. ``revisions`` keeps each (document, version) once; a redaction
   replaces an unredacted copy (data NULL, ``redacted`` true), whatever the arrival order.
@@ -39,7 +41,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from changes.coalesce import coalesce
 from changes.model import Change
 from projections.base import ApplyReport, Failure
-from projections.postgres_rows import StagedRow, screen
+from projections.postgres_rows import Unstorable, copy_line, encode_lines, unstorable_reason
 from projections.postgres_sql import SCHEMA_LOCK_KEY, Statements
 from schemas.errors import ConfigError, RetryableError, UnstorableChangeError
 
@@ -50,6 +52,14 @@ _DATA_ERRORS = (pg_errors.DataError, pg_errors.ProgramLimitExceeded)
 """SQLSTATE classes 22 and 54: the rows themselves are at fault, never the environment."""
 
 _Slot = tuple[str, str, int, bool]
+_Row = tuple[Change, bool, bool]
+"""A change to stage, whether it goes to ``documents`` and whether it goes to ``revisions``."""
+
+_FLAGS = {(True, True): "\tt\tt\n", (True, False): "\tt\tf\n", (False, True): "\tf\tt\n"}
+"""COPY text of the ``for_current`` and ``for_history`` columns ending a staged line."""
+
+_PART_ROWS = 1000
+"""Rows per staged part: the server merges one part while the client encodes the next."""
 
 
 def _slot(change: Change) -> _Slot:
@@ -87,6 +97,8 @@ class PostgresProjection:
         self._sql = Statements(schema)
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._closed = False
+        self._copy_stage = b""
+        self._merge = b""
 
     @property
     def name(self) -> str:
@@ -106,24 +118,22 @@ class PostgresProjection:
                 of this call was committed.
         """
         conn = self._connection()
-        server_poison: dict[_Slot, str] = {}
+        poison: dict[_Slot, str] = {}
         while True:
-            report, staged = self._screen(changes, server_poison)
+            report, rows = _plan(changes, poison)
             try:
-                self._write(conn, report, staged)
+                found = self._write(conn, report, rows)
             except _DATA_ERRORS as exc:
-                found = self._probe(conn, staged)
+                found = self._probe(conn, rows)
                 if not found:
                     # The server rejects the batch but no single row: poison, never a loop.
-                    found = {
-                        _slot(row.change): f"PostgreSQL rejected the batch: {exc}"
-                        for row, _, _ in staged
-                    }
-                server_poison.update(found)
-                continue
+                    reason = f"PostgreSQL rejected the batch: {exc}"
+                    found = {_slot(change): reason for change, _, _ in rows}
             except psycopg.Error as exc:
                 raise _retryable(exc, "applying a batch") from exc
-            return report
+            if not found:
+                return report
+            poison.update(found)  # at least one new slot per round: the loop ends
 
     def completed_objects(self, export_id: str) -> set[str]:
         """Object keys recorded by :meth:`mark_object_complete` for ``export_id``."""
@@ -175,61 +185,56 @@ class PostgresProjection:
         except psycopg.Error as exc:
             conn.close()
             raise _retryable(exc, "creating tables") from exc
+        # Rendered once per connection: composing SQL costs more than sending it.
+        self._copy_stage = self._sql.copy_stage.as_bytes(conn)
+        self._merge = self._sql.merge.as_bytes(conn)
         self._conn = conn
         return conn
 
-    def _screen(
-        self, changes: Sequence[Change], server_poison: dict[_Slot, str]
-    ) -> tuple[ApplyReport, list[tuple[StagedRow, bool, bool]]]:
-        """Failures plus staged rows (row, for_current, for_history) of the coalesced rest."""
-        report = ApplyReport(received=len(changes))
-        rows: dict[int, StagedRow] = {}
-        valid: list[Change] = []
-        for change in changes:
-            reason = server_poison.get(_slot(change))
-            staged = screen(change) if reason is None else reason
-            if isinstance(staged, str):
-                report.failures.append(Failure(change, UnstorableChangeError(staged)))
-                continue
-            rows[id(change)] = staged
-            valid.append(change)
-        batch = coalesce(valid)
-        report.superseded = batch.superseded
-        out: list[tuple[StagedRow, bool, bool]] = []
-        current_ids = {id(change) for change in batch.latest.values()}
-        for change in batch.revisions.values():
-            out.append((rows[id(change)], id(change) in current_ids, True))
-            current_ids.discard(id(change))
-        out += [(rows[i], True, False) for i in current_ids]
-        return report, out
-
     def _write(
-        self,
-        conn: psycopg.Connection[tuple[object, ...]],
-        report: ApplyReport,
-        staged: list[tuple[StagedRow, bool, bool]],
-    ) -> None:
-        """COPY ``staged``, merge it with one statement in one transaction; fill the counts."""
-        if not staged:
-            return
-        current = sum(1 for _, for_current, _ in staged if for_current)
-        with conn.transaction(), conn.cursor() as cur:
-            with cur.copy(self._sql.copy_stage) as copy:
-                for row, for_current, for_history in staged:
-                    copy.write_row((*row.values, for_current, for_history))
-            applied, tombstones, redactions, history = _counts(cur.execute(self._sql.merge))
+        self, conn: psycopg.Connection[tuple[object, ...]], report: ApplyReport, rows: list[_Row]
+    ) -> dict[_Slot, str]:
+        """Stage and merge ``rows`` part by part in one transaction; commit and fill the counts.
+
+        Pipelined without threads: the merge of part *k* is sent in libpq pipeline mode and,
+        while the server runs it, part *k+1* is checked and encoded here. Returns the unstorable
+        changes found on the client instead (the transaction is then rolled back, nothing is
+        counted).
+        """
+        if not rows:
+            return {}
+        rows.sort(key=_primary_key)  # parts in key order: concurrent writers lock in one order
+        found: dict[_Slot, str] = {}
+        counts = [0, 0, 0, 0]
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                data = _encode(rows[:_PART_ROWS], found)
+                for first in range(_PART_ROWS, len(rows) + _PART_ROWS, _PART_ROWS):
+                    if data is None:  # an unstorable change: only keep checking the rest
+                        data = _encode(rows[first : first + _PART_ROWS], found)
+                        continue
+                    with cur.copy(self._copy_stage) as copy:
+                        copy.write(data)
+                    with conn.pipeline():
+                        cur.execute(self._merge)  # sent; the server merges meanwhile
+                        data = _encode(rows[first : first + _PART_ROWS], found)
+                    counts = [a + b for a, b in zip(counts, _counts(cur), strict=True)]
+                if found:
+                    raise _RejectedError
+        except _RejectedError:
+            return found
+        applied, tombstones, redactions, history = counts
         report.applied = applied
-        report.stale = current - applied
+        report.stale = sum(1 for _, for_current, _ in rows if for_current) - applied
         report.tombstones = tombstones
         report.redactions = redactions
         report.history_written = history
+        return {}
 
     def _probe(
-        self,
-        conn: psycopg.Connection[tuple[object, ...]],
-        staged: list[tuple[StagedRow, bool, bool]],
+        self, conn: psycopg.Connection[tuple[object, ...]], rows: list[_Row]
     ) -> dict[_Slot, str]:
-        """Insert each staged row alone (savepoints) into a scratch copy of ``revisions``.
+        """COPY each row alone (savepoints) into a scratch copy of ``revisions``.
 
         Returns the rows the server rejects with a data error, with its message. Runs only
         after a batch was rejected, so its round trip per row costs nothing in normal operation.
@@ -238,15 +243,80 @@ class PostgresProjection:
         try:
             with conn.transaction():
                 conn.execute(self._sql.create_probe)
-                for row, _, _ in staged:
+                for change, _, _ in rows:
+                    line = copy_line(change)
+                    data = line if isinstance(line, Unstorable) else encode_lines([line, "\n"])
+                    if not isinstance(data, bytes):
+                        reason = unstorable_reason(change) or "not storable as UTF-8 text"
+                        bad[_slot(change)] = data.reason if isinstance(data, Unstorable) else reason
+                        continue
                     try:
-                        with conn.transaction():
-                            conn.execute(self._sql.insert_probe, row.values)
+                        with (
+                            conn.transaction(),
+                            conn.cursor() as cur,
+                            cur.copy(self._sql.copy_probe) as copy,
+                        ):
+                            copy.write(data)
+                    except pg_errors.UniqueViolation:
+                        continue  # the same key twice (current-only row): storable
                     except _DATA_ERRORS as exc:
-                        bad[_slot(row.change)] = f"PostgreSQL cannot store this change: {exc}"
+                        bad[_slot(change)] = f"PostgreSQL cannot store this change: {exc}"
         except psycopg.Error as exc:
             raise _retryable(exc, "isolating a rejected change") from exc
         return bad
+
+
+class _RejectedError(Exception):
+    """Raised inside the COPY block to roll back a batch with client-side unstorable changes."""
+
+
+def _encode(rows: list[_Row], found: dict[_Slot, str]) -> bytes | None:
+    """COPY text of ``rows`` as UTF-8; ``None`` (and ``found`` filled) once any is unstorable."""
+    lines: list[str] = []
+    sent: list[Change] = []
+    for change, for_current, for_history in rows:
+        line = copy_line(change)
+        if isinstance(line, Unstorable):
+            found[_slot(change)] = line.reason
+            continue
+        lines.append(line + _FLAGS[for_current, for_history])
+        sent.append(change)
+    data = encode_lines(lines)
+    if isinstance(data, bytes):
+        return None if found else data  # once one is unstorable: only keep checking
+    for i in data:
+        found[_slot(sent[i])] = unstorable_reason(sent[i]) or "not storable as UTF-8 text"
+    return None
+
+
+def _primary_key(row: _Row) -> tuple[str, str, int]:
+    change = row[0]
+    return (change.key.table, change.key.doc_id, change.version)
+
+
+def _plan(changes: Sequence[Change], poison: dict[_Slot, str]) -> tuple[ApplyReport, list[_Row]]:
+    """The report with the known unstorable changes, and the coalesced rows of the rest."""
+    report = ApplyReport(received=len(changes))
+    valid: Sequence[Change] = changes
+    if poison:
+        valid = []
+        for change in changes:
+            reason = poison.get(_slot(change))
+            if reason is None:
+                valid.append(change)
+            else:
+                report.failures.append(Failure(change, UnstorableChangeError(reason)))
+    batch = coalesce(valid)
+    report.superseded = batch.superseded
+    current_ids = {id(change) for change in batch.latest.values()}
+    rows: list[_Row] = []
+    for change in batch.revisions.values():
+        is_current = id(change) in current_ids
+        rows.append((change, is_current, True))
+        if is_current:
+            current_ids.discard(id(change))
+    rows += [(c, True, False) for c in batch.latest.values() if id(c) in current_ids]
+    return report, rows
 
 
 def _counts(cur: psycopg.Cursor[tuple[object, ...]]) -> tuple[int, ...]:

@@ -6,9 +6,10 @@ Tables (created if missing, in the schema given by ``?schema=`` or the search pa
 * ``revisions``: every revision once, PK ``(ledger_table, document_id, version)``.
 * ``qldb_cdc_checkpoints``: replay resume points, PK ``(export_id, object_key)``.
 
-A batch is ``COPY``-ed into a per-session temporary staging table and merged into both tables
-by a single statement (two data-modifying CTEs); rows are inserted in primary-key order so
-concurrent writers lock rows in the same order (no deadlock cycles).
+A batch is ``COPY``-ed, part by part, into a per-session temporary staging table; each part is
+consumed and merged into both tables by a single statement (three data-modifying CTEs). Parts
+follow primary-key order and each merge inserts in primary-key order, so concurrent writers lock
+rows in the same order (no deadlock cycles).
 """
 
 from __future__ import annotations
@@ -86,18 +87,20 @@ class Statements:
         self.copy_stage = sql.SQL("COPY {} ({}, for_current, for_history) FROM STDIN").format(
             sql.Identifier(STAGE), cols
         )
-        # One statement merges the staged batch into both tables (one round trip).
+        # One statement consumes the staged part (DELETE ... RETURNING, so the next part can be
+        # staged in the same transaction) and merges it into both tables (one round trip).
         self.merge = sql.SQL(
-            "WITH current_rows AS ("
+            "WITH staged AS (DELETE FROM {stage} RETURNING {cols}, for_current, for_history),"
+            " current_rows AS ("
             "  INSERT INTO {documents} AS d ({cols})"
-            "  SELECT {cols} FROM {stage} WHERE for_current ORDER BY ledger_table, document_id"
+            "  SELECT {cols} FROM staged WHERE for_current ORDER BY ledger_table, document_id"
             "  ON CONFLICT (ledger_table, document_id) DO UPDATE SET {set_all}"
             "  WHERE EXCLUDED.version > d.version"
             "   OR (EXCLUDED.version = d.version AND EXCLUDED.redacted AND NOT d.redacted)"
             "  RETURNING d.deleted, d.redacted),"
             " history_rows AS ("
             "  INSERT INTO {revisions} AS r ({cols})"
-            "  SELECT {cols} FROM {stage} WHERE for_history"
+            "  SELECT {cols} FROM staged WHERE for_history"
             "  ORDER BY ledger_table, document_id, version"
             "  ON CONFLICT (ledger_table, document_id, version) DO UPDATE SET"
             "   deleted = EXCLUDED.deleted, redacted = true, data = NULL, data_exact = NULL,"
@@ -118,9 +121,7 @@ class Statements:
         self.create_probe = sql.SQL(
             "CREATE TEMP TABLE {} (LIKE {} INCLUDING ALL) ON COMMIT DROP"
         ).format(sql.Identifier(PROBE), self.revisions)
-        self.insert_probe = sql.SQL(
-            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING"
-        ).format(sql.Identifier(PROBE), cols, sql.SQL(", ").join(sql.Placeholder() * len(COLUMNS)))
+        self.copy_probe = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(PROBE), cols)
         self.completed = sql.SQL("SELECT object_key FROM {} WHERE export_id = %s").format(
             self.checkpoints
         )

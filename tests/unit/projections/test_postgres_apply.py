@@ -295,3 +295,56 @@ def test_batch_rejected_without_a_single_culprit_is_poison_not_a_loop(
     assert all(f.poison and "rejected the batch" in str(f.error) for f in report.failures)
     assert (report.applied, report.history_written) == (0, 0)
     assert balanced(report)
+
+
+def test_copy_special_characters_round_trip(
+    projection: PostgresProjection, db: psycopg.Connection[Any], schema: str
+) -> None:
+    data = {"s": "tab\there\nnew \\ back \r", "k\\": ["\\u0000", "\\N"], "n": Decimal("5")}
+    changes = [
+        make_change("id\twith\\odd\nchars", 0, table="T\\1", data=data),
+        make_change("\\N", 0, data={"x": "\\N"}),
+    ]
+    report = projection.apply(changes)
+    assert (report.applied, report.history_written, report.failures) == (2, 2, [])
+    want_current, want_history = expected_state(changes)
+    assert read_current(db, schema) == want_current
+    assert read_history(db, schema) == want_history
+    stored = read_current(db, schema)[DocKey("T\\1", "id\twith\\odd\nchars")].data
+    assert (type(stored["n"]), str(stored["n"])) == (Decimal, "5")
+
+
+def test_a_batch_of_several_parts_matches_the_reference(
+    projection: PostgresProjection, db: psycopg.Connection[Any], schema: str
+) -> None:
+    changes = [c for i in range(700) for c in history(f"d{i}", 3, delete_last=i % 7 == 0)]
+    changes += [make_change(f"d{i}", 1, kind=ChangeKind.REDACTION) for i in range(1, 700, 9)]
+    random.Random(5).shuffle(changes)
+    early = changes[::5]
+    reference = MemoryProjection()
+    reference.apply(early)
+    want = reference.apply(changes)
+    projection.apply(early)
+    report = projection.apply(changes)  # > 2000 staged rows: several parts, one transaction
+    got = (report.applied, report.stale, report.superseded, report.tombstones, report.redactions)
+    assert got == (want.applied, want.stale, want.superseded, want.tombstones, want.redactions)
+    assert report.history_written == want.history_written
+    assert balanced(report)
+    want_current, want_history = expected_state(changes)
+    assert read_current(db, schema) == want_current
+    assert read_history(db, schema) == want_history
+
+
+def test_unstorable_changes_in_later_parts_roll_back_and_retry_the_whole_batch(
+    projection: PostgresProjection, db: psycopg.Connection[Any], schema: str
+) -> None:
+    good = [make_change(f"g{i:04d}", 0) for i in range(2500)]
+    client_bad = make_change("zz-nul", 0, data={"s": "\x00"})  # sorts into the last part
+    server_bad = make_change("g1500", 1, data={"n": Decimal("1E+200000")})  # a middle part
+    report = projection.apply([*good, client_bad, server_bad])
+    assert [f.change for f in report.failures] == [client_bad, server_bad]
+    assert (report.applied, report.history_written) == (2500, 2500)
+    assert balanced(report)
+    want_current, want_history = expected_state(good)
+    assert read_current(db, schema) == want_current
+    assert read_history(db, schema) == want_history
