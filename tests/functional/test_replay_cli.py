@@ -252,8 +252,9 @@ def test_unstorable_document_is_dead_lettered_and_the_rest_applied(tmp_path: Pat
     assert "Traceback" not in result.stderr
     # WITH one, the change is set aside with its raw revision and everything else is applied
     letters = tmp_path / "dead.jsonl"
-    result = run_cli("replay", str(tmp_path / "e"), "--to", uri, "--no-progress",
-                     "--dead-letter", str(letters))
+    result = run_cli(
+        "replay", str(tmp_path / "e"), "--to", uri, "--no-progress", "--dead-letter", str(letters)
+    )
     assert result.returncode == 0, result.stderr
     assert "dead-lettered: 1" in result.stdout
     (letter,) = [json.loads(line) for line in letters.read_text().splitlines()]
