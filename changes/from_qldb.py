@@ -90,9 +90,8 @@ def block_changes(
         if ref is None:
             no_table += 1
             continue
-        where: dict[str, Any] = dict(origin or {})
-        if keep_raw:
-            where["raw"] = revision.raw
+        # Without raw values every change of the block shares one (read-only) origin.
+        where = {**(origin or {}), "raw": revision.raw} if keep_raw else origin
         changes.append(
             to_change(
                 revision, ref.table_name, table_id=ref.table_id, block=block.address, origin=where

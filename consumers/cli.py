@@ -26,6 +26,7 @@ from consumers.replay import (
     ReplaySummary,
     VerificationFailedError,
     replay,
+    tune_gc_for_replay,
 )
 from consumers.targets import normalise_uri, open_projection, scheme_of
 from consumers.verify import ChainBlockVerifier, verify_export
@@ -147,6 +148,7 @@ def _say(text: str) -> None:
 
 def _replay(args: argparse.Namespace) -> int:
     ion_values.warn_if_slow_ion()
+    tune_gc_for_replay()
     uris = [normalise_uri(uri) for uri in (args.targets or [DEFAULT_TARGET])]
     for uri in uris:
         scheme_of(uri)

@@ -34,6 +34,7 @@ from consumers.replay import (
     VerificationFailedError,
     completed_by_target,
     replay_object,
+    tune_gc_for_replay,
 )
 from consumers.targets import open_projection
 from consumers.verify import ChainBlockVerifier
@@ -66,6 +67,7 @@ _WORKER: dict[str, _Worker] = {}
 
 
 def _init_worker(config: WorkerConfig) -> None:
+    tune_gc_for_replay()
     _WORKER["current"] = _Worker(
         config=config,
         store=open_store(config.source),
