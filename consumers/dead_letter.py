@@ -203,3 +203,31 @@ class JsonLinesDeadLetterSink:
         except OSError as exc:
             msg = f"could not append dead letter to {self._path}: {exc}"
             raise RetryableError(msg) from exc
+
+
+class OncePerBatchDeadLetterSink:
+    """Wraps a sink so a batch retried in-process dead-letters each poison record only once.
+
+    The identity of a letter is (sequence number, sub-sequence number, target, document key,
+    error class); a letter already stored through this wrapper is not sent again. Use one wrapper
+    per batch: a record redelivered later by Kinesis is a new delivery and is dead-lettered again.
+    """
+
+    def __init__(self, inner: DeadLetterSink) -> None:
+        """Forward first-seen letters to ``inner``."""
+        self._inner = inner
+        self._stored: set[tuple[object, ...]] = set()
+
+    def put(self, letter: DeadLetter) -> None:
+        """Store ``letter`` unless an identical one was stored through this wrapper."""
+        identity = (
+            letter.sequence_number,
+            letter.sub_sequence_number,
+            letter.target,
+            letter.document_key,
+            letter.error_class,
+        )
+        if identity in self._stored:
+            return
+        self._inner.put(letter)
+        self._stored.add(identity)

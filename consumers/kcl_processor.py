@@ -52,6 +52,7 @@ from consumers.dead_letter import (
     DeadLetter,
     DeadLetterSink,
     JsonLinesDeadLetterSink,
+    OncePerBatchDeadLetterSink,
     SqsDeadLetterSink,
 )
 from consumers.kcl_protocol import (
@@ -191,8 +192,9 @@ class KclRecordProcessor:
         position = _last_position(message.records)
         records, letters = self._decode_records(message.records)
         backoff = self._config.batch_backoff
+        dead_letters = OncePerBatchDeadLetterSink(self._dead_letters)
         for attempt in range(1, backoff.attempts + 1):
-            reason = self._attempt(records, letters)
+            reason = self._attempt(records, letters, dead_letters)
             if reason is None:
                 break
             LOG.warning(
@@ -214,18 +216,22 @@ class KclRecordProcessor:
             self.applied = position
             self._checkpoint(*position)
 
-    def _attempt(self, records: list[StreamRecord], letters: list[DeadLetter]) -> str | None:
+    def _attempt(
+        self,
+        records: list[StreamRecord],
+        letters: list[DeadLetter],
+        dead_letters: OncePerBatchDeadLetterSink,
+    ) -> str | None:
         """One try at the batch; the reason it must be retried, or None when acknowledged.
 
-        Dead letters for malformed daemon records are stored once (removed from ``letters`` as
-        they are stored), so a retried batch does not write them again.
+        Every dead letter goes through ``dead_letters``, one wrapper per batch, so a batch retried
+        in-process stores each poison record once.
         """
         try:
-            while letters:
-                self._dead_letters.put(letters[0])
-                letters.pop(0)
+            for letter in letters:
+                dead_letters.put(letter)
             outcome = self._process_batch(
-                records, self._projections, self._dead_letters, verify=self._config.verify
+                records, self._projections, dead_letters, verify=self._config.verify
             )
         except RetryableError as exc:
             return f"{type(exc).__name__}: {exc}"

@@ -167,6 +167,20 @@ def test_malformed_daemon_record_is_dead_lettered_once_and_checkpoint_advances()
     assert {"action": "checkpoint", "sequenceNumber": "100", "subSequenceNumber": 1} in sent
 
 
+def test_poison_ion_in_a_retried_batch_is_dead_lettered_once() -> None:
+    # GIVEN a valid base64 record that is not Ion (poison found by process_batch, not by the
+    # processor) in a batch whose target throttles twice before succeeding
+    sink = ListDeadLetterSink()
+    projection = FlakyProjection(failures=2)
+    garbage = base64.b64encode(b"\xe0\x01\x00\xea\xff\xff").decode()
+    script = daemon_script(INIT, batch(record(revision("a", 0), 100), record(garbage, 200)))
+    code, _sent, _ = run(script, projection, sink)
+    # THEN the batch is applied on the third attempt and the poison record stored exactly once
+    assert code == EXIT_OK
+    assert projection.calls == 3
+    assert [letter.sequence_number for letter in sink.letters] == ["200"]
+
+
 def test_unavailable_dead_letter_sink_blocks_the_checkpoint() -> None:
     sink = ListDeadLetterSink(fail=True)
     script = daemon_script(INIT, batch(record("", 100), record("!!", 200)))
