@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
@@ -122,13 +122,14 @@ class S3ExportStore:
     client: Any
     bucket: str
     prefix: str
+    _sizes: dict[str, int] = field(default_factory=dict, repr=False)
 
     def describe(self) -> str:
         """The s3:// URI."""
         return f"s3://{self.bucket}/{self.prefix}"
 
     def manifest_keys(self) -> list[str]:
-        """Completed manifests under the prefix."""
+        """Completed manifests under the prefix (the listing also remembers object sizes)."""
         return sorted(k for k in self._list() if COMPLETED_MANIFEST.search(k))
 
     def _list(self) -> Iterator[str]:
@@ -136,7 +137,9 @@ class S3ExportStore:
         with _s3_errors(self.describe()):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
                 for item in page.get("Contents", []):
-                    yield str(item["Key"])
+                    key = str(item["Key"])
+                    self._sizes[key] = int(item.get("Size", 0))
+                    yield key
 
     def read_bytes(self, key: str) -> bytes:
         """Get a whole object."""
@@ -152,10 +155,12 @@ class S3ExportStore:
         return io.BufferedReader(_StreamingBodyReader(body), buffer_size=1 << 20)
 
     def size(self, key: str) -> int | None:
-        """Object size from HEAD."""
-        with _s3_errors(f"s3://{self.bucket}/{key}"):
-            size: int = self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
-        return size
+        """Object size from the listing, or from HEAD for keys outside the listed prefix."""
+        if key not in self._sizes:
+            with _s3_errors(f"s3://{self.bucket}/{key}"):
+                head = self.client.head_object(Bucket=self.bucket, Key=key)
+            self._sizes[key] = int(head["ContentLength"])
+        return self._sizes[key]
 
 
 class _s3_errors:
