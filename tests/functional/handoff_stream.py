@@ -10,13 +10,12 @@ ever redacted.
 
 :func:`deliver` adds what Kinesis does to them: at-least-once duplicates, no order, KPL
 aggregation (``aws_kinesis_agg``) with user-record partition keys = hex of the record's hash.
-:func:`put_and_read` and :func:`run_like_lambda` move them through a real (moto) Kinesis stream
-into Lambda-shaped events and batches.
+:func:`tests.kinesis_events.put_and_read` and :func:`run_like_lambda` move them through a real
+(moto) Kinesis stream into Lambda-shaped events and batches.
 """
 
 from __future__ import annotations
 
-import base64
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,6 @@ from aws_kinesis_agg.aggregator import RecordAggregator
 from tests.functional.handoff_journal import HandoffLedger
 
 STREAM_ARN = "arn:aws:qldb:us-east-1:123456789012:stream/simulated-ledger/HandoffStream0000000001"
-SHARD = "shardId-000000000000"
 _HEADER = (
     "blockAddress",
     "transactionId",
@@ -117,57 +115,6 @@ def deliver(
     payloads += rnd.sample(payloads, k=max(1, len(payloads) // 10))
     rnd.shuffle(payloads)
     return payloads
-
-
-def put_and_read(
-    kinesis: Any, stream_name: str, stream_arn: str, payloads: Sequence[bytes]
-) -> list[dict[str, Any]]:
-    """Put ``payloads`` on a one-shard stream, read them back (from the first one put) as
-    Lambda event records."""
-    first: str | None = None
-    for start in range(0, len(payloads), 100):
-        chunk = payloads[start : start + 100]
-        response = kinesis.put_records(
-            StreamName=stream_name,
-            Records=[{"Data": d, "PartitionKey": f"outer{i}"} for i, d in enumerate(chunk)],
-        )
-        assert response.get("FailedRecordCount", 0) == 0
-        first = first or response["Records"][0]["SequenceNumber"]
-    iterator = kinesis.get_shard_iterator(
-        StreamName=stream_name,
-        ShardId=SHARD,
-        ShardIteratorType="AT_SEQUENCE_NUMBER",
-        StartingSequenceNumber=first,
-    )["ShardIterator"]
-    out: list[dict[str, Any]] = []
-    while len(out) < len(payloads):
-        page = kinesis.get_records(ShardIterator=iterator, Limit=1000)
-        if not page["Records"]:
-            break
-        out.extend(_lambda_record(stream_arn, r) for r in page["Records"])
-        iterator = page["NextShardIterator"]
-    assert [base64.b64decode(r["kinesis"]["data"]) for r in out] == list(payloads)
-    return out
-
-
-def _lambda_record(stream_arn: str, record: Mapping[str, Any]) -> dict[str, Any]:
-    """What the Kinesis event source mapping hands Lambda for one GetRecords record."""
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            "partitionKey": record["PartitionKey"],
-            "sequenceNumber": record["SequenceNumber"],
-            "data": base64.b64encode(record["Data"]).decode("ascii"),
-            "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"{SHARD}:{record['SequenceNumber']}",
-        "eventName": "aws:kinesis:record",
-        "invokeIdentityArn": "arn:aws:iam::123456789012:role/lambda",
-        "awsRegion": "us-east-1",
-        "eventSourceARN": stream_arn,
-    }
 
 
 def run_like_lambda(

@@ -42,12 +42,8 @@ from tests.functional.handoff_journal import (
     history,
     write_export_view,
 )
-from tests.functional.handoff_stream import (
-    deliver,
-    put_and_read,
-    run_like_lambda,
-    stream_user_records,
-)
+from tests.functional.handoff_stream import deliver, run_like_lambda, stream_user_records
+from tests.kinesis_events import put_and_read
 from tests.moto_server import aws_client, aws_env, moto_endpoint, unique_name
 
 __all__ = ["aws_env", "moto_endpoint"]  # pytest fixtures used by name

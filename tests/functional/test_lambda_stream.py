@@ -32,6 +32,8 @@ from schemas.kpl import iter_user_records
 from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
 from tests.contract.backend_dynamodb import item_row, scan_all
 from tests.contract.harness import CurrentRow, expected_state
+from tests.kinesis_events import SHARD
+from tests.kinesis_events import put_and_read as kinesis_put_and_read
 from tests.moto_server import aws_client, aws_env, moto_endpoint, unique_name
 from tests.unit.stream.synthetic import (
     CAPTURES,
@@ -43,8 +45,6 @@ from tests.unit.stream.synthetic import (
 )
 
 __all__ = ["aws_env", "moto_endpoint"]  # pytest fixtures used by name
-
-SHARD = "shardId-000000000000"
 
 
 @dataclass
@@ -79,45 +79,7 @@ def _fresh_handler() -> Iterator[None]:
 
 def put_and_read(stream: Stream, payloads: Sequence[bytes]) -> list[dict[str, Any]]:
     """Put ``payloads`` in order, read them back, return Lambda-shaped event records."""
-    for start in range(0, len(payloads), 100):
-        chunk = payloads[start : start + 100]
-        response = stream.kinesis.put_records(
-            StreamName=stream.name,
-            Records=[{"Data": data, "PartitionKey": f"pk{i}"} for i, data in enumerate(chunk)],
-        )
-        assert response.get("FailedRecordCount", 0) == 0
-    iterator = stream.kinesis.get_shard_iterator(
-        StreamName=stream.name, ShardId=SHARD, ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    out: list[dict[str, Any]] = []
-    while len(out) < len(payloads):
-        page = stream.kinesis.get_records(ShardIterator=iterator, Limit=1000)
-        out.extend(lambda_event_record(stream, r) for r in page["Records"])
-        iterator = page["NextShardIterator"]
-        if not page["Records"]:
-            break
-    assert [base64.b64decode(r["kinesis"]["data"]) for r in out] == list(payloads)
-    return out
-
-
-def lambda_event_record(stream: Stream, record: dict[str, Any]) -> dict[str, Any]:
-    """What the Kinesis event source mapping hands Lambda for one GetRecords record."""
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            "partitionKey": record["PartitionKey"],
-            "sequenceNumber": record["SequenceNumber"],
-            "data": base64.b64encode(record["Data"]).decode("ascii"),
-            "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"{SHARD}:{record['SequenceNumber']}",
-        "eventName": "aws:kinesis:record",
-        "invokeIdentityArn": "arn:aws:iam::123456789012:role/lambda",
-        "awsRegion": "us-east-1",
-        "eventSourceARN": stream.arn,
-    }
+    return kinesis_put_and_read(stream.kinesis, stream.name, stream.arn, payloads)
 
 
 def run_like_lambda(

@@ -1,0 +1,60 @@
+"""Kinesis records through a real (moto) stream, read back as Lambda event records."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+SHARD = "shardId-000000000000"
+
+
+def put_and_read(
+    kinesis: Any, stream_name: str, stream_arn: str, payloads: Sequence[bytes]
+) -> list[dict[str, Any]]:
+    """Put ``payloads`` on a one-shard stream, read them back (from the first one put) as
+    Lambda event records."""
+    first: str | None = None
+    for start in range(0, len(payloads), 100):
+        chunk = payloads[start : start + 100]
+        response = kinesis.put_records(
+            StreamName=stream_name,
+            Records=[{"Data": d, "PartitionKey": f"outer{i}"} for i, d in enumerate(chunk)],
+        )
+        assert response.get("FailedRecordCount", 0) == 0
+        first = first or response["Records"][0]["SequenceNumber"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName=stream_name,
+        ShardId=SHARD,
+        ShardIteratorType="AT_SEQUENCE_NUMBER",
+        StartingSequenceNumber=first,
+    )["ShardIterator"]
+    out: list[dict[str, Any]] = []
+    while len(out) < len(payloads):
+        page = kinesis.get_records(ShardIterator=iterator, Limit=1000)
+        if not page["Records"]:
+            break
+        out.extend(lambda_event_record(stream_arn, r) for r in page["Records"])
+        iterator = page["NextShardIterator"]
+    assert [base64.b64decode(r["kinesis"]["data"]) for r in out] == list(payloads)
+    return out
+
+
+def lambda_event_record(stream_arn: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """What the Kinesis event source mapping hands Lambda for one GetRecords record."""
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": record["PartitionKey"],
+            "sequenceNumber": record["SequenceNumber"],
+            "data": base64.b64encode(record["Data"]).decode("ascii"),
+            "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{SHARD}:{record['SequenceNumber']}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": "arn:aws:iam::123456789012:role/lambda",
+        "awsRegion": "us-east-1",
+        "eventSourceARN": stream_arn,
+    }
