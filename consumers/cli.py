@@ -21,10 +21,8 @@ from consumers.progress import Progress
 from consumers.replay import (
     ChangeDeadLetters,
     ObjectOutcome,
-    ReplayError,
     ReplayOptions,
     ReplaySummary,
-    VerificationFailedError,
     replay,
     tune_gc_for_replay,
 )
@@ -32,7 +30,7 @@ from consumers.targets import normalise_uri, open_projection, scheme_of
 from consumers.verify import ChainBlockVerifier, verify_export
 from projections.base import Projection
 from schemas import ion_values
-from schemas.errors import CdcError, ConfigError, UserInputError
+from schemas.errors import CdcError, RetryableError, UserInputError
 from schemas.journal_export import ExportFormat
 from simulation import cli as simulation_cli
 
@@ -128,18 +126,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted; re-run the same command to resume")
         return EXIT_INTERRUPTED
-    except (UserInputError, ConfigError) as exc:
+    except UserInputError as exc:
         _say(f"error: {exc}")
         return EXIT_USAGE
-    except VerificationFailedError as exc:
+    except RetryableError as exc:
+        # a target or the source kept failing: nothing was applied twice or lost
         _say(f"error: {exc}")
-        return EXIT_BAD_DATA
-    except ReplayError as exc:
-        _say(f"error: {exc}")
-        return EXIT_TARGET_DOWN if "re-run the same command" in str(exc) else EXIT_BAD_DATA
+        return EXIT_TARGET_DOWN
     except CdcError as exc:
+        # corrupt, truncated or unverifiable data, or a change no target can store
         _say(f"error: {exc}")
         return EXIT_BAD_DATA
+    except OSError as exc:
+        _say(f"error: {exc}")
+        return EXIT_USAGE
 
 
 def _say(text: str) -> None:

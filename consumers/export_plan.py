@@ -37,6 +37,9 @@ class ExportPlan:
     objects: tuple[ExportObject, ...]
     export_ids: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
+    chain_starts: frozenset[str] = field(default=frozenset())
+    """Keys of objects that do not continue the previous object's block range (the first
+    object, and the first object of an overlapping export): a hash-chain check restarts there."""
 
     @property
     def block_count(self) -> int:
@@ -74,24 +77,30 @@ def plan_exports(store: ExportStore) -> ExportPlan:
     exports.sort(key=lambda e: (e[1][0].range.first, e[1][-1].range.last))
     warnings: list[str] = []
     ordered: list[ExportObject] = []
+    starts: set[str] = set()
+    covered = -1  # highest block number any earlier export holds
+    previous_id = ""
     for export_id, objects in exports:
-        if ordered:
-            prev = ordered[-1]
-            first = objects[0].range.first
-            if first > prev.range.last + 1:
-                msg = (
-                    f"exports {prev.export_id} and {export_id} leave a gap: blocks "
-                    f"{prev.range.last + 1}-{first - 1} are in no export at {store.describe()}"
-                )
-                raise UserInputError(msg)
-            if first <= prev.range.last:
-                warnings.append(
-                    f"exports {prev.export_id} and {export_id} overlap on blocks "
-                    f"{first}-{min(prev.range.last, objects[-1].range.last)}; "
-                    "they are applied twice, which is harmless"
-                )
+        first, last = objects[0].range.first, objects[-1].range.last
+        if ordered and first > covered + 1:
+            msg = (
+                f"exports {previous_id} and {export_id} leave a gap: blocks "
+                f"{covered + 1}-{first - 1} are in no export at {store.describe()}"
+            )
+            raise UserInputError(msg)
+        if ordered and first <= covered:
+            warnings.append(
+                f"exports {previous_id} and {export_id} overlap on blocks "
+                f"{first}-{min(covered, last)}; they are applied twice, which is harmless"
+            )
+        if not ordered or first != ordered[-1].range.last + 1:
+            starts.add(objects[0].key)
         ordered.extend(objects)
-    return ExportPlan(tuple(ordered), tuple(e for e, _ in exports), tuple(warnings))
+        if last > covered:
+            covered, previous_id = last, export_id
+    return ExportPlan(
+        tuple(ordered), tuple(e for e, _ in exports), tuple(warnings), frozenset(starts)
+    )
 
 
 def _check_contiguous(objects: list[ExportObject], where: str) -> None:

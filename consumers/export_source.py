@@ -78,8 +78,8 @@ class LocalExportStore:
         return self.resolve(key).read_bytes()
 
     def open(self, key: str) -> IO[bytes]:
-        """Open a file for buffered binary reading."""
-        return self.resolve(key).open("rb")
+        """Open a file for buffered binary reading (1 MiB buffer, so format detection can peek)."""
+        return self.resolve(key).open("rb", buffering=1 << 20)
 
     def size(self, key: str) -> int | None:
         """File size."""

@@ -22,20 +22,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
-from botocore.exceptions import BotoCoreError, ClientError
 
 from consumers.dead_letter import DeadLetter, DeadLetterSink, SqsDeadLetterSink
 from consumers.pipeline import BatchCounts, process_batch
-from consumers.settings import ENV_TARGETS_SECRET_ARN, Settings, parse_targets
+from consumers.settings import Settings, secret_targets
 from consumers.targets import open_projection
 from projections.base import Projection
-from schemas.errors import ConfigError, PoisonError, RetryableError
+from schemas.errors import PoisonError, RetryableError
 from schemas.ion_values import c_extension_enabled
 from schemas.kinesis import StreamRecord, from_lambda
 
@@ -156,48 +154,6 @@ class StreamHandler:
 
 
 _state: StreamHandler | None = None
-
-
-def secret_targets(client: Any, secret_arn: str) -> tuple[str, ...]:
-    """Target URIs stored in a Secrets Manager secret (they carry passwords).
-
-    The ``SecretString`` is either comma-separated target URIs, a JSON object with a ``uri``
-    (or ``uris``) field, or an RDS-style JSON object (``username``, ``password``, ``host``,
-    ``port``, ``dbname``), which becomes a ``postgresql://`` URI. Error messages never contain
-    the secret's value.
-
-    Raises:
-        ConfigError: the secret cannot be read or holds no valid target.
-    """
-    try:
-        text = client.get_secret_value(SecretId=secret_arn)["SecretString"]
-    except (ClientError, BotoCoreError, KeyError) as exc:
-        msg = f"{ENV_TARGETS_SECRET_ARN}: cannot read secret {secret_arn}: {type(exc).__name__}"
-        raise ConfigError(msg) from exc
-    value: Any = text
-    if text.lstrip().startswith("{"):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            msg = f"{ENV_TARGETS_SECRET_ARN}: secret {secret_arn} is not valid JSON"
-            raise ConfigError(msg) from exc
-    if isinstance(value, dict):
-        if "uri" in value or "uris" in value:
-            value = str(value.get("uri") or value.get("uris"))
-        elif {"username", "password", "host"} <= value.keys():
-            value = (
-                f"postgresql://{quote(str(value['username']), safe='')}:"
-                f"{quote(str(value['password']), safe='')}@{value['host']}:"
-                f"{value.get('port', 5432)}/{quote(str(value.get('dbname', 'postgres')), safe='')}"
-            )
-        else:
-            msg = f"{ENV_TARGETS_SECRET_ARN}: secret {secret_arn} has no uri or RDS fields"
-            raise ConfigError(msg)
-    try:
-        return parse_targets(str(value), f"secret {secret_arn}")
-    except ConfigError:
-        msg = f"{ENV_TARGETS_SECRET_ARN}: secret {secret_arn} holds an invalid target URI"
-        raise ConfigError(msg) from None  # the URI may hold a password: never chain it
 
 
 def build_handler(env: Mapping[str, str]) -> StreamHandler:

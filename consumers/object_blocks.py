@@ -33,7 +33,7 @@ def iter_object_blocks(
     expected = obj.range.first
     with store.open(obj.key) as stream:
         peek = getattr(stream, "peek", None)
-        actual = fmt or detect_format(peek(4096) if peek is not None else b"")
+        actual = fmt or detect_format(peek(1 << 20) if peek is not None else b"")
         try:
             for block in iter_blocks(stream, actual, exact=exact):
                 address = block.address

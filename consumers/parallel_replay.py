@@ -20,6 +20,7 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from consumers.export_source import ExportStore, open_store
 from consumers.replay import (
     ChangeDeadLetters,
     ObjectOutcome,
+    ReplayError,
     ReplayOptions,
     ReplaySummary,
     VerificationFailedError,
@@ -39,7 +41,12 @@ from consumers.replay import (
 from consumers.targets import open_projection
 from consumers.verify import ChainBlockVerifier
 from projections.base import ApplyReport, Projection
+from schemas.errors import RetryableError
 from schemas.journal_export import ExportFormat
+
+
+class WorkerDiedError(ReplayError, RetryableError):
+    """A worker process ended abnormally; a re-run resumes from the completed objects."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,12 @@ def _work(obj: ExportObject, uris: tuple[str, ...]) -> ObjectOutcome:
         verifier=ChainBlockVerifier() if worker.config.verify else None,
         dead_letters=worker.dead_letters,
     )
-    return replay_object(worker.store, obj, [worker.targets[uri] for uri in uris], options)
+    targets = [worker.targets[uri] for uri in uris]
+    # With --verify the parent records completion after checking links between objects, so a
+    # broken link is found again by a re-run instead of hidden behind completed objects.
+    return replay_object(
+        worker.store, obj, targets, options, mark_complete=not worker.config.verify
+    )
 
 
 def replay_parallel(
@@ -137,14 +149,33 @@ def replay_parallel(
                     summary.merge(outcome.summary)
                     if on_object is not None:
                         on_object(outcome)
+        except BrokenProcessPool as exc:
+            msg = (
+                "a replay worker process died (killed or out of memory); completed objects are "
+                "kept: re-run the same command to resume"
+            )
+            raise WorkerDiedError(msg) from exc
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
-    summary.elapsed_s = time.monotonic() - started
     if config.verify:
         _check_links(plan, outcomes, {obj.key for obj, _ in todo})
+        _mark_complete(config, todo)
+    summary.elapsed_s = time.monotonic() - started
     return summary
+
+
+def _mark_complete(config: WorkerConfig, todo: list[tuple[ExportObject, tuple[str, ...]]]) -> None:
+    """Record verified objects complete in the targets that replayed them."""
+    targets = {uri: open_projection(uri) for uri in config.target_uris}
+    try:
+        for obj, uris in todo:
+            for uri in uris:
+                targets[uri].mark_object_complete(obj.export_id, obj.key)
+    finally:
+        for target in targets.values():
+            target.close()
 
 
 def _check_links(plan: ExportPlan, outcomes: dict[str, ObjectOutcome], replayed: set[str]) -> None:

@@ -33,7 +33,7 @@ from consumers.object_blocks import iter_object_blocks
 from consumers.progress import Progress
 from consumers.verify import JSON_NOT_VERIFIABLE
 from projections.base import ApplyReport, Failure, Projection
-from schemas.errors import CdcError, RetryableError, UserInputError
+from schemas.errors import CdcError, PoisonError, RetryableError, UserInputError
 from schemas.journal import JournalBlock
 from schemas.journal_export import ExportFormat
 
@@ -51,11 +51,19 @@ class BlockVerifier(Protocol):
 
 
 class ReplayError(CdcError):
-    """The replay stopped; the message says why and that a re-run resumes."""
+    """The replay stopped; the message says why."""
 
 
-class VerificationFailedError(ReplayError):
+class VerificationFailedError(ReplayError, PoisonError):
     """A hash did not recompute; the message names the block and document."""
+
+
+class TargetUnavailableError(ReplayError, RetryableError):
+    """A target kept failing retryably; nothing was lost and a re-run resumes."""
+
+
+class UnstorableDocumentError(ReplayError, PoisonError):
+    """A target can never store a change and no dead-letter sink was given."""
 
 
 class ChangeDeadLetters:
@@ -210,6 +218,8 @@ def replay(
                     opts.verifier.restart()
                 _advance(opts, objects=1, nbytes=_size(store, obj.key, opts))
                 continue
+            if opts.verifier is not None and obj.key in plan.chain_starts:
+                opts.verifier.restart()
             outcome = replay_object(store, obj, pending, opts)
             summary.merge(outcome.summary)
             _advance(opts, objects=1, nbytes=_size(store, obj.key, opts))
@@ -232,18 +242,26 @@ def completed_by_target(
 
 
 def replay_object(
-    store: ExportStore, obj: ExportObject, targets: Sequence[Projection], opts: ReplayOptions
+    store: ExportStore,
+    obj: ExportObject,
+    targets: Sequence[Projection],
+    opts: ReplayOptions,
+    *,
+    mark_complete: bool = True,
 ) -> ObjectOutcome:
     """Apply every change of one data object to ``targets``, then record it complete in each.
 
     Safe to run for different objects concurrently (in other processes or Lambdas): writes are
-    version-conditioned, so the order in which objects are applied does not matter.
+    version-conditioned, so the order in which objects are applied does not matter. With
+    ``mark_complete=False`` the caller records completion itself (after checks that need
+    several objects, such as hash-chain links between objects).
     """
     summary = ReplaySummary(targets={t.name: ApplyReport() for t in targets})
     outcome = ObjectOutcome(obj.key, summary)
     _replay_object(store, obj, targets, opts, outcome)
-    for target in targets:
-        target.mark_object_complete(obj.export_id, obj.key)
+    if mark_complete:
+        for target in targets:
+            target.mark_object_complete(obj.export_id, obj.key)
     summary.objects_replayed = 1
     return outcome
 
@@ -332,7 +350,7 @@ def _apply(
                     f"target {target.name} keeps failing after {attempt} attempts ({error}); "
                     "nothing was lost: re-run the same command to resume"
                 )
-                raise ReplayError(msg) from error
+                raise TargetUnavailableError(msg) from error
             opts.sleep(min(2.0 ** (attempt - 1), 30.0))
 
 
@@ -343,6 +361,6 @@ def _dead_letter(failure: Failure, target: str, opts: ReplayOptions, s: ReplaySu
             f"v{failure.change.version}: {failure.error} (pass --dead-letter FILE to set such "
             "changes aside and continue)"
         )
-        raise ReplayError(msg) from failure.error
+        raise UnstorableDocumentError(msg) from failure.error
     opts.dead_letters.put(failure, target)
     s.dead_lettered += 1

@@ -23,10 +23,16 @@ from consumers.dead_letter import SqsDeadLetterSink
 from consumers.export_plan import ExportObject, plan_exports
 from consumers.export_source import S3ExportStore
 from consumers.replay import ChangeDeadLetters, ReplayOptions, replay_object
-from consumers.settings import ENV_DEAD_LETTER_QUEUE_URL, ENV_TARGETS, parse_targets
+from consumers.settings import (
+    ENV_DEAD_LETTER_QUEUE_URL,
+    ENV_TARGETS,
+    ENV_TARGETS_SECRET_ARN,
+    parse_targets,
+    secret_targets,
+)
 from consumers.targets import open_projection
 from projections.base import Projection
-from schemas.errors import ConfigError, UserInputError
+from schemas.errors import ConfigError, RetryableError, UserInputError
 from schemas.journal_export import ExportFormat, parse_object_key, parse_started_manifest
 
 ENV_WORK_BUCKET = "CDC_REPLAY_WORK_BUCKET"
@@ -107,6 +113,7 @@ def objects_handler(
     *,
     s3: Any = None,
     sqs: Any = None,
+    secrets: Any = None,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Replay the objects of one distributed-Map batch; see the module docstring."""
@@ -116,7 +123,7 @@ def objects_handler(
         msg = 'objects input needs {"Items": [...]} as the distributed Map ItemBatcher sends it'
         raise UserInputError(msg)
     batch_input = event.get("BatchInput") or {}
-    uris = _targets(batch_input.get("targets"), env)
+    uris = _targets(batch_input.get("targets"), env, secrets)
     client = s3 if s3 is not None else _s3()
     queue_url = env.get(ENV_DEAD_LETTER_QUEUE_URL, "").strip()
     dead_letters = None
@@ -126,23 +133,41 @@ def objects_handler(
 
             sqs = boto3.client("sqs")
         dead_letters = ChangeDeadLetters(SqsDeadLetterSink(sqs, queue_url))
-    targets: list[Projection] = [open_projection(uri) for uri in uris]
+    targets: list[Projection] = []
     try:
+        targets.extend(open_projection(uri) for uri in uris)
         results = [_replay_item(item, client, targets, dead_letters) for item in items]
+    except RetryableError as exc:
+        if type(exc) is RetryableError:
+            raise
+        # Step Functions retries by error name: report every retryable subclass by one name.
+        raise RetryableError(str(exc)) from exc
     finally:
         for target in targets:
             target.close()
     return {"objects": results}
 
 
-def _targets(override: object, env: Mapping[str, str]) -> tuple[str, ...]:
+def _targets(override: object, env: Mapping[str, str], secrets: Any = None) -> tuple[str, ...]:
+    """Execution-input targets, else ``CDC_TARGETS`` plus those in ``CDC_TARGETS_SECRET_ARN``."""
     if isinstance(override, list) and override:
         return parse_targets(",".join(str(u) for u in override), "BatchInput.targets")
     text = env.get(ENV_TARGETS, "").strip()
-    if not text:
-        msg = f"{ENV_TARGETS} is not set and the execution input names no targets"
+    targets = parse_targets(text, ENV_TARGETS) if text else ()
+    secret_arn = env.get(ENV_TARGETS_SECRET_ARN, "").strip()
+    if secret_arn:
+        if secrets is None:
+            import boto3  # I/O edge only
+
+            secrets = boto3.client("secretsmanager")
+        targets += secret_targets(secrets, secret_arn)
+    if not targets:
+        msg = (
+            f"no targets: set {ENV_TARGETS} or {ENV_TARGETS_SECRET_ARN}, or name targets in the "
+            "execution input"
+        )
         raise ConfigError(msg)
-    return parse_targets(text, ENV_TARGETS)
+    return targets
 
 
 def _replay_item(

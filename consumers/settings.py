@@ -6,8 +6,13 @@ variable and what is wrong with it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from consumers.targets import scheme_of
 from schemas.errors import ConfigError
@@ -22,7 +27,7 @@ ENV_LOG_LEVEL = "CDC_LOG_LEVEL"
 """Logging level name (default ``INFO``)."""
 ENV_TARGETS_SECRET_ARN = "CDC_TARGETS_SECRET_ARN"
 """Optional Secrets Manager ARN whose value adds target URIs (kept out of the environment
-because they hold passwords); see ``consumers.lambda_handler.secret_targets``."""
+because they hold passwords); see :func:`secret_targets`."""
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off", ""})
@@ -105,3 +110,45 @@ def parse_targets(text: str, source: str) -> tuple[str, ...]:
             msg = f"{source}: {exc}"
             raise ConfigError(msg) from exc
     return targets
+
+
+def secret_targets(client: Any, secret_arn: str) -> tuple[str, ...]:
+    """Target URIs stored in a Secrets Manager secret (they carry passwords).
+
+    The ``SecretString`` is either comma-separated target URIs, a JSON object with a ``uri``
+    (or ``uris``) field, or an RDS-style JSON object (``username``, ``password``, ``host``,
+    ``port``, ``dbname``), which becomes a ``postgresql://`` URI. Error messages never contain
+    the secret's value.
+
+    Raises:
+        ConfigError: the secret cannot be read or holds no valid target.
+    """
+    try:
+        text = client.get_secret_value(SecretId=secret_arn)["SecretString"]
+    except (ClientError, BotoCoreError, KeyError) as exc:
+        msg = f"{ENV_TARGETS_SECRET_ARN}: cannot read secret {secret_arn}: {type(exc).__name__}"
+        raise ConfigError(msg) from exc
+    value: Any = text
+    if text.lstrip().startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            msg = f"{ENV_TARGETS_SECRET_ARN}: secret {secret_arn} is not valid JSON"
+            raise ConfigError(msg) from exc
+    if isinstance(value, dict):
+        if "uri" in value or "uris" in value:
+            value = str(value.get("uri") or value.get("uris"))
+        elif {"username", "password", "host"} <= value.keys():
+            value = (
+                f"postgresql://{quote(str(value['username']), safe='')}:"
+                f"{quote(str(value['password']), safe='')}@{value['host']}:"
+                f"{value.get('port', 5432)}/{quote(str(value.get('dbname', 'postgres')), safe='')}"
+            )
+        else:
+            msg = f"{ENV_TARGETS_SECRET_ARN}: secret {secret_arn} has no uri or RDS fields"
+            raise ConfigError(msg)
+    try:
+        return parse_targets(str(value), f"secret {secret_arn}")
+    except ConfigError:
+        msg = f"{ENV_TARGETS_SECRET_ARN}: secret {secret_arn} holds an invalid target URI"
+        raise ConfigError(msg) from None  # the URI may hold a password: never chain it

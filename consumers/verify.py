@@ -42,11 +42,6 @@ class ChainBlockVerifier:
         """Forget the previous block: the next one is not linked (objects were skipped)."""
         self._chain = ChainVerifier()
 
-    @property
-    def blocks_verified(self) -> int:
-        """Blocks fed since the last restart."""
-        return self._chain.blocks_verified
-
 
 @dataclass
 class VerifyResult:
@@ -86,6 +81,8 @@ def verify_export(
     result = VerifyResult()
     verifier = ChainBlockVerifier()
     for obj in plan.objects:
+        if obj.key in plan.chain_starts:
+            verifier.restart()
         for block, block_fmt in iter_object_blocks(store, obj, fmt):
             if block_fmt is ExportFormat.JSON:
                 raise UserInputError(JSON_NOT_VERIFIABLE)

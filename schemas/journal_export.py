@@ -83,17 +83,25 @@ def parse_started_manifest(data: bytes) -> dict[str, Any]:
 
 
 def detect_format(head: bytes) -> ExportFormat:
-    """Guess an object's format from its first bytes (at least the first line for JSON)."""
+    """Guess an object's format from its first bytes (ideally at least its first line).
+
+    Ion binary starts with the version marker. A first line that parses as a JSON object means
+    JSON Lines. When the head holds no complete line (a very large first block), a quoted first
+    field name (``{"``) means JSON: QLDB's Ion text writes field names as bare symbols.
+    """
     if head.startswith(ion_values.ION_BINARY_MARKER):
         return ExportFormat.ION_BINARY
-    line = head.lstrip().split(b"\n", 1)[0]
-    if line.startswith(b"{"):
-        try:
-            json.loads(line)
-        except ValueError:
-            return ExportFormat.ION_TEXT
-        return ExportFormat.JSON
-    return ExportFormat.ION_TEXT
+    text = head.lstrip()
+    if not text.startswith(b"{"):
+        return ExportFormat.ION_TEXT
+    line, newline, _rest = text.partition(b"\n")
+    if not newline:
+        return ExportFormat.JSON if text[1:].lstrip().startswith(b'"') else ExportFormat.ION_TEXT
+    try:
+        json.loads(line)
+    except ValueError:
+        return ExportFormat.ION_TEXT
+    return ExportFormat.JSON
 
 
 def iter_blocks(

@@ -21,7 +21,7 @@ import pytest
 
 from changes import json_codec
 from changes.model import Change, DocKey
-from consumers import lambda_handler
+from consumers import lambda_handler, settings
 from consumers.dead_letter import SqsDeadLetterSink
 from consumers.lambda_handler import StreamHandler
 from projections.base import ApplyReport, Failure, Projection
@@ -378,16 +378,16 @@ def test_targets_from_a_secret(
             {"username": "cdc", "password": "p@ss/word", "host": "db.local", "port": 5433}
         ),
     )["ARN"]
-    assert lambda_handler.secret_targets(secrets, rds) == (
+    assert settings.secret_targets(secrets, rds) == (
         "postgresql://cdc:p%40ss%2Fword@db.local:5433/postgres",
     )
     bad = secrets.create_secret(Name=unique_name("bad"), SecretString="mysql://u:hunter2@h/db")
     with pytest.raises(ConfigError, match="invalid target URI") as info:
-        lambda_handler.secret_targets(secrets, bad["ARN"])
+        settings.secret_targets(secrets, bad["ARN"])
     assert "hunter2" not in str(info.value)
     assert info.value.__cause__ is None
     with pytest.raises(ConfigError, match="cannot read secret"):
-        lambda_handler.secret_targets(secrets, rds + "-missing")
+        settings.secret_targets(secrets, rds + "-missing")
 
     db = tmp_path / "secret.db"
     plain = secrets.create_secret(Name=unique_name("uri"), SecretString=f"sqlite:///{db}")

@@ -10,9 +10,10 @@ import pytest
 
 from consumers.cli import main
 from consumers.replay_lambda import objects_handler, plan_handler
-from schemas.errors import UserInputError
+from schemas.errors import ConfigError, RetryableError, UserInputError
+from schemas.journal_export import ExportFormat
 from simulation.config import SimulationConfig
-from simulation.export_writer import OutputFormat, write_export
+from simulation.export_writer import write_export
 from tests.moto_server import aws_client, aws_env, moto_endpoint, unique_name
 
 __all__ = ["aws_env", "moto_endpoint"]
@@ -45,7 +46,7 @@ def exported(tmp_path: Path, moto_endpoint: str) -> tuple[Path, str, str]:
     write_export(
         folder,
         CONFIG,
-        OutputFormat.ION_TEXT,
+        ExportFormat.ION_TEXT,
         blocks_per_object=40,
         split_exports=2,
         prefix="ledger1/",
@@ -111,3 +112,44 @@ def test_cli_replays_straight_from_s3(
     assert main(["replay", str(folder), "--to", str(reference), "--no-progress"]) == 0
     assert dump(db) == dump(reference)
     assert main(["replay", f"s3://{bucket}/nothing-here/", "--to", str(db)]) == 2
+
+
+def test_objects_handler_takes_targets_from_the_secret(
+    exported: tuple[Path, str, str], tmp_path: Path, moto_endpoint: str
+) -> None:
+    _folder, bucket, prefix = exported
+    s3, secrets = aws_client("s3", moto_endpoint), aws_client("secretsmanager", moto_endpoint)
+    db = tmp_path / "from-secret.db"
+    arn = secrets.create_secret(Name=unique_name("targets"), SecretString=f"sqlite:///{db}")["ARN"]
+    work = unique_name("work")
+    s3.create_bucket(Bucket=work)
+    plan = plan_handler(
+        {"bucket": bucket, "prefix": prefix}, None, s3=s3, env={"CDC_REPLAY_WORK_BUCKET": work}
+    )
+    items = json.loads(s3.get_object(Bucket=work, Key=plan["planKey"])["Body"].read())
+    env = {"CDC_TARGETS_SECRET_ARN": arn}
+    result = objects_handler(
+        {"Items": items, "BatchInput": {}}, None, s3=s3, secrets=secrets, env=env
+    )
+    assert all(not r["skipped"] for r in result["objects"])
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM revisions").fetchone()[0] == (
+        CONFIG.revisions
+    )
+    with pytest.raises(ConfigError, match="no targets"):
+        objects_handler({"Items": items, "BatchInput": {}}, None, s3=s3, env={})
+
+
+def test_objects_handler_reports_a_down_target_as_retryable(
+    exported: tuple[Path, str, str], moto_endpoint: str
+) -> None:
+    from tests.moto_server import dead_endpoint
+
+    _folder, bucket, prefix = exported
+    s3 = aws_client("s3", moto_endpoint)
+    port = dead_endpoint().rsplit(":", 1)[1]
+    item = {"bucket": bucket, "key": f"{prefix}x/S.0-1.ion", "exportId": "e", "format": None}
+    env = {"CDC_TARGETS": f"postgresql://postgres@127.0.0.1:{port}/x?connect_timeout=2"}
+    with pytest.raises(RetryableError) as info:
+        objects_handler({"Items": [item], "BatchInput": {}}, None, s3=s3, env=env)
+    # Step Functions retries by error name: the name must be the one the state machine lists
+    assert type(info.value).__name__ == "RetryableError"

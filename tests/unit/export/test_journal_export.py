@@ -1,4 +1,5 @@
 import io
+import json
 
 import pytest
 from amazon.ion import simpleion
@@ -99,3 +100,14 @@ def test_revision_without_table_is_skipped_and_counted() -> None:
     value["transactionInfo"]["documents"] = {}
     found = block_changes(parse_block(value))
     assert (found.changes, found.skipped_no_table) == ([], 1)
+
+
+def test_format_detection_with_a_first_line_longer_than_the_head() -> None:
+    big = {"blockAddress": {"strandId": "S", "sequenceNo": 1}, "pad": "x" * 20_000}
+    json_head = json.dumps(big).encode()[:4096]
+    assert b"\n" not in json_head
+    assert detect_format(json_head) is ExportFormat.JSON
+    ion_head = simpleion.dumps(big, binary=False, omit_version_marker=True).encode()[:4096]
+    assert detect_format(ion_head) is ExportFormat.ION_TEXT
+    assert detect_format(b'{"a": 1}\n{"a": 2}\n') is ExportFormat.JSON
+    assert detect_format(b"{a: 1}\n{a: 2}\n") is ExportFormat.ION_TEXT
