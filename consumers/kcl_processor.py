@@ -107,7 +107,8 @@ class ProcessorConfig:
     Attributes:
         batch_backoff: attempts and delays for re-processing a batch some target rejected.
         checkpoint_backoff: attempts and delays for a throttled checkpoint.
-        verify: check revision hashes against block summaries (``CDC_VERIFY_HASHES``).
+        verify: recompute every revision's hash and dead-letter mismatches
+            (``CDC_VERIFY_HASHES``).
     """
 
     batch_backoff: Backoff = field(default_factory=lambda: Backoff(6, 0.5, 20.0))

@@ -114,23 +114,7 @@ def replay_parallel(
     """Replay ``plan`` with ``workers`` processes; see the module docstring."""
     started = time.monotonic()
     summary = ReplaySummary(objects_total=len(plan.objects))
-    targets = [open_projection(uri) for uri in config.target_uris]
-    try:
-        done = completed_by_target(plan, targets)
-        names = {uri: target.name for uri, target in zip(config.target_uris, targets, strict=True)}
-        summary.targets = {t.name: ApplyReport() for t in targets}
-    finally:
-        for target in targets:
-            target.close()
-    todo: list[tuple[ExportObject, tuple[str, ...]]] = []
-    for obj in plan.objects:
-        uris = tuple(
-            u for u in config.target_uris if obj.key not in done[(names[u], obj.export_id)]
-        )
-        if uris:
-            todo.append((obj, uris))
-        else:
-            summary.objects_already_done += 1
+    todo = _pending_objects(plan, config, summary, on_object)
     outcomes: dict[str, ObjectOutcome] = {}
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
@@ -166,7 +150,39 @@ def replay_parallel(
     return summary
 
 
-def _mark_complete(config: WorkerConfig, todo: list[tuple[ExportObject, tuple[str, ...]]]) -> None:
+Pending = list[tuple[ExportObject, tuple[str, ...]]]
+
+
+def _pending_objects(
+    plan: ExportPlan,
+    config: WorkerConfig,
+    summary: ReplaySummary,
+    on_object: Callable[[ObjectOutcome], None] | None,
+) -> Pending:
+    """Each object still missing from at least one target, with the target URIs missing it."""
+    targets = [open_projection(uri) for uri in config.target_uris]
+    try:
+        done = completed_by_target(plan, targets)
+        names = {uri: target.name for uri, target in zip(config.target_uris, targets, strict=True)}
+        summary.targets = {t.name: ApplyReport() for t in targets}
+    finally:
+        for target in targets:
+            target.close()
+    todo: Pending = []
+    for obj in plan.objects:
+        uris = tuple(
+            u for u in config.target_uris if obj.key not in done[(names[u], obj.export_id)]
+        )
+        if uris:
+            todo.append((obj, uris))
+        else:
+            summary.objects_already_done += 1
+            if on_object is not None:  # progress counts objects done in an earlier run too
+                on_object(ObjectOutcome(obj.key, ReplaySummary()))
+    return todo
+
+
+def _mark_complete(config: WorkerConfig, todo: Pending) -> None:
     """Record verified objects complete in the targets that replayed them."""
     targets = {uri: open_projection(uri) for uri in config.target_uris}
     try:

@@ -303,10 +303,10 @@ def _replay_object(
         found = block_changes(block, origin, keep_raw=keep_raw)
         summary.skipped_system += found.skipped_system
         summary.skipped_no_table += found.skipped_no_table
-        summary.revisions_read += len(found.changes) + found.skipped_system
-        summary.revisions_read += found.skipped_no_table
+        read = len(found.changes) + found.skipped_system + found.skipped_no_table
+        summary.revisions_read += read
         pending.extend(found.changes)
-        _advance(opts, revisions=len(found.changes))
+        _advance(opts, revisions=read)
         if len(pending) >= opts.batch_size:
             _apply(pending, targets, opts, summary)
             pending = []

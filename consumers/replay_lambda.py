@@ -32,7 +32,7 @@ from consumers.settings import (
 )
 from consumers.targets import open_projection
 from projections.base import Projection
-from schemas.errors import ConfigError, RetryableError, UserInputError
+from schemas.errors import ConfigError, PoisonError, RetryableError, UserInputError
 from schemas.journal_export import ExportFormat, parse_object_key, parse_started_manifest
 
 ENV_WORK_BUCKET = "CDC_REPLAY_WORK_BUCKET"
@@ -99,8 +99,8 @@ def _export_formats(store: S3ExportStore, export_ids: Sequence[str]) -> dict[str
         key = f"{store.prefix}{export_id}.started.manifest"
         try:
             started = parse_started_manifest(store.read_bytes(key))
-        except UserInputError:
-            formats[export_id] = None
+        except (UserInputError, PoisonError):
+            formats[export_id] = None  # absent or unreadable: each object's format is detected
             continue
         value = started.get("outputFormat")
         formats[export_id] = str(value).upper() if value else None

@@ -149,11 +149,11 @@ def parse_revision(value: Any, where: str, *, block: BlockAddress | None = None)
     raw_meta = value.get("metadata")
     metadata = None if raw_meta is None else parse_metadata(raw_meta, where)
     data = value.get("data")
-    if data is not None and _is_null(data):
+    if data is not None and is_null(data):
         data = None
     data_hash_raw = value.get("dataHash")
     data_hash = None
-    if data_hash_raw is not None and not _is_null(data_hash_raw):
+    if data_hash_raw is not None and not is_null(data_hash_raw):
         data_hash = to_hash_bytes(data_hash_raw, f"{where} dataHash")
     raw_address = value.get("blockAddress")
     if raw_address is None:
@@ -180,7 +180,7 @@ def parse_metadata(value: Any, where: str) -> RevisionMetadata:
     if not _is_struct(value):
         msg = f"{where}: revision metadata must be a struct"
         raise InvalidRecordError(msg)
-    doc_id = _text(_required(value, "id", f"{where} metadata"), f"{where} metadata.id")
+    doc_id = text_value(_required(value, "id", f"{where} metadata"), f"{where} metadata.id")
     version = value.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
         msg = f"{where}: document {doc_id} has an invalid metadata.version {version!r}"
@@ -198,7 +198,7 @@ def parse_address(value: Any, where: str) -> BlockAddress:
     if not _is_struct(value):
         msg = f"{where}: blockAddress must be a struct"
         raise InvalidRecordError(msg)
-    strand = _text(_required(value, "strandId", f"{where} blockAddress"), f"{where} strandId")
+    strand = text_value(_required(value, "strandId", f"{where} blockAddress"), f"{where} strandId")
     seq = value.get("sequenceNo")
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
         msg = f"{where}: blockAddress.sequenceNo must be a non-negative int, got {seq!r}"
@@ -225,7 +225,7 @@ def _parse_documents(tx_info: Any, where: str) -> dict[str, TableRef]:
         msg = f"{where}: transactionInfo must be a struct"
         raise InvalidRecordError(msg)
     docs = tx_info.get("documents")
-    if docs is None or _is_null(docs):
+    if docs is None or is_null(docs):
         return {}
     if not isinstance(docs, Mapping):
         msg = f"{where}: transactionInfo.documents must be a struct"
@@ -235,8 +235,8 @@ def _parse_documents(tx_info: Any, where: str) -> dict[str, TableRef]:
         if not isinstance(ref, Mapping):
             msg = f"{where}: transactionInfo.documents.{doc_id} must be a struct"
             raise InvalidRecordError(msg)
-        name = _text(_required(ref, "tableName", f"{where} documents.{doc_id}"), "tableName")
-        out[_text(doc_id, "document id")] = TableRef(name, _opt_text(ref.get("tableId")))
+        name = text_value(_required(ref, "tableName", f"{where} documents.{doc_id}"), "tableName")
+        out[text_value(doc_id, "document id")] = TableRef(name, _opt_text(ref.get("tableId")))
     return out
 
 
@@ -252,11 +252,13 @@ def _required(value: Mapping[str, Any], name: str, where: str) -> Any:
     return item
 
 
-def _is_null(value: Any) -> bool:
+def is_null(value: Any) -> bool:
+    """True for a missing value or any Ion typed null."""
     return value is None or isinstance(value, IonPyNull)
 
 
-def _text(value: Any, what: str) -> str:
+def text_value(value: Any, what: str) -> str:
+    """A string or symbol's text; InvalidRecordError naming ``what`` for anything else."""
     if type(value) is str:
         return value
     if isinstance(value, SymbolToken):
@@ -272,13 +274,13 @@ def _text(value: Any, what: str) -> str:
 
 
 def _opt_text(value: Any) -> str | None:
-    if value is None or _is_null(value):
+    if value is None or is_null(value):
         return None
-    return _text(value, "field")
+    return text_value(value, "field")
 
 
 def _opt_time(value: Any) -> str | None:
-    if value is None or _is_null(value):
+    if value is None or is_null(value):
         return None
     plain = to_plain(value)
     if not isinstance(plain, str):

@@ -30,8 +30,10 @@ from schemas.ion_values import loads
 from schemas.journal import (
     JournalBlock,
     JournalRevision,
+    is_null,
     parse_block,
     parse_revision,
+    text_value,
     to_hash_bytes,
 )
 
@@ -107,8 +109,8 @@ def decode_stream_record(data: bytes, *, exact: bool = True) -> StreamRecordValu
     if not isinstance(value, Mapping):
         msg = f"QLDB stream record must be an Ion struct, got {type(value).__name__}"
         raise InvalidRecordError(msg)
-    record_type = _text(value.get("recordType"), "recordType")
-    stream_arn = _text(value.get("qldbStreamArn"), "qldbStreamArn")
+    record_type = text_value(value.get("recordType"), "recordType")
+    stream_arn = text_value(value.get("qldbStreamArn"), "qldbStreamArn")
     payload = value.get("payload")
     if not isinstance(payload, Mapping):
         msg = f"{record_type} record lacks a payload struct"
@@ -118,7 +120,7 @@ def decode_stream_record(data: bytes, *, exact: bool = True) -> StreamRecordValu
     if record_type == BLOCK_SUMMARY:
         return _block_summary(stream_arn, payload)
     if record_type == CONTROL:
-        control = _text(payload.get("controlRecordType"), "payload.controlRecordType")
+        control = text_value(payload.get("controlRecordType"), "payload.controlRecordType")
         return ControlRecord(stream_arn=stream_arn, control_type=control)
     msg = f"unknown QLDB stream recordType {record_type!r} (expected one of {RECORD_TYPES})"
     raise InvalidRecordError(msg)
@@ -129,11 +131,11 @@ def _revision_details(stream_arn: str, payload: Mapping[str, Any]) -> RevisionDe
     if not isinstance(table_info, Mapping):
         msg = "REVISION_DETAILS payload lacks a tableInfo struct"
         raise InvalidRecordError(msg)
-    table_name = _text(table_info.get("tableName"), "payload.tableInfo.tableName")
+    table_name = text_value(table_info.get("tableName"), "payload.tableInfo.tableName")
     raw_id = table_info.get("tableId")
-    table_id = None if _is_null(raw_id) else _text(raw_id, "payload.tableInfo.tableId")
+    table_id = None if is_null(raw_id) else text_value(raw_id, "payload.tableInfo.tableId")
     raw_revision = payload.get("revision")
-    if _is_null(raw_revision):
+    if is_null(raw_revision):
         msg = f"REVISION_DETAILS payload for table {table_name} lacks a revision"
         raise InvalidRecordError(msg)
     revision = parse_revision(raw_revision, f"REVISION_DETAILS {table_name}")
@@ -155,7 +157,7 @@ def _block_summary(stream_arn: str, payload: Mapping[str, Any]) -> BlockSummaryR
     block = parse_block(payload)
     raw_summaries = payload.get("revisionSummaries")
     summaries: list[RevisionSummary] = []
-    if not _is_null(raw_summaries):
+    if not is_null(raw_summaries):
         if not isinstance(raw_summaries, list):
             msg = "BLOCK_SUMMARY revisionSummaries must be a list"
             raise InvalidRecordError(msg)
@@ -165,28 +167,16 @@ def _block_summary(stream_arn: str, payload: Mapping[str, Any]) -> BlockSummaryR
                 raise InvalidRecordError(msg)
             what = f"BLOCK_SUMMARY revisionSummaries[{index}]"
             entry_hash = entry.get("hash")
-            if _is_null(entry_hash):
+            if is_null(entry_hash):
                 msg = f"{what} lacks hash"
                 raise InvalidRecordError(msg)
             doc = entry.get("documentId")
             summaries.append(
                 RevisionSummary(
                     hash=to_hash_bytes(entry_hash, f"{what}.hash"),
-                    document_id=None if _is_null(doc) else _text(doc, f"{what}.documentId"),
+                    document_id=None if is_null(doc) else text_value(doc, f"{what}.documentId"),
                 )
             )
     return BlockSummaryRecord(
         stream_arn=stream_arn, block=block, revision_summaries=tuple(summaries), raw=payload
     )
-
-
-def _is_null(value: Any) -> bool:
-    return value is None or type(value).__name__ == "IonPyNull"
-
-
-def _text(value: Any, what: str) -> str:
-    text = getattr(value, "text", value)  # SymbolToken -> its text
-    if isinstance(text, str):
-        return str(text)
-    msg = f"QLDB stream record field {what} must be a string, got {type(value).__name__}"
-    raise InvalidRecordError(msg)
