@@ -30,8 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from amazon.ion import simpleion  # noqa: E402
 
+from schemas.journal_export import ExportFormat  # noqa: E402
 from simulation.config import SimulationConfig  # noqa: E402
-from simulation.export_writer import OutputFormat, write_export  # noqa: E402
+from simulation.export_writer import write_export  # noqa: E402
 
 _CHILD = """
 import resource, subprocess, sys, time
@@ -51,7 +52,7 @@ def export_for(args: argparse.Namespace) -> Path:
     config = SimulationConfig(documents=args.documents, revisions=args.revisions, seed=args.seed)
     print(f"generating {args.revisions} revisions into {out} (once) ...", flush=True)
     started = time.perf_counter()
-    write_export(out, config, OutputFormat.ION_BINARY, blocks_per_object=1000)
+    write_export(out, config, ExportFormat.ION_BINARY, blocks_per_object=1000)
     print(f"  generated in {time.perf_counter() - started:.0f}s", flush=True)
     marker.write_text("ok")
     return out

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TextIO
 
 from schemas.errors import ConfigError
+from schemas.journal_export import ExportFormat
 from simulation.config import DEFAULT_TABLES, SimulationConfig
-from simulation.export_writer import OutputFormat, write_export
+from simulation.export_writer import write_export
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -33,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         dest="fmt",
-        choices=[f.value for f in OutputFormat],
-        default=OutputFormat.ION_BINARY.value,
+        choices=[f.value for f in ExportFormat],
+        default=ExportFormat.ION_BINARY.value,
         help="export OutputFormat (default: ion_binary)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -128,12 +129,22 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 
 def _check_target(target: Path, *, force: bool) -> None:
-    if target.exists() and not target.is_dir():
-        msg = f"OUT {target} exists and is not a folder"
-        raise ConfigError(msg)
-    if not force and target.is_dir() and any(target.iterdir()):
-        msg = f"OUT {target} is not empty (use --force to write into it anyway)"
-        raise ConfigError(msg)
+    """Refuse a non-folder OUT, or a non-empty one without ``--force``.
+
+    Raises:
+        ConfigError: With a one-line message, also when OUT cannot be inspected (OSError:
+            permission denied, not a directory on the way, ...).
+    """
+    try:
+        if target.exists() and not target.is_dir():
+            msg = f"OUT {target} exists and is not a folder"
+            raise ConfigError(msg)
+        if not force and target.is_dir() and any(target.iterdir()):
+            msg = f"OUT {target} is not empty (use --force to write into it anyway)"
+            raise ConfigError(msg)
+    except OSError as exc:
+        msg = f"cannot read OUT {target}: {exc.strerror or exc}"
+        raise ConfigError(msg) from None
 
 
 def _progress(err: TextIO) -> Callable[[int], None]:

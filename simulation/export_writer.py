@@ -14,14 +14,17 @@ Layout, per export (qldb-formats.md §3.2), with keys relative to ``out_dir``:
   keys, written last.
 
 Manifests use the export's format (Ion text, Ion binary or JSON). With ``split_exports = N`` the
-ledger is cut into N exports with contiguous, non-overlapping block ranges (by user revisions,
-about ``revisions / N`` each; the DDL blocks go to the first one), each with its own export id
-and manifests; a reader joins them in block order.
+ledger is cut into exactly N exports with contiguous, non-overlapping, non-empty block ranges
+(balanced by user revisions, about ``revisions / N`` each; see :mod:`simulation.export_split`),
+each with its own export id and manifests; a reader joins them in block order.
 
 Guarantees:
-    * Streaming: one block is held in memory at a time; a data object is written to
-      ``<key>.partial`` and renamed to its final key once its last block is known, so a
-      completed manifest only ever names complete objects.
+    * Exactly ``split_exports`` exports, or :class:`ConfigError` before anything is written
+      when the ledger has fewer blocks than that (the cut points come from a first pass over
+      the plan, which computes no hash).
+    * Streaming: the writer holds one block at a time (the ledger generator's own state is
+      O(documents)); a data object is written to ``<key>.partial`` and renamed to its final key
+      once its last block is written, so a completed manifest only ever names complete objects.
     * Manifests are written after the data objects of their export: started manifest, then
       completed manifest (last).
     * Deterministic: the same arguments write byte-identical files.
@@ -29,9 +32,8 @@ Guarantees:
 
 from __future__ import annotations
 
-import enum
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -41,35 +43,28 @@ from amazon.ion import simpleion
 from changes import json_codec
 from schemas.errors import ConfigError
 from schemas.ion_values import to_plain
+from schemas.journal_export import ExportFormat
 from simulation import timestamps
 from simulation.config import SimulationConfig
+from simulation.export_split import export_ends, revisions_per_block
 from simulation.ledger import Block, LedgerSimulation, SimulationTotals
 from simulation.planner import new_id
 
-
-class OutputFormat(enum.Enum):
-    """``OutputFormat`` of an export; the value is the CLI spelling."""
-
-    ION_BINARY = "ion_binary"
-    ION_TEXT = "ion_text"
-    JSON = "json"
-
-    @property
-    def extension(self) -> str:
-        """File extension of data objects: ``10n``, ``ion`` or ``json``."""
-        return _EXTENSIONS[self]
-
-    @property
-    def manifest_name(self) -> str:
-        """The ``outputFormat`` value written into the started manifest."""
-        return self.name
-
-
 _EXTENSIONS = {
-    OutputFormat.ION_BINARY: "10n",
-    OutputFormat.ION_TEXT: "ion",
-    OutputFormat.JSON: "json",
+    ExportFormat.ION_BINARY: "10n",
+    ExportFormat.ION_TEXT: "ion",
+    ExportFormat.JSON: "json",
 }
+
+
+def extension(fmt: ExportFormat) -> str:
+    """File extension of data objects in ``fmt``: ``10n``, ``ion`` or ``json``."""
+    return _EXTENSIONS[fmt]
+
+
+def manifest_name(fmt: ExportFormat) -> str:
+    """Started-manifest ``outputFormat`` value: ``ION_BINARY``, ``ION_TEXT`` or ``JSON``."""
+    return fmt.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +104,7 @@ class ExportLayout:
     """
 
     root: Path
-    fmt: OutputFormat
+    fmt: ExportFormat
     ledger_name: str
     strand_id: str
     exports: tuple[ExportInfo, ...]
@@ -135,7 +130,7 @@ class _OpenExport:
 class _ObjectWriter:
     """Writes one data object to ``<final key>.partial``; renamed when closed."""
 
-    def __init__(self, root: Path, directory: str, strand_id: str, fmt: OutputFormat) -> None:
+    def __init__(self, root: Path, directory: str, strand_id: str, fmt: ExportFormat) -> None:
         self._root = root
         self._directory = directory
         self._strand_id = strand_id
@@ -146,7 +141,7 @@ class _ObjectWriter:
         self.first_seq = -1
         self.last_seq = -1
         self.count = 0
-        if fmt is OutputFormat.ION_TEXT:
+        if fmt is ExportFormat.ION_TEXT:
             self._handle.write(b"$ion_1_0\n")
 
     def write(self, block: Block) -> None:
@@ -162,29 +157,29 @@ class _ObjectWriter:
         self._handle.close()
         key = (
             f"{self._directory}{self._strand_id}.{self.first_seq}-{self.last_seq}"
-            f".{self._fmt.extension}"
+            f".{extension(self._fmt)}"
         )
         self._partial.replace(self._root / key)
         return key
 
 
-def encode_block(block: Block, fmt: OutputFormat) -> bytes:
+def encode_block(block: Block, fmt: ExportFormat) -> bytes:
     """Bytes of one block as a data object holds it (a complete line for the text formats)."""
-    if fmt is OutputFormat.ION_BINARY:
+    if fmt is ExportFormat.ION_BINARY:
         data: bytes = simpleion.dumps(block, binary=True)
         return data
-    if fmt is OutputFormat.ION_TEXT:
+    if fmt is ExportFormat.ION_TEXT:
         text: str = simpleion.dumps(block, binary=False, omit_version_marker=True)
         return text.encode("utf-8") + b"\n"
     return json_codec.dumps(to_plain(block)).encode("utf-8") + b"\n"
 
 
-def encode_manifest(value: dict[str, Any], fmt: OutputFormat) -> bytes:
+def encode_manifest(value: dict[str, Any], fmt: ExportFormat) -> bytes:
     """A manifest struct in the export's format."""
-    if fmt is OutputFormat.ION_BINARY:
+    if fmt is ExportFormat.ION_BINARY:
         data: bytes = simpleion.dumps(value, binary=True)
         return data
-    if fmt is OutputFormat.ION_TEXT:
+    if fmt is ExportFormat.ION_TEXT:
         text: str = simpleion.dumps(value, binary=False)
         return text.encode("utf-8") + b"\n"
     return json_codec.dumps(to_plain(value)).encode("utf-8") + b"\n"
@@ -203,19 +198,10 @@ def _export_ids(config: SimulationConfig, count: int, export_id: str | None) -> 
     return [new_id(rng) for _ in range(count)]
 
 
-def _peek(blocks: Iterator[Block]) -> Iterator[tuple[Block, bool]]:
-    """Yield ``(block, is_last)`` pairs."""
-    current = next(blocks, None)
-    while current is not None:
-        following = next(blocks, None)
-        yield current, following is None
-        current = following
-
-
 def write_export(
     out_dir: Path,
     config: SimulationConfig,
-    fmt: OutputFormat | str,
+    fmt: ExportFormat | str,
     *,
     blocks_per_object: int = 1000,
     export_id: str | None = None,
@@ -229,11 +215,12 @@ def write_export(
     Args:
         out_dir: Folder standing for the bucket root (created if missing).
         config: What to simulate.
-        fmt: ``ion_binary``, ``ion_text`` or ``json`` (or an :class:`OutputFormat`).
+        fmt: ``ion_binary``, ``ion_text`` or ``json`` (or an :class:`ExportFormat`).
         blocks_per_object: Maximum blocks per data object.
         export_id: Export id of a single export (default: derived from the seed).
         prefix: S3 prefix prepended to every key (e.g. ``"exports/"``).
-        split_exports: Number of contiguous exports to cut the ledger into.
+        split_exports: Number of contiguous exports to cut the ledger into (exactly that
+            many are written).
         bucket: Bucket name written into the started manifests.
         on_block: Called with the number of blocks written so far after each block.
 
@@ -241,7 +228,8 @@ def write_export(
         The layout written (keys relative to ``out_dir``) and the ledger totals.
 
     Raises:
-        ConfigError: For an unknown format or invalid numbers.
+        ConfigError: For an unknown format or invalid numbers, including a ``split_exports``
+            larger than the number of blocks (raised before anything is written).
         OSError: When a file cannot be written.
     """
     output = _parse_format(fmt)
@@ -255,13 +243,13 @@ def write_export(
         msg = f"prefix {prefix!r} must be a relative key prefix"
         raise ConfigError(msg)
     ids = _export_ids(config, split_exports, export_id)
+    ends = export_ends(revisions_per_block(config), config.revisions, split_exports)
     out_dir.mkdir(parents=True, exist_ok=True)
     simulation = LedgerSimulation(config)
     exports: list[ExportInfo] = []
     current: _OpenExport | None = None
     writer: _ObjectWriter | None = None
-    revisions_seen = 0
-    for written, (block, is_last) in enumerate(_peek(iter(simulation)), start=1):
+    for written, block in enumerate(simulation, start=1):
         seq = int(block["blockAddress"]["sequenceNo"])
         time_ms = _block_ms(block)
         if current is None:
@@ -274,24 +262,22 @@ def write_export(
         current.blocks += 1
         current.last_seq = seq
         current.last_ms = time_ms
-        revisions_seen += sum(1 for r in block["revisions"] if "metadata" in r)
         if on_block is not None:
             on_block(written)
-        if writer.count >= blocks_per_object or is_last:
+        export_ends_here = len(exports) < len(ends) and seq == ends[len(exports)]
+        if writer.count >= blocks_per_object or export_ends_here:
             current.keys.append(writer.close())
             writer = None
-        export_number = len(exports) + 1
-        threshold = -(-config.revisions * export_number // split_exports)
-        if is_last or (export_number < split_exports and revisions_seen >= threshold):
-            if writer is not None:
-                current.keys.append(writer.close())
-                writer = None
+        if export_ends_here:
             exports.append(
                 _finish_export(
                     out_dir, output, current, prefix=prefix, bucket=bucket, simulation=simulation
                 )
             )
             current = None
+    if len(exports) != split_exports:  # pragma: no cover - the plan and the ledger agree
+        msg = f"wrote {len(exports)} exports instead of {split_exports} (internal invariant broken)"
+        raise RuntimeError(msg)
     return ExportLayout(
         root=out_dir,
         fmt=output,
@@ -304,7 +290,7 @@ def write_export(
 
 def _finish_export(
     out_dir: Path,
-    fmt: OutputFormat,
+    fmt: ExportFormat,
     export: _OpenExport,
     *,
     prefix: str,
@@ -322,7 +308,7 @@ def _finish_export(
         "bucket": bucket,
         "prefix": prefix,
         "objectEncryptionType": "SSE_S3",
-        "outputFormat": fmt.manifest_name,
+        "outputFormat": manifest_name(fmt),
     }
     _write_file(out_dir / started_key, encode_manifest(started, fmt))
     _write_file(out_dir / completed_key, encode_manifest({"keys": list(export.keys)}, fmt))
@@ -351,11 +337,11 @@ def _block_ms(block: Block) -> int:
     return int(delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000)
 
 
-def _parse_format(fmt: OutputFormat | str) -> OutputFormat:
-    if isinstance(fmt, OutputFormat):
+def _parse_format(fmt: ExportFormat | str) -> ExportFormat:
+    if isinstance(fmt, ExportFormat):
         return fmt
     try:
-        return OutputFormat(fmt.lower())
+        return ExportFormat(fmt.lower())
     except ValueError:
         msg = f"unknown export format {fmt!r}; use ion_binary, ion_text or json"
         raise ConfigError(msg) from None

@@ -116,8 +116,8 @@ class PlannedBlock:
         time_ms: Block timestamp (epoch ms); also ``txTime`` of its revisions.
         ops: User revisions in block order (empty for DDL and redaction blocks).
         statement: The DDL statement (DDL blocks only).
-        system_revisions: Number of hash-only internal revisions in the block.
-        system_positions: Where those go in ``revisions`` (indexes into the final list).
+        system_positions: Where the block's hash-only internal (system) revisions go in
+            ``revisions``, as indexes into the final list; its length is their number.
         leading_select: True when the transaction starts with a SELECT statement.
         redaction: What a redaction block redacts.
     """

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from schemas.journal_export import ExportFormat
 from simulation import timestamps
 from simulation.config import SimulationConfig
 from simulation.documents import make_document
-from simulation.export_writer import OutputFormat, encode_block, encode_manifest
+from simulation.export_writer import encode_block, encode_manifest, extension, manifest_name
 from simulation.ledger import Block, generate_blocks
 from simulation.planner import BlockKind, LedgerPlan
 from verification.ionhash import ion_hash
@@ -158,7 +159,7 @@ def write_export_view(
     as_of: int,
     export_id: str,
     blocks_per_object: int = 25,
-    fmt: OutputFormat = OutputFormat.ION_BINARY,
+    fmt: ExportFormat = ExportFormat.ION_BINARY,
 ) -> WrittenExport:
     """Write blocks ``0..last`` as an ``ExportJournalToS3`` folder, read when the journal ended
     at block ``as_of`` (same layout as :func:`simulation.export_writer.write_export`).
@@ -171,10 +172,10 @@ def write_export_view(
     keys: list[str] = []
     for first in range(0, last + 1, blocks_per_object):
         end = min(first + blocks_per_object, last + 1) - 1
-        key = f"{export_id}/{strand}.{first}-{end}.{fmt.extension}"
+        key = f"{export_id}/{strand}.{first}-{end}.{extension(fmt)}"
         path = root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        prefix = b"$ion_1_0\n" if fmt is OutputFormat.ION_TEXT else b""
+        prefix = b"$ion_1_0\n" if fmt is ExportFormat.ION_TEXT else b""
         body = b"".join(
             encode_block(ledger.block_view(seq, as_of=as_of), fmt) for seq in range(first, end + 1)
         )
@@ -190,7 +191,7 @@ def write_export_view(
         "bucket": "handoff-bucket",
         "prefix": "",
         "objectEncryptionType": "SSE_S3",
-        "outputFormat": fmt.manifest_name,
+        "outputFormat": manifest_name(fmt),
     }
     (root / f"{export_id}.started.manifest").write_bytes(encode_manifest(started, fmt))
     completed = root / f"{export_id}.{strand}.completed.manifest"

@@ -1,4 +1,8 @@
-"""The pure core (decoding, change model, coalescing, hashing, simulation) does no I/O."""
+"""The pure core (decoding, change model, coalescing, hashing, simulation) does no I/O.
+
+Pure modules import no I/O library, read no clock and open no file; only the simulator's writer
+and CLI may write the files they are given.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,10 @@ FORBIDDEN = {
     "sqlite3",
     "time",
 }
+# Attribute names that read a clock (``datetime.now()``, ``date.today()``, ``utcnow``) or do
+# file I/O through pathlib (``Path.read_bytes()``...) or any ``x.open(...)``.
+CLOCK_ATTRIBUTES = {"now", "today", "utcnow"}
+FILE_ATTRIBUTES = {"read_bytes", "read_text", "write_bytes", "write_text", "open"}
 # Modules allowed to do file I/O on paths they are given (the simulator's writer and CLI).
 ALLOWED = {"simulation/export_writer.py", "simulation/cli.py"}
 
@@ -31,18 +39,38 @@ def pure_modules() -> list[Path]:
         p
         for pkg in PURE_PACKAGES
         for p in (ROOT / pkg).rglob("*.py")
-        if str(p.relative_to(ROOT)) not in ALLOWED
+        if p.relative_to(ROOT).as_posix() not in ALLOWED
     )
 
 
-def imported_roots(path: Path) -> set[str]:
+def imported_roots(tree: ast.AST) -> set[str]:
     roots = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             roots |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             roots.add(node.module.split(".")[0])
     return roots
+
+
+def impure_uses(tree: ast.AST) -> list[str]:
+    """Clock reads and file I/O in ``tree``: ``line: what``, in source order."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            if node.attr in CLOCK_ATTRIBUTES:
+                found.append((node.lineno, f"reads a clock (.{node.attr})"))
+            elif node.attr in FILE_ATTRIBUTES:
+                found.append((node.lineno, f"does file I/O (.{node.attr})"))
+            elif node.attr == "time" and _is_name(node.value, "time"):
+                found.append((node.lineno, "reads a clock (time.time)"))
+        elif isinstance(node, ast.Name) and node.id == "open":
+            found.append((node.lineno, "does file I/O (open)"))
+    return [f"{line}: {what}" for line, what in sorted(found)]
+
+
+def _is_name(node: ast.expr, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
 
 
 def test_there_are_pure_modules() -> None:
@@ -51,7 +79,42 @@ def test_there_are_pure_modules() -> None:
 
 @pytest.mark.parametrize("path", pure_modules(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_pure_module_imports_no_io(path: Path) -> None:
-    bad = imported_roots(path) & FORBIDDEN
-    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
     text = path.read_text()
+    tree = ast.parse(text, filename=str(path))
+    bad = imported_roots(tree) & FORBIDDEN
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
     assert "open(" not in text.replace("simpleion.load", ""), f"{path} opens files"
+    uses = impure_uses(tree)
+    assert not uses, f"{path.relative_to(ROOT)}: {uses}"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import datetime\nx = datetime.datetime.now()", "2: reads a clock (.now)"),
+        ("from datetime import datetime\nx = datetime.now(tz=None)", "2: reads a clock (.now)"),
+        ("import datetime\nx = datetime.date.today()", "2: reads a clock (.today)"),
+        ("from datetime import datetime\nx = datetime.utcnow", "2: reads a clock (.utcnow)"),
+        ("import time\nx = time.time()", "2: reads a clock (time.time)"),
+        ("from pathlib import Path\nx = Path('f').read_bytes()", "2: does file I/O (.read_bytes)"),
+        ("def f(p):\n    return p.read_text()", "2: does file I/O (.read_text)"),
+        ("def f(p):\n    p.write_bytes(b'')", "2: does file I/O (.write_bytes)"),
+        ("def f(p):\n    p.write_text('')", "2: does file I/O (.write_text)"),
+        ("def f(p):\n    with p.open('rb') as h:\n        pass", "2: does file I/O (.open)"),
+        ("x = open('f')", "1: does file I/O (open)"),
+    ],
+)
+def test_impure_uses_are_found(source: str, expected: str) -> None:
+    assert expected in impure_uses(ast.parse(source))
+
+
+def test_pure_code_passes_the_checks() -> None:
+    source = (
+        "from datetime import datetime, timezone\n"
+        "def parse(text: str) -> datetime:\n"
+        "    '''Never calls .now( or open( (only mentioned in a docstring).'''\n"
+        "    return datetime.fromisoformat(text).astimezone(timezone.utc)\n"
+    )
+    tree = ast.parse(source)
+    assert impure_uses(tree) == []
+    assert imported_roots(tree) & FORBIDDEN == set()

@@ -202,16 +202,19 @@ def test_one_function_per_projection_each_with_its_own_mapping(
 
 def test_every_function_gets_the_runtime_settings(translated: dict[str, Any]) -> None:
     required = {
-        "CDC_TARGETS",
         "CDC_DEAD_LETTER_QUEUE_URL",
         "CDC_VERIFY_HASHES",
         "CDC_LOG_LEVEL",
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
     }
-    for name, function in _resources(translated, "AWS::Lambda::Function").items():
+    functions = _resources(translated, "AWS::Lambda::Function")
+    for name, function in functions.items():
         props = function["Properties"]
-        assert required <= set(props["Environment"]["Variables"]), name
+        variables = set(props["Environment"]["Variables"])
+        assert required <= variables, name
+        # plan_handler opens no projection: only the functions that write targets get them.
+        assert ("CDC_TARGETS" in variables) == (name != "ReplayPlanFunction"), name
         assert props["Runtime"] == "python3.12", name
         assert props["Architectures"] == ["x86_64"], name
         assert "LoggingConfig" in props, name
@@ -390,11 +393,36 @@ def test_replay_functions_are_sized_for_large_exports(raw: dict[str, Any]) -> No
         props = raw["Resources"][name]["Properties"]
         assert props["Timeout"] == 900, name
         assert props["MemorySize"] == 2048, name
-        separator, items = props["Environment"]["Variables"]["CDC_TARGETS"]["Fn::Join"]
-        assert separator == ",", name
-        # A disabled target must vanish (AWS::NoValue), never leave an empty entry.
-        for item in items:
-            assert item["Fn::If"][2] == {"Ref": "AWS::NoValue"}, name
+    variables = raw["Resources"]["ReplayObjectsFunction"]["Properties"]["Environment"]["Variables"]
+    separator, items = variables["CDC_TARGETS"]["Fn::Join"]
+    assert separator == ","
+    # A disabled target must vanish (AWS::NoValue), never leave an empty entry.
+    for item in items:
+        assert item["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+
+
+def test_plan_function_gets_only_what_plan_handler_reads(raw: dict[str, Any]) -> None:
+    props = raw["Resources"]["ReplayPlanFunction"]["Properties"]
+    assert props["Environment"]["Variables"] == {"CDC_REPLAY_WORK_BUCKET": {"Ref": "WorkBucket"}}
+    assert "VpcConfig" not in props
+
+
+def test_replay_objects_function_can_dead_letter_poison(translated: dict[str, Any]) -> None:
+    function = translated["Resources"]["ReplayObjectsFunction"]["Properties"]
+    variables = function["Environment"]["Variables"]
+    assert variables["CDC_DEAD_LETTER_QUEUE_URL"] == {"Ref": "DeadLetterQueue"}
+    role = function["Role"]["Fn::GetAtt"][0]
+    sends = [
+        statement
+        for name, statement in _statements(translated)
+        if name == role and "sqs:SendMessage" in _as_list(statement["Action"])
+    ]
+    assert [s["Resource"] for s in sends] == [{"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}]
+
+
+def test_verify_hashes_is_documented_as_stream_only(raw: dict[str, Any]) -> None:
+    description = " ".join(raw["Parameters"]["VerifyHashes"]["Description"].split())
+    assert "Stream consumers only" in description
 
 
 def test_outputs(raw: dict[str, Any]) -> None:
@@ -408,3 +436,70 @@ def test_outputs(raw: dict[str, Any]) -> None:
         "OpenSearchEndpoint",
     } <= set(raw["Outputs"])
     assert raw["Outputs"]["OpenSearchEndpoint"]["Condition"] == "OpenSearchEnabled"
+
+
+def _retried(task: dict[str, Any]) -> set[str]:
+    return {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
+
+
+def _asl() -> dict[str, Any]:
+    definition: dict[str, Any] = json.loads(ASL.read_text(encoding="utf-8"))
+    return definition
+
+
+def test_replay_retries_timeouts_and_every_retryable_handler_error() -> None:
+    from consumers.replay import TargetUnavailableError
+    from schemas.errors import RetryableError, ThrottledError
+
+    states = _asl()["States"]
+    batch = states["ReplayObjects"]["ItemProcessor"]["States"]["ReplayBatch"]
+    plan = states["Plan"]
+    handler_errors = {
+        RetryableError.__name__,
+        ThrottledError.__name__,
+        TargetUnavailableError.__name__,
+    }
+    # Step Functions matches the exception class name exactly, not its base classes.
+    assert handler_errors | {"Sandbox.Timedout", "States.Timeout"} <= _retried(batch)
+    assert handler_errors <= _retried(plan)
+    retryable = _retryable_class_names()
+    for task in (batch, plan):
+        for name in _retried(task):
+            if "." not in name:
+                assert name in retryable, f"{name} is not a RetryableError class"
+        assert "States.ALL" not in _retried(task)
+        for retrier in task["Retry"]:
+            assert retrier["MaxAttempts"] >= 1
+            assert retrier["BackoffRate"] > 1
+
+
+def _retryable_class_names() -> set[str]:
+    import consumers.replay  # noqa: F401 - defines RetryableError subclasses
+    from schemas.errors import RetryableError
+
+    names, pending = set(), [RetryableError]
+    while pending:
+        cls = pending.pop()
+        names.add(cls.__name__)
+        pending.extend(cls.__subclasses__())
+    return names
+
+
+def test_optional_execution_input_has_defaults() -> None:
+    # Normalise merges the execution input over "defaults"; every field the Plan task reads
+    # with "$.x" must exist afterwards, or an input such as {"bucket": "b"} fails with
+    # States.Runtime. Only "bucket" is required.
+    states = _asl()["States"]
+    defaults = states["Defaults"]["Parameters"]["defaults"]
+    assert states["Normalise"]["Parameters"] == {
+        "request.$": "States.JsonMerge($.defaults, $.request, false)"
+    }
+    payload = states["Plan"]["Parameters"]["Payload"]
+    read = {value.removeprefix("$.") for key, value in payload.items() if key.endswith(".$")}
+    assert "prefix" in read
+    assert read - {"bucket"} <= set(defaults)
+    assert defaults["prefix"] == ""
+    batch_input = states["ReplayObjects"]["ItemBatcher"]["BatchInput"]
+    for key, value in batch_input.items():
+        if key.endswith(".$") and value.startswith("$."):  # "$$.Execution.Id" is context
+            assert value.removeprefix("$.") in defaults, key

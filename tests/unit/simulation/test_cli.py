@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import io
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from simulation import cli
 
@@ -68,3 +72,43 @@ def test_out_must_be_a_folder(tmp_path: Path) -> None:
     code, _, err = _run(str(target), "--documents", "1", "--revisions", "1")
     assert code == 2
     assert "not a folder" in err
+
+
+def test_more_exports_than_blocks_is_a_one_line_error(tmp_path: Path) -> None:
+    out_dir = tmp_path / "new"
+    code, out, err = _run(
+        str(out_dir), "--documents", "10", "--revisions", "10", "--tables", "T", "--exports", "10"
+    )
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "into 10 exports" in err
+    assert not out_dir.exists()
+
+
+def test_an_out_that_cannot_be_inspected_is_a_one_line_error(tmp_path: Path) -> None:
+    code, out, err = _run(str(tmp_path / ("x" * 300)), "--documents", "1", "--revisions", "1")
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("qldb-cdc simulate: error: cannot read OUT")
+
+
+def test_an_unreadable_out_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The tests may run as root, where chmod cannot make a folder unreadable: make listing
+    # the folder fail the way it does for an ordinary user without read permission.
+    (tmp_path / "keep.txt").write_text("x")
+    original = Path.iterdir
+
+    def denied(self: Path) -> Iterator[Path]:
+        if self == tmp_path:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return original(self)
+
+    monkeypatch.setattr(Path, "iterdir", denied)
+    code, out, err = _run(str(tmp_path), "--documents", "1", "--revisions", "1")
+    assert code == 2
+    assert out == ""
+    assert err == f"qldb-cdc simulate: error: cannot read OUT {tmp_path}: Permission denied\n"

@@ -11,8 +11,9 @@ import pytest
 from schemas import journal_export
 from schemas.errors import ConfigError
 from schemas.journal import JournalBlock
+from schemas.journal_export import ExportFormat
 from simulation.config import SimulationConfig
-from simulation.export_writer import OutputFormat, write_export
+from simulation.export_writer import write_export
 from simulation.ledger import final_state
 from tests.unit.simulation.readback import (
     hash_bytes,
@@ -78,7 +79,7 @@ def test_project_reader_parses_every_block(tmp_path: Path, fmt: str) -> None:
 
 def test_json_hashes_decode_to_the_ion_bytes(tmp_path: Path) -> None:
     ion = write_export(tmp_path / "ion", CONFIG, "ion_binary", blocks_per_object=64)
-    js = write_export(tmp_path / "json", CONFIG, OutputFormat.JSON, blocks_per_object=64)
+    js = write_export(tmp_path / "json", CONFIG, ExportFormat.JSON, blocks_per_object=64)
     ion_blocks = list(read_export_blocks(ion.root, list(ion.completed_manifests)))
     json_blocks = list(read_export_blocks(js.root, list(js.completed_manifests)))
     assert len(ion_blocks) == len(json_blocks) == ion.totals.blocks
