@@ -6,6 +6,9 @@ project's failure classes (``schemas.errors``). The rules, in order:
 * Throttling codes (``ProvisionedThroughputExceededException``, ``ThrottlingException``,
   ``RequestLimitExceeded``, S3 ``SlowDown``, HTTP 429...) -> :class:`ThrottledError`.
 * HTTP 5xx, timeouts, closed or refused connections -> :class:`RetryableError`.
+* A conditional write that collided with another one still in progress (S3 409
+  ``ConditionalRequestConflict``) -> :class:`RetryableError`: the retry re-reads the object and
+  decides again, so nothing is assumed about which writer won.
 * A missing table, bucket or queue, denied access, expired or missing credentials ->
   :class:`RetryableError`. These are environmental: never dead-letter a whole stream because a
   table is missing.
@@ -18,6 +21,9 @@ project's failure classes (``schemas.errors``). The rules, in order:
 Expected negative outcomes (``ConditionalCheckFailedException``, S3 ``412 PreconditionFailed``)
 are not failures at all; :func:`checked_call` raises them as :class:`ConditionFailedError` (not a
 ``CdcError``) and callers decide what losing the condition means.
+
+:func:`configured_client` builds a boto3 client and turns botocore's configuration errors (no
+region, an unknown profile, partial credentials...) into one-line :class:`ConfigError`.
 
 :class:`RetryPolicy` retries an operation that raises :class:`RetryableError` with exponential
 backoff and full jitter, a bounded number of times, with an injectable ``sleep`` for tests.
@@ -38,6 +44,7 @@ from botocore.exceptions import (
     CredentialRetrievalError,
     HTTPClientError,
     NoCredentialsError,
+    NoRegionError,
     ParamValidationError,
     PartialCredentialsError,
 )
@@ -45,7 +52,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from schemas.errors import CdcError, PoisonError, RetryableError, ThrottledError
+from schemas.errors import CdcError, ConfigError, PoisonError, RetryableError, ThrottledError
 
 T = TypeVar("T")
 
@@ -111,10 +118,12 @@ POISON_CODES = frozenset(
 )
 """Error codes meaning the request itself can never succeed: the input is poison."""
 
-CONDITION_CODES = frozenset(
-    {"ConditionalCheckFailedException", "PreconditionFailed", "ConditionalRequestConflict"}
-)
+CONDITION_CODES = frozenset({"ConditionalCheckFailedException", "PreconditionFailed"})
 """Codes of a conditional write that lost (callers treat this as stale or re-read)."""
+
+CONFLICT_CODES = frozenset({"ConditionalRequestConflict"})
+"""Codes of a conditional write that collided with a concurrent one (S3 HTTP 409): retried,
+never read as a lost condition, because the other writer may still fail."""
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -136,7 +145,7 @@ def http_status(exc: BaseException) -> int | None:
 def is_condition_failure(exc: BaseException) -> bool:
     """True when ``exc`` is a lost conditional write (DynamoDB condition or S3 HTTP 412)."""
     code = error_code(exc)
-    if code in {"ConditionalCheckFailedException", "PreconditionFailed"}:
+    if code in CONDITION_CODES:
         return True
     return code is not None and http_status(exc) == 412
 
@@ -170,6 +179,8 @@ def _classify(exc: BaseException) -> CdcError:
             return ThrottledError(text)
         if status >= 500:
             return RetryableError(text)
+        if code in CONFLICT_CODES:
+            return RetryableError(f"{text} (concurrent conditional write, retried)")
         if code in ENVIRONMENT_CODES:
             return RetryableError(text)
         if code in POISON_CODES:
@@ -256,3 +267,25 @@ def client_config(max_pool_connections: int = 20) -> Config:
         connect_timeout=5,
         read_timeout=30,
     )
+
+
+def configured_client(factory: Callable[[], T], what: str) -> T:
+    """Call ``factory`` (which builds a boto3 client); configuration errors become ConfigError.
+
+    Building a client resolves the region, the profile and the credential chain but sends no
+    request, so any ``BotoCoreError`` raised here (``NoRegionError``, ``ProfileNotFound``,
+    ``PartialCredentialsError``, ``InvalidRegionError``...) is a configuration mistake.
+
+    Args:
+        factory: builds the client, e.g. ``lambda: boto3.client("s3", config=...)``.
+        what: what the client is for, for the message (``"the DynamoDB target dynamodb://T"``).
+
+    Raises:
+        ConfigError: one sentence naming ``what`` and botocore's reason.
+    """
+    try:
+        return factory()
+    except BotoCoreError as exc:
+        hint = " (set AWS_REGION or AWS_DEFAULT_REGION)" if isinstance(exc, NoRegionError) else ""
+        msg = f"cannot create the AWS client for {what}: {str(exc).rstrip('.')}{hint}"
+        raise ConfigError(msg) from exc

@@ -35,13 +35,16 @@ Guarantees:
 
 * Every write is a conditional ``PutItem``:
   ``attribute_not_exists(pk) OR #v < :v``, and for a redaction additionally
-  ``OR (#v = :v AND #r = :false)``: a redaction of the current version wins, nothing else at an
-  equal version does. A failed condition is a stale change (success, counted).
+  ``OR (#v = :v AND (attribute_not_exists(#r) OR #r = :false))``: a redaction of the current
+  version wins (also over an item without a ``redacted`` attribute), nothing else at an equal
+  version does. A failed condition is a stale change (success, counted).
 * The batch is coalesced first (``changes.coalesce``; DynamoDB keeps no history), then the
   writes run concurrently on a bounded thread pool.
 * Numbers are never floats: ``Decimal``/``int`` go on the wire as their exact text; plain
   floats are converted through ``str``. NaN, infinities, more than 38 significant digits or
-  magnitudes outside DynamoDB's range are :class:`UnstorableChangeError` for that change only.
+  magnitudes outside DynamoDB's range are :class:`UnstorableChangeError` for that change only,
+  and so is text that is not valid UTF-8 (a lone UTF-16 surrogate in the data, a map key, the
+  document id or the table name).
   Note that real DynamoDB trims leading and trailing zeros of stored numbers (``1.50`` is read
   back as ``1.5``); the value is exact, its written form is not kept.
 * Items whose conservatively estimated size exceeds 400 KB have their data offloaded to S3
@@ -63,7 +66,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    WaiterError,
+)
 
 from changes.coalesce import coalesce
 from changes.model import Change
@@ -74,10 +83,11 @@ from projections.aws_errors import (
     checked_call,
     classify_client_error,
     client_config,
+    configured_client,
 )
 from projections.base import ApplyReport, Failure
 from projections.large_documents import DocumentRef, OverflowLocation
-from schemas.errors import CdcError, ConfigError, UnstorableChangeError
+from schemas.errors import CdcError, ConfigError, RetryableError, UnstorableChangeError
 
 ITEM_LIMIT_BYTES = 400 * 1024
 """DynamoDB's maximum item size."""
@@ -93,7 +103,8 @@ CHECKPOINT_PREFIX = "#checkpoint#"
 DEFAULT_WORKERS = 16
 
 _CONDITION = "attribute_not_exists(pk) OR #v < :v"
-_REDACTION_CONDITION = f"{_CONDITION} OR (#v = :v AND #r = :false)"
+# Items written by other tools may lack ``redacted``: a missing flag means "not redacted".
+_REDACTION_CONDITION = f"{_CONDITION} OR (#v = :v AND (attribute_not_exists(#r) OR #r = :false))"
 
 
 # --------------------------------------------------------------------------- value encoding
@@ -104,11 +115,12 @@ def to_attribute_value(value: Any, depth: int = 1) -> dict[str, Any]:
 
     Raises:
         UnstorableChangeError: NaN/infinite numbers, numbers DynamoDB cannot hold, nesting
-            deeper than 32 levels, or a type with no DynamoDB form.
+            deeper than 32 levels, text (values and map keys) that is not valid UTF-8 (a lone
+            UTF-16 surrogate), or a type with no DynamoDB form.
     """
     kind = type(value)
     if kind is str:
-        return {"S": value}
+        return {"S": utf8_text(value)}
     if value is None:
         return {"NULL": True}
     if kind is bool:
@@ -119,13 +131,31 @@ def to_attribute_value(value: Any, depth: int = 1) -> dict[str, Any]:
         msg = f"document nests deeper than DynamoDB's {MAX_DEPTH} levels"
         raise UnstorableChangeError(msg)
     if kind is dict:
-        return {"M": {str(k): to_attribute_value(v, depth + 1) for k, v in value.items()}}
+        return {
+            "M": {utf8_text(str(k)): to_attribute_value(v, depth + 1) for k, v in value.items()}
+        }
     if kind is list:
         return {"L": [to_attribute_value(v, depth + 1) for v in value]}
     if isinstance(value, bytes | bytearray):
         return {"B": bytes(value)}
     msg = f"cannot store a {kind.__name__} in DynamoDB"
     raise UnstorableChangeError(msg)
+
+
+def utf8_text(text: str) -> str:
+    """``text`` unchanged when it encodes as UTF-8 (DynamoDB strings are UTF-8).
+
+    Raises:
+        UnstorableChangeError: ``text`` holds a lone UTF-16 surrogate. botocore would send it
+            as a JSON ``\\ud800`` escape that the service can never store as UTF-8.
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            msg = f"text {text[:40]!r} contains a lone UTF-16 surrogate, which is not valid UTF-8"
+            raise UnstorableChangeError(msg) from exc
+    return text
 
 
 def number_text(value: int | Decimal | float) -> str:
@@ -223,23 +253,23 @@ def change_item(change: Change) -> dict[str, dict[str, Any]]:
         UnstorableChangeError: the document holds a value DynamoDB cannot store.
     """
     item: dict[str, dict[str, Any]] = {
-        "pk": {"S": change.key.doc_id},
-        "ledgerTable": {"S": change.key.table},
+        "pk": {"S": utf8_text(change.key.doc_id)},
+        "ledgerTable": {"S": utf8_text(change.key.table)},
         "version": {"N": str(change.version)},
         "deleted": {"BOOL": change.is_tombstone},
         "redacted": {"BOOL": change.is_redacted},
-        "txId": {"S": change.tx_id},
-        "txTime": {"S": change.tx_time},
-        "revisionHash": {"S": change.revision_hash},
-        "blockStrand": {"S": change.block.strand_id},
+        "txId": {"S": utf8_text(change.tx_id)},
+        "txTime": {"S": utf8_text(change.tx_time)},
+        "revisionHash": {"S": utf8_text(change.revision_hash)},
+        "blockStrand": {"S": utf8_text(change.block.strand_id)},
         "blockSeq": {"N": str(change.block.sequence_no)},
     }
     if change.data is not None:
         item["data"] = to_attribute_value(change.data)
     if change.data_hash is not None:
-        item["dataHash"] = {"S": change.data_hash}
+        item["dataHash"] = {"S": utf8_text(change.data_hash)}
     if change.table_id is not None:
-        item["tableId"] = {"S": change.table_id}
+        item["tableId"] = {"S": utf8_text(change.table_id)}
     return item
 
 
@@ -313,7 +343,12 @@ class DynamoDbProjection:
     def ensure_table(self) -> None:
         """Create the table (key ``pk`` S, on demand, GSI ``byLedgerTable``) unless it exists.
 
-        Waits until the table is ACTIVE. Raises classified errors on failure.
+        Waits until the table is ACTIVE.
+
+        Raises:
+            ThrottledError / RetryableError / PoisonError: a classified failure of a call,
+                including the waiter's (a table that does not become ACTIVE in time is
+                retryable).
         """
         try:
             self._client.describe_table(TableName=self._table)
@@ -348,9 +383,19 @@ class DynamoDbProjection:
                 raise classify_client_error(exc) from exc
         except BotoCoreError as exc:
             raise classify_client_error(exc) from exc
-        self._client.get_waiter("table_exists").wait(
-            TableName=self._table, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
-        )
+        try:
+            self._client.get_waiter("table_exists").wait(
+                TableName=self._table, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+            )
+        except WaiterError as exc:
+            last: Any = exc.last_response
+            if isinstance(exc.last_response, dict) and "Error" in exc.last_response:
+                # The waiter stopped on an error response: classify it like the call itself.
+                raise classify_client_error(ClientError(last, "DescribeTable")) from exc
+            msg = f"DynamoDB table {self._table} did not become ACTIVE: {exc}"
+            raise RetryableError(msg) from exc
+        except BotoCoreError as exc:
+            raise classify_client_error(exc) from exc
 
     def apply(self, changes: Sequence[Change]) -> ApplyReport:
         """Write the winning change of each document concurrently; see the module guarantees."""
@@ -457,7 +502,10 @@ def from_uri(uri: str) -> DynamoDbProjection:
     own retries are disabled: :class:`RetryPolicy` does the backoff.
 
     Raises:
-        ConfigError: a malformed URI or an unknown query parameter.
+        ConfigError: a malformed URI, an unknown query parameter, a botocore configuration
+            error while building the clients (no region, unknown profile, partial
+            credentials), or, with ``create=true``, no AWS credentials at all.
+        RetryableError: with ``create=true``, the table could not be created or checked.
     """
     parts = urlsplit(uri)
     if parts.scheme != "dynamodb" or not parts.netloc or parts.path not in {"", "/"}:
@@ -470,15 +518,21 @@ def from_uri(uri: str) -> DynamoDbProjection:
         raise ConfigError(msg)
     config = client_config(DEFAULT_WORKERS + 4)
     overflow = OverflowLocation.parse(query["overflow"][-1]) if "overflow" in query else None
-    s3_client = boto3.client("s3", config=config) if overflow is not None else None
-    projection = DynamoDbProjection(
-        boto3.client("dynamodb", config=config),
-        parts.netloc,
-        s3_client=s3_client,
-        overflow=overflow,
-    )
+    what = f"the DynamoDB target {uri}"
+    s3_client = None
+    if overflow is not None:
+        s3_client = configured_client(lambda: boto3.client("s3", config=config), what)
+    client = configured_client(lambda: boto3.client("dynamodb", config=config), what)
+    projection = DynamoDbProjection(client, parts.netloc, s3_client=s3_client, overflow=overflow)
     if query.get("create", ["false"])[-1].lower() in {"true", "1", "yes"}:
-        projection.ensure_table()
+        try:
+            projection.ensure_table()
+        except CdcError as exc:
+            projection.close()
+            if isinstance(exc.__cause__, NoCredentialsError | PartialCredentialsError):
+                msg = f"cannot create the table of {what}: {exc.__cause__}"
+                raise ConfigError(msg) from exc
+            raise
     return projection
 
 

@@ -1,7 +1,9 @@
 """In-memory projection: the reference semantics every real projection is tested against.
 
 It keeps the same two views as the SQL projections (current state per document and every
-revision once) in dictionaries. Used by ``--dry-run`` and by the property tests.
+revision once) in dictionaries. The contract suite (``tests/contract``) checks every real
+projection's final state and per-batch counts against it. It stores any Python value, so it
+never fails (not even for text that is not valid UTF-8, which real targets reject as poison).
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ Guarantees (the contract of :mod:`projections.base`):
   parse errors) is a :class:`~schemas.errors.UnstorableChangeError` failure for that change
   alone. A whole request that fails (connection error, timeout, 429, 5xx) is retried, then every
   change in it is a :class:`~schemas.errors.RetryableError` failure; a 413 splits the request.
+  A document, id or table name that is not valid UTF-8 (a lone UTF-16 surrogate) is an
+  :class:`~schemas.errors.UnstorableChangeError` failure before anything is sent.
 * Replay checkpoints are documents in ``<prefix>-qldb-cdc-checkpoints``.
 """
 
@@ -473,15 +475,21 @@ def build_client(target: OpenSearchTarget) -> OpenSearch:
     with its own bounded backoff, per item where it can.
 
     Raises:
-        ConfigError: SigV4 requested but no AWS credentials or region are available.
+        ConfigError: SigV4 requested but no AWS credentials or region are available, or
+            botocore rejects the AWS configuration (unknown profile, partial credentials...).
     """
     http_auth: Any = None
     if target.sigv4:
         import boto3
+        from botocore.exceptions import BotoCoreError
         from opensearchpy import Urllib3AWSV4SignerAuth
 
-        session = boto3.Session(region_name=target.region) if target.region else boto3.Session()
-        credentials = session.get_credentials()
+        try:
+            session = boto3.Session(region_name=target.region) if target.region else boto3.Session()
+            credentials = session.get_credentials()
+        except BotoCoreError as exc:
+            msg = f"auth=sigv4 but the AWS configuration is unusable: {exc}"
+            raise ConfigError(msg) from exc
         if credentials is None:
             msg = "auth=sigv4 but boto3 found no AWS credentials"
             raise ConfigError(msg)

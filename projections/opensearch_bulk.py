@@ -124,7 +124,8 @@ def bulk_entry(prefix: str, change: Change) -> BulkEntry:
 
     Raises:
         UnstorableChangeError: the document holds a value JSON cannot carry (a non-finite
-            decimal); it can never be written.
+            decimal), or the document, its id or its table name holds text that is not valid
+            UTF-8 (a lone UTF-16 surrogate); it can never be written.
     """
     action = {
         "index": {
@@ -140,7 +141,15 @@ def bulk_entry(prefix: str, change: Change) -> BulkEntry:
         msg = f"document {change.key} v{change.version} cannot be written as JSON: {exc}"
         raise UnstorableChangeError(msg) from exc
     text = json_codec.dumps(action) + "\n" + source + "\n"
-    return BulkEntry(change, text.encode("utf-8", "surrogatepass"))
+    try:
+        payload = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        msg = (
+            f"document {change.key} v{change.version} contains a lone UTF-16 surrogate, "
+            f"which is not valid UTF-8 ({exc.reason})"
+        )
+        raise UnstorableChangeError(msg) from exc
+    return BulkEntry(change, payload)
 
 
 def chunk_by_bytes(entries: Iterable[BulkEntry], max_bytes: int) -> Iterator[list[BulkEntry]]:

@@ -23,9 +23,15 @@ Guarantees (S3 has no "write if greater" so both are compare-and-swap loops on t
   ``HEAD`` -> compare -> ``PutObject`` with ``If-Match: <etag>`` (``If-None-Match: *`` when
   absent). A 412 means another writer got in between: re-read and compare again, at most
   ``max_cas_rounds`` times, then ``RetryableError``.
-* Throttling (``SlowDown``), 5xx and connection errors are retried with backoff inside
+* Throttling (``SlowDown``), 5xx, a concurrent conditional write (409
+  ``ConditionalRequestConflict``) and connection errors are retried with backoff inside
   ``apply``; still failing -> ``Failure(RetryableError)`` for that change only. Requests S3
-  rejects as invalid -> ``Failure(PoisonError)``.
+  rejects as invalid, and changes whose JSON, table name or document id is not valid UTF-8 (a
+  lone UTF-16 surrogate) -> ``Failure(PoisonError)`` for that change only.
+* Every change is counted once: ``applied + stale + superseded + len(failures) == received``.
+  The current object is written only after the winning change's revision object was: when
+  that revision write fails the change is only a failure. A failed older revision is a failure,
+  not superseded.
 """
 
 from __future__ import annotations
@@ -50,10 +56,11 @@ from projections.aws_errors import (
     checked_call,
     classify_client_error,
     client_config,
+    configured_client,
     http_status,
 )
 from projections.base import ApplyReport, Failure
-from schemas.errors import CdcError, ConfigError, RetryableError
+from schemas.errors import CdcError, ConfigError, RetryableError, UnstorableChangeError
 
 DEFAULT_WORKERS = 16
 CHECKPOINT_DIR = "_checkpoints"
@@ -94,11 +101,38 @@ def wins_over(change: Change, stored: StoredState) -> bool:
     return change.is_redacted and not stored.redacted
 
 
+def encoded_body(change: Change) -> bytes:
+    """The UTF-8 JSON bytes of :func:`object_body`.
+
+    Raises:
+        UnstorableChangeError: the data has no JSON form, or some text of it (a value, a key,
+            the table name, the document id...) holds a lone UTF-16 surrogate, not valid UTF-8.
+    """
+    try:
+        return json_codec.dumps(object_body(change)).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        msg = (
+            f"document {change.key.doc_id!r} v{change.version} contains a lone UTF-16 "
+            f"surrogate, which is not valid UTF-8 ({exc.reason})"
+        )
+        raise UnstorableChangeError(msg) from exc
+    except (TypeError, ValueError) as exc:
+        msg = f"document {change.key.doc_id!r} v{change.version} has no JSON form: {exc}"
+        raise UnstorableChangeError(msg) from exc
+
+
 @dataclass(slots=True)
 class _DocumentOutcome:
+    """What happened to one document; each change of it is counted once.
+
+    ``superseded_failed`` counts failed revisions of changes that the batch counts as
+    superseded: the report moves them from ``superseded`` to ``failures``.
+    """
+
     applied: bool = False
     stale: bool = False
     history_written: int = 0
+    superseded_failed: int = 0
     failures: list[Failure] = field(default_factory=list)
 
 
@@ -168,6 +202,7 @@ class S3Projection:
             work, self._pool.map(lambda w: self._write_document(*w), work), strict=True
         ):
             report.history_written += outcome.history_written
+            report.superseded -= outcome.superseded_failed
             report.failures.extend(outcome.failures)
             if outcome.applied:
                 report.applied += 1
@@ -178,19 +213,31 @@ class S3Projection:
         return report
 
     def _write_document(self, latest: Change, revisions: list[Change]) -> _DocumentOutcome:
+        """Write the revisions of one document, then its current object.
+
+        The current object is written only when the latest change's own revision object was
+        written (or already there): a change is either applied/stale or failed, never both.
+        """
         outcome = _DocumentOutcome()
+        latest_failed = False
         for revision in revisions:
             try:
                 written = self._retry.run(partial(self._write_revision, revision))
             except CdcError as exc:
-                outcome.failures.append(Failure(revision, exc))
+                if revision.version == latest.version:
+                    latest_failed = True
+                    outcome.failures.append(Failure(latest, exc))
+                else:
+                    outcome.superseded_failed += 1
+                    outcome.failures.append(Failure(revision, exc))
             else:
                 outcome.history_written += written
+        if latest_failed:
+            return outcome
         try:
             applied = self._retry.run(lambda: self._write_current(latest))
         except CdcError as exc:
-            if not any(f.change is latest for f in outcome.failures):
-                outcome.failures.append(Failure(latest, exc))
+            outcome.failures.append(Failure(latest, exc))
             return outcome
         outcome.applied = applied
         outcome.stale = not applied
@@ -199,13 +246,14 @@ class S3Projection:
     def _write_revision(self, change: Change) -> int:
         """1 when the revision object was created or redacted now, 0 when already there."""
         key = self.revision_key(change.key, change.version)
+        body = encoded_body(change)
         if not change.is_redacted:
-            return 1 if self._put(key, change, etag=None) else 0
+            return 1 if self._put(key, change, body, etag=None) else 0
         for _ in range(self._rounds):
             stored = self._head(key)
             if stored is not None and stored.redacted:
                 return 0
-            if self._put(key, change, etag=stored.etag if stored else None):
+            if self._put(key, change, body, etag=stored.etag if stored else None):
                 return 1
         msg = f"s3://{self._bucket}/{key}: gave up after {self._rounds} conflicting writers"
         raise RetryableError(msg)
@@ -213,16 +261,17 @@ class S3Projection:
     def _write_current(self, change: Change) -> bool:
         """True when ``change`` became the current object, False when it is stale."""
         key = self.current_key(change.key)
+        body = encoded_body(change)
         for _ in range(self._rounds):
             stored = self._head(key)
             if stored is not None and not wins_over(change, stored):
                 return False
-            if self._put(key, change, etag=stored.etag if stored else None):
+            if self._put(key, change, body, etag=stored.etag if stored else None):
                 return True
         msg = f"s3://{self._bucket}/{key}: gave up after {self._rounds} conflicting writers"
         raise RetryableError(msg)
 
-    def _put(self, key: str, change: Change, *, etag: str | None) -> bool:
+    def _put(self, key: str, change: Change, body: bytes, *, etag: str | None) -> bool:
         """Conditional put: create-only without ``etag``, else replace that exact object."""
         condition = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
         try:
@@ -230,7 +279,7 @@ class S3Projection:
                 self._client.put_object,
                 Bucket=self._bucket,
                 Key=key,
-                Body=json_codec.dumps(object_body(change)).encode("utf-8"),
+                Body=body,
                 ContentType="application/json",
                 Metadata={
                     "version": str(change.version),
@@ -260,9 +309,13 @@ class S3Projection:
                 redacted=metadata.get("redacted") == "true",
             )
         # Written by something else without our metadata: read the body instead.
-        response = checked_call(
-            self._client.get_object, Bucket=self._bucket, Key=key, IfMatch=head["ETag"]
-        )
+        try:
+            response = checked_call(
+                self._client.get_object, Bucket=self._bucket, Key=key, IfMatch=head["ETag"]
+            )
+        except ConditionFailedError as exc:
+            msg = f"s3://{self._bucket}/{key} changed while it was read; read it again"
+            raise RetryableError(msg) from exc
         try:
             parsed = json_codec.loads(response["Body"].read())
             return StoredState(
@@ -306,7 +359,16 @@ class S3Projection:
 
 
 def _seg(name: str) -> str:
-    return quote(name, safe="")
+    """``name`` percent-encoded as one key segment.
+
+    Raises:
+        UnstorableChangeError: ``name`` holds a lone UTF-16 surrogate (not valid UTF-8).
+    """
+    try:
+        return quote(name, safe="")
+    except UnicodeEncodeError as exc:
+        msg = f"name {name!r} contains a lone UTF-16 surrogate, which is not valid UTF-8"
+        raise UnstorableChangeError(msg) from exc
 
 
 def _flag(value: bool) -> str:
@@ -343,11 +405,13 @@ def from_uri(uri: str) -> S3Projection:
     ``AWS_ENDPOINT_URL_S3``); botocore's own retries are off, :class:`RetryPolicy` backs off.
 
     Raises:
-        ConfigError: a malformed URI.
+        ConfigError: a malformed URI, or a botocore configuration error while building the
+            client (unknown profile, partial credentials...).
     """
     parts = urlsplit(uri)
     if parts.scheme != "s3" or not parts.netloc or parts.query:
         msg = f"S3 target must look like s3://bucket/prefix, got {uri!r}"
         raise ConfigError(msg)
-    client = boto3.client("s3", config=client_config(DEFAULT_WORKERS + 4))
+    config = client_config(DEFAULT_WORKERS + 4)
+    client = configured_client(lambda: boto3.client("s3", config=config), f"the S3 target {uri}")
     return S3Projection(client, parts.netloc, parts.path.strip("/"))

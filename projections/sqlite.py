@@ -15,6 +15,12 @@ Guarantee: at-least-once in, idempotent by version. Each ``apply`` is one transa
 only replaced by a change that ``Change.supersedes`` it, so any permutation and duplication of
 the input ends in the state of in-order application. Several processes may write one database
 (WAL mode, busy timeout): the version condition makes their writes commute.
+
+A change SQLite can never store (data without a JSON form, text that is not valid UTF-8 such as
+a lone UTF-16 surrogate) is a ``Failure(UnstorableChangeError)`` for that change alone and the
+rest of the batch is written. Every change is counted once:
+``applied + stale + superseded + len(failures) == received`` (an unstorable older revision is a
+failure, not superseded).
 """
 
 from __future__ import annotations
@@ -94,14 +100,21 @@ Row = tuple[str, str, int, int, int, str | None, str, str, str, int, str, str | 
 
 
 def to_row(change: Change) -> Row:
-    """The SQL row for ``change``; raises UnstorableChangeError for data JSON cannot hold."""
+    """The SQL row for ``change``.
+
+    Raises:
+        UnstorableChangeError: the data has no JSON form, or any text of the row (document
+            JSON, table name, document id, transaction id...) is not valid UTF-8 (a lone UTF-16
+            surrogate), which SQLite cannot bind.
+    """
     data = None
     if change.data is not None:
         try:
             data = json_codec.dumps(change.data)
         except (TypeError, ValueError) as exc:
-            msg = f"document {change.key.doc_id} v{change.version}: {exc}"
+            msg = f"document {change.key.doc_id!r} v{change.version}: {exc}"
             raise UnstorableChangeError(msg) from exc
+    _require_utf8(change, data)
     return (
         change.key.table,
         change.key.doc_id,
@@ -157,6 +170,10 @@ class SQLiteProjection:
         encoded: dict[int, Row] = {}
         history = _rows(batch.revisions.values(), report, encoded)
         latest = _rows(batch.latest.values(), report, encoded)
+        # An unstorable older revision is a failure, not a superseded change: count it once.
+        report.superseded -= sum(
+            1 for f in report.failures if batch.latest.get(f.change.key) is not f.change
+        )
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -207,6 +224,31 @@ class SQLiteProjection:
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+
+def _require_utf8(change: Change, data: str | None) -> None:
+    """Raise UnstorableChangeError when a text column of ``change`` does not encode as UTF-8."""
+    texts = {
+        "ledger table": change.key.table,
+        "document id": change.key.doc_id,
+        "document data": data or "",
+        "tx id": change.tx_id,
+        "tx time": change.tx_time,
+        "block strand": change.block.strand_id,
+        "revision hash": change.revision_hash,
+        "data hash": change.data_hash or "",
+    }
+    for what, text in texts.items():
+        if text.isascii():
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            msg = (
+                f"document {change.key.doc_id!r} v{change.version}: {what} contains a lone "
+                f"UTF-16 surrogate, which is not valid UTF-8 ({exc.reason})"
+            )
+            raise UnstorableChangeError(msg) from exc
 
 
 def _rows(

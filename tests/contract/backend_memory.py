@@ -27,4 +27,4 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         projection.documents.clear()
         projection.revisions.clear()
 
-    yield Harness(projection, read_current, read_history, reset, max_examples=200)
+    yield Harness(projection, read_current, read_history, reset, max_examples=200, utf8_only=False)

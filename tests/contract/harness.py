@@ -43,7 +43,9 @@ class Harness:
     ``read_current`` returns every stored document (tombstones included); ``read_history`` returns
     every stored revision, or is ``None`` for projections without history. ``reset`` wipes all
     state (used between hypothesis examples). ``max_examples`` bounds property tests for slow
-    backends.
+    backends. ``utf8_only`` is ``True`` for every real target: text that is not valid UTF-8 (a
+    lone UTF-16 surrogate) can never be stored and is a poison failure; only the in-memory
+    reference, which stores Python strings as they are, sets it to ``False``.
     """
 
     projection: Projection
@@ -51,6 +53,7 @@ class Harness:
     read_history: Callable[[], dict[tuple[DocKey, int], HistoryRow]] | None
     reset: Callable[[], None]
     max_examples: int = 40
+    utf8_only: bool = True
 
 
 HarnessFactory = Callable[[Path], AbstractContextManager[Harness]]

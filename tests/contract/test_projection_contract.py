@@ -3,25 +3,62 @@
 Each test GIVEN a set of revisions (in some order, maybe duplicated), WHEN applied to the
 projection (in one or several batches), THEN the stored current state (and history, where the
 projection keeps one) equals the reference computed by applying them once, in version order.
+Every batch applied through :func:`apply_checked` is also applied to a
+:class:`~projections.memory.MemoryProjection` fed the same batches, and the projection's counts
+must equal the reference's (``history_written`` only for projections with history) and balance:
+``applied + stale + superseded + len(failures) == received``.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from changes.model import Change, ChangeKind, DocKey
+from projections.base import ApplyReport
+from projections.memory import MemoryProjection
+from schemas.errors import UnstorableChangeError
 from tests.builders import history, make_change
 from tests.contract.harness import Harness, expected_state
 
 
-def apply_in_batches(h: Harness, changes: list[Change], batch_size: int) -> None:
+def assert_balanced(report: ApplyReport, batch: Sequence[Change]) -> None:
+    """Every change of ``batch`` is counted exactly once."""
+    assert report.received == len(batch)
+    counted = report.applied + report.stale + report.superseded + len(report.failures)
+    assert counted == report.received, report
+
+
+def apply_checked(h: Harness, reference: MemoryProjection, batch: list[Change]) -> ApplyReport:
+    """Apply ``batch`` to the projection and the reference; the counts must agree."""
+    report = h.projection.apply(batch)
+    want = reference.apply(batch)
+    assert report.failures == [], report.failures
+    assert_balanced(report, batch)
+    got_counts = (report.applied, report.stale, report.superseded)
+    assert got_counts == (want.applied, want.stale, want.superseded), (report, want)
+    assert (report.tombstones, report.redactions) == (want.tombstones, want.redactions)
+    if h.read_history is not None:
+        assert report.history_written == want.history_written, (report, want)
+    return report
+
+
+def apply_in_batches(
+    h: Harness,
+    changes: list[Change],
+    batch_size: int,
+    reference: MemoryProjection | None = None,
+) -> MemoryProjection:
+    """Apply ``changes`` in slices of ``batch_size`` with :func:`apply_checked`."""
+    reference = MemoryProjection() if reference is None else reference
     for start in range(0, len(changes), batch_size):
-        report = h.projection.apply(changes[start : start + batch_size])
-        assert report.failures == [], report.failures
+        apply_checked(h, reference, changes[start : start + batch_size])
+    return reference
 
 
 def assert_converged(h: Harness, changes: list[Change]) -> None:
@@ -43,8 +80,8 @@ def test_in_order_history_with_delete(harness: Harness) -> None:
 
 def test_duplicates_count_as_stale_and_change_nothing(harness: Harness) -> None:
     changes = history("a", 3)
-    apply_in_batches(harness, changes, 100)
-    report = harness.projection.apply(changes)
+    reference = apply_in_batches(harness, changes, 100)
+    report = apply_checked(harness, reference, changes)
     assert report.applied == 0
     assert report.stale + report.superseded == len(changes)
     assert_converged(harness, changes)
@@ -52,8 +89,8 @@ def test_duplicates_count_as_stale_and_change_nothing(harness: Harness) -> None:
 
 def test_out_of_order_older_version_never_overwrites(harness: Harness) -> None:
     v0, v1, v2 = history("a", 3)
-    harness.projection.apply([v2])
-    report = harness.projection.apply([v0, v1])
+    reference = apply_in_batches(harness, [v2], 1)
+    report = apply_checked(harness, reference, [v0, v1])
     assert report.applied == 0
     assert harness.read_current()[DocKey("Person", "a")].version == 2
     assert_converged(harness, [v0, v1, v2])
@@ -61,8 +98,8 @@ def test_out_of_order_older_version_never_overwrites(harness: Harness) -> None:
 
 def test_delete_then_late_update_does_not_resurrect(harness: Harness) -> None:
     changes = history("a", 3, delete_last=True)
-    harness.projection.apply([changes[0], changes[2]])
-    harness.projection.apply([changes[1]])
+    reference = apply_in_batches(harness, [changes[0], changes[2]], 2)
+    apply_checked(harness, reference, [changes[1]])
     row = harness.read_current()[DocKey("Person", "a")]
     assert (row.deleted, row.version, row.data) == (True, 2, None)
     assert_converged(harness, changes)
@@ -71,8 +108,8 @@ def test_delete_then_late_update_does_not_resurrect(harness: Harness) -> None:
 def test_redaction_of_current_version_purges_data(harness: Harness) -> None:
     v0, v1 = history("a", 2)
     red = make_change("a", 1, kind=ChangeKind.REDACTION)
-    harness.projection.apply([v0, v1])
-    report = harness.projection.apply([red])
+    reference = apply_in_batches(harness, [v0, v1], 2)
+    report = apply_checked(harness, reference, [red])
     assert report.redactions == 1
     row = harness.read_current()[DocKey("Person", "a")]
     assert (row.redacted, row.deleted, row.data, row.version) == (True, False, None, 1)
@@ -82,8 +119,8 @@ def test_redaction_of_current_version_purges_data(harness: Harness) -> None:
 def test_redaction_before_original_stays_redacted(harness: Harness) -> None:
     v0 = make_change("a", 0)
     red = make_change("a", 0, kind=ChangeKind.REDACTION)
-    harness.projection.apply([red])
-    harness.projection.apply([v0])
+    reference = apply_in_batches(harness, [red], 1)
+    apply_checked(harness, reference, [v0])
     assert harness.read_current()[DocKey("Person", "a")].redacted is True
     assert_converged(harness, [v0, red])
 
@@ -91,7 +128,7 @@ def test_redaction_before_original_stays_redacted(harness: Harness) -> None:
 def test_redaction_of_old_version_keeps_current_data(harness: Harness) -> None:
     v0, v1 = history("a", 2)
     red0 = make_change("a", 0, kind=ChangeKind.REDACTION)
-    harness.projection.apply([v0, v1, red0])
+    apply_in_batches(harness, [v0, v1, red0], 3)
     row = harness.read_current()[DocKey("Person", "a")]
     assert (row.version, row.redacted) == (1, False)
     assert row.data is not None
@@ -116,7 +153,7 @@ def test_ion_type_fidelity(harness: Harness) -> None:
         "unicode": 'Łódź ✓ \u2028 "quoted" \\ back',
     }
     change = make_change("typed", 0, data=data)
-    harness.projection.apply([change])
+    apply_in_batches(harness, [change], 1)
     row = harness.read_current()[DocKey("Person", "typed")]
     assert row.data == data
     assert str(row.data["price"]) == "1.50"
@@ -127,7 +164,7 @@ def test_ion_type_fidelity(harness: Harness) -> None:
 def test_big_document(harness: Harness) -> None:
     big = {"payload": "x" * 450_000, "n": 1}
     changes = [make_change("big", 0, data=big), make_change("big", 1, data={**big, "n": 2})]
-    harness.projection.apply(list(reversed(changes)))
+    apply_in_batches(harness, list(reversed(changes)), 2)
     row = harness.read_current()[DocKey("Person", "big")]
     assert row.version == 1
     assert row.data == {**big, "n": 2}
@@ -140,6 +177,56 @@ def test_many_documents_in_one_batch(harness: Harness) -> None:
     apply_in_batches(harness, changes, 50)
     assert len(harness.read_current()) == 60
     assert_converged(harness, changes)
+
+
+LONE_SURROGATE = "\ud800"
+"""Valid in a Python ``str`` (JSON ``\\ud800`` escapes, Ion escapes), invalid in UTF-8."""
+
+
+def unencodable_change(where: str) -> Change:
+    """A change whose data value, data key, document id or table name holds a lone surrogate."""
+    if where == "data value":
+        return make_change("bad", 0, data={"k": [LONE_SURROGATE]})
+    if where == "data key":
+        return make_change("bad", 0, data={LONE_SURROGATE: 1})
+    if where == "document id":
+        return make_change("bad" + LONE_SURROGATE, 0)
+    return make_change("bad", 0, table="Bad" + LONE_SURROGATE)
+
+
+@pytest.mark.parametrize("where", ["data value", "data key", "document id", "table name"])
+def test_text_that_is_not_utf8_poisons_only_its_change(harness: Harness, where: str) -> None:
+    bad, good = unencodable_change(where), make_change("good", 0)
+    report = harness.projection.apply([bad, good])
+    assert_balanced(report, [bad, good])
+    if not harness.utf8_only:  # the in-memory reference stores Python strings as they are
+        assert (report.applied, report.failures) == (2, [])
+        assert_converged(harness, [bad, good])
+        return
+    assert report.applied == 1
+    assert [failure.change for failure in report.failures] == [bad]
+    assert report.failures[0].poison
+    assert isinstance(report.failures[0].error, UnstorableChangeError)
+    assert_converged(harness, [good])
+
+
+def test_unencodable_older_revision_is_counted_once(harness: Harness) -> None:
+    bad = make_change("a", 0, data={"k": LONE_SURROGATE})
+    v1 = make_change("a", 1)
+    report = harness.projection.apply([bad, v1])
+    assert_balanced(report, [bad, v1])
+    assert report.applied == 1
+    assert harness.read_current()[DocKey("Person", "a")].version == 1
+    if harness.read_history is None or not harness.utf8_only:
+        # Current state only (or the reference): the old revision is superseded, never written.
+        assert (report.superseded, report.failures) == (1, [])
+        return
+    # History keeps every revision: the old one cannot be stored, so it fails (poison) instead
+    # of being counted as superseded.
+    assert report.superseded == 0
+    assert [failure.change for failure in report.failures] == [bad]
+    assert report.failures[0].poison
+    assert set(harness.read_history()) == {(DocKey("Person", "a"), 1)}
 
 
 @st.composite

@@ -11,7 +11,10 @@ from botocore.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
+    NoRegionError,
     ParamValidationError,
+    PartialCredentialsError,
+    ProfileNotFound,
     ReadTimeoutError,
 )
 
@@ -20,9 +23,10 @@ from projections.aws_errors import (
     RetryPolicy,
     checked_call,
     classify_client_error,
+    configured_client,
     is_condition_failure,
 )
-from schemas.errors import PoisonError, RetryableError, ThrottledError
+from schemas.errors import ConfigError, PoisonError, RetryableError, ThrottledError
 
 
 def client_error(code: str, status: int, operation: str = "PutItem") -> ClientError:
@@ -153,3 +157,38 @@ def test_retry_policy_never_retries_poison() -> None:
     with pytest.raises(PoisonError):
         RetryPolicy(attempts=5, sleep=lambda _: None).run(bad)
     assert calls == 1
+
+
+def test_a_concurrent_conditional_write_is_retried_not_read_as_a_lost_condition() -> None:
+    conflict = client_error("ConditionalRequestConflict", 409, "PutObject")
+    assert not is_condition_failure(conflict)
+    error = classify_client_error(conflict)
+    assert type(error) is RetryableError
+    assert "concurrent conditional write" in str(error)
+
+    def collide() -> None:
+        raise conflict
+
+    with pytest.raises(RetryableError):
+        checked_call(collide)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        NoRegionError(),
+        ProfileNotFound(profile="gone"),
+        PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"),
+    ],
+)
+def test_configured_client_turns_botocore_configuration_errors_into_config_error(
+    exc: Exception,
+) -> None:
+    def build() -> object:
+        raise exc
+
+    with pytest.raises(ConfigError, match="the DynamoDB target dynamodb://T") as raised:
+        configured_client(build, "the DynamoDB target dynamodb://T")
+    assert raised.value.__cause__ is exc
+    assert "\n" not in str(raised.value)
+    assert configured_client(lambda: "client", "x") == "client"

@@ -127,3 +127,20 @@ def test_item_shapes_for_each_kind() -> None:
 def test_a_450kb_document_exceeds_the_estimate_limit() -> None:
     item = change_item(make_change("big", 0, data={"payload": "x" * 450_000}))
     assert item_size(item) > ITEM_LIMIT_BYTES
+
+
+@pytest.mark.parametrize(
+    "value", ["\ud800", ["ok", "x\udfffy"], {"k": {"deep": "\ud83d"}}, {"\ud800": 1}]
+)
+def test_text_that_is_not_utf8_is_unstorable(value: Any) -> None:
+    # botocore would send a JSON \ud800 escape that DynamoDB can never store as UTF-8.
+    with pytest.raises(UnstorableChangeError, match="surrogate"):
+        to_attribute_value(value)
+
+
+def test_ids_and_table_names_that_are_not_utf8_are_unstorable() -> None:
+    assert to_attribute_value("Łódź ✓ 😀") == {"S": "Łódź ✓ 😀"}
+    with pytest.raises(UnstorableChangeError):
+        change_item(make_change("d\ud800", 0))
+    with pytest.raises(UnstorableChangeError):
+        change_item(make_change("d", 0, table="T\udfff"))

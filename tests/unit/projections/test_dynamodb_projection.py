@@ -6,12 +6,26 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from changes.model import Change, ChangeKind, DocKey
 from projections.aws_errors import RetryPolicy
-from projections.dynamodb import CHECKPOINT_PREFIX, GSI_NAME, DynamoDbProjection, from_uri
-from schemas.errors import ConfigError, PoisonError, RetryableError, UnstorableChangeError
+from projections.dynamodb import (
+    CHECKPOINT_PREFIX,
+    GSI_NAME,
+    DynamoDbProjection,
+    change_item,
+    from_uri,
+)
+from schemas.errors import (
+    ConfigError,
+    PoisonError,
+    RetryableError,
+    ThrottledError,
+    UnstorableChangeError,
+)
 from tests.builders import history, make_change
 from tests.contract.backend_dynamodb import item_row, scan_all
 from tests.contract.harness import expected_state
@@ -230,3 +244,101 @@ def test_poison_errors_are_never_raised_out_of_apply(table: str) -> None:
     report = projection.apply([make_change("x", 0, data={"deep": float("inf")})])
     assert isinstance(report.failures[0].error, PoisonError)
     projection.close()
+
+
+def test_a_redaction_wins_over_an_item_without_a_redacted_attribute(table: str) -> None:
+    # Items written by an older version or another tool may lack the ``redacted`` flag.
+    client = aws_client("dynamodb")
+    item = change_item(make_change("a", 1))
+    del item["redacted"]
+    client.put_item(TableName=table, Item=item)
+    projection = DynamoDbProjection(client, table, retry=NO_SLEEP)
+    assert projection.apply([make_change("a", 1)]).stale == 1
+    report = projection.apply([make_change("a", 1, kind=ChangeKind.REDACTION)])
+    assert (report.applied, report.redactions, report.stale) == (1, 1, 0)
+    stored = client.get_item(TableName=table, Key={"pk": {"S": "a"}}, ConsistentRead=True)
+    assert stored["Item"]["redacted"] == {"BOOL": True}
+    assert "data" not in stored["Item"]
+    projection.close()
+
+
+@pytest.fixture
+def no_aws_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No AWS region, profile or credentials anywhere (env, files, instance metadata)."""
+    for name in (
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+
+def test_from_uri_without_a_region_is_a_one_line_config_error(no_aws_config: None) -> None:
+    with pytest.raises(ConfigError, match="region") as raised:
+        from_uri("dynamodb://Table")
+    assert "\n" not in str(raised.value)
+    assert "dynamodb://Table" in str(raised.value)
+
+
+def test_from_uri_with_an_unknown_profile_or_partial_credentials_is_a_config_error(
+    no_aws_config: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    with pytest.raises(ConfigError, match="AWS_SECRET_ACCESS_KEY"):
+        from_uri("dynamodb://Table")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    with pytest.raises(ConfigError, match="no-such-profile"):
+        from_uri("dynamodb://Table?overflow=s3://bucket/big")
+
+
+def test_creating_the_table_without_credentials_is_a_config_error(
+    no_aws_config: None,
+    monkeypatch: pytest.MonkeyPatch,
+    moto_endpoint: str,  # noqa: F811
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    with pytest.raises(ConfigError, match="credentials"):
+        from_uri(f"dynamodb://{unique_name('nocreds')}?create=true")
+
+
+def test_a_waiter_that_stops_on_an_error_is_classified(moto_endpoint: str) -> None:  # noqa: F811
+    client = aws_client("dynamodb")
+    calls: list[str] = []
+
+    def throttle_the_waiter(request: Any, **_: Any) -> AWSResponse | None:
+        # The first DescribeTable (table missing) and CreateTable reach moto; the waiter's
+        # DescribeTable is throttled, so the waiter stops on an error response.
+        calls.append(request.headers["X-Amz-Target"].decode())
+        if calls.count("DynamoDB_20120810.DescribeTable") < 2:
+            return None
+        body = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
+        headers: Any = {"Content-Type": "application/x-amz-json-1.0"}
+        return AWSResponse(request.url, 400, headers, _Raw(body))
+
+    client.meta.events.register("before-send.dynamodb.DescribeTable", throttle_the_waiter)
+    name = unique_name("waiter")
+    projection = DynamoDbProjection(client, name, retry=NO_SLEEP)
+    with pytest.raises(ThrottledError, match="ThrottlingException"):
+        projection.ensure_table()
+    projection.close()
+    aws_client("dynamodb").delete_table(TableName=name)
+
+
+class _Raw:
+    """The ``raw`` body botocore's ``AWSResponse`` streams from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from changes import json_codec
-from changes.model import ChangeKind
+from changes.model import Change, ChangeKind
 from projections.opensearch_bulk import (
     BulkEntry,
     ItemOutcome,
@@ -240,3 +240,18 @@ def test_checkpoint_template_wins_over_the_table_template() -> None:
         "exportId": {"type": "keyword"},
         "key": {"type": "keyword"},
     }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        make_change("d", 0, data={"k": ["\ud800"]}),
+        make_change("d\udfff", 0),
+        make_change("d", 0, table="T\ud800"),
+    ],
+    ids=["data", "document id", "table"],
+)
+def test_bulk_entry_refuses_text_that_is_not_utf8(change: Change) -> None:
+    # Before: encoded with "surrogatepass", which sends invalid UTF-8 to the cluster.
+    with pytest.raises(UnstorableChangeError, match="surrogate"):
+        bulk_entry("cdc", change)

@@ -445,3 +445,11 @@ def test_basic_auth_and_the_target_registry(fake: FakeOpenSearch) -> None:
 def test_poison_errors_are_poison_class() -> None:
     # Guard the classification contract the dead-letter path relies on.
     assert issubclass(UnstorableChangeError, PoisonError)
+
+
+def test_sigv4_with_an_unknown_profile_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    with pytest.raises(ConfigError, match="no-such-profile"):
+        from_uri("opensearch+https://example.com/cdc?auth=sigv4&region=eu-west-1")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from changes import json_codec
 from changes.model import Change, ChangeKind, DocKey
@@ -137,6 +140,8 @@ def test_throttling_5xx_and_lost_responses_lose_nothing(bucket: str, seed: int) 
         for _ in range(30):
             report = projection.apply(pending)
             assert all(f.retryable for f in report.failures), report.failures
+            counted = report.applied + report.stale + report.superseded + len(report.failures)
+            assert counted == report.received == len(pending), report
             failures_seen += len(report.failures)
             pending = [f.change for f in report.failures]
             if not pending:
@@ -241,3 +246,60 @@ def test_from_uri(aws_env: str) -> None:  # noqa: F811
     for bad in ("s3:///nobucket", f"s3://{name}/p?x=1", "gs://b/p"):
         with pytest.raises(ConfigError):
             from_uri(bad)
+
+
+def fail_revision_puts(client: Any, doc_id: str) -> None:
+    """Make every PutObject of ``doc_id``'s revision objects fail with HTTP 500."""
+
+    def before_send(request: Any, **_: Any) -> AWSResponse | None:
+        if f"/revisions/{doc_id}/" not in request.url:
+            return None
+        body = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
+        headers: Any = {"Content-Type": "application/xml"}
+        return AWSResponse(request.url, 500, headers, _Raw(body))
+
+    client.meta.events.register("before-send.s3.PutObject", before_send)
+
+
+def test_a_failed_revision_write_fails_its_change_once_and_skips_the_current_object(
+    bucket: str,
+) -> None:
+    client = aws_client("s3")
+    fail_revision_puts(client, "a")
+    projection = S3Projection(client, bucket, "rf", retry=RetryPolicy(attempts=1))
+    a0, a1, b0 = make_change("a", 0), make_change("a", 1), make_change("b", 0)
+    report = projection.apply([a0, a1, b0, b0])
+    assert sorted((f.change.key.doc_id, f.change.version) for f in report.failures) == [
+        ("a", 0),
+        ("a", 1),
+    ]
+    assert all(f.retryable for f in report.failures)
+    # b0 applied, its duplicate superseded; a0 and a1 only failed (neither applied nor superseded).
+    assert (report.applied, report.stale, report.superseded) == (1, 0, 1)
+    assert report.applied + report.stale + report.superseded + len(report.failures) == 4
+    current, revisions = state(client, bucket, "rf")
+    assert set(current) == {DocKey("Person", "b")}
+    assert set(revisions) == {(DocKey("Person", "b"), 0)}
+    projection.close()
+
+
+def test_from_uri_with_an_unknown_profile_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    with pytest.raises(ConfigError, match="no-such-profile") as raised:
+        from_uri("s3://bucket/prefix")
+    assert "s3://bucket/prefix" in str(raised.value)
+
+
+class _Raw:
+    """The ``raw`` body botocore's ``AWSResponse`` streams from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
