@@ -126,24 +126,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted; re-run the same command to resume")
         return EXIT_INTERRUPTED
-    except UserInputError as exc:
-        _say(f"error: {exc}")
-        return EXIT_USAGE
-    except RetryableError as exc:
-        # a target or the source kept failing: nothing was applied twice or lost
-        _say(f"error: {exc}")
-        return EXIT_TARGET_DOWN
-    except CdcError as exc:
-        # corrupt, truncated or unverifiable data, or a change no target can store
-        _say(f"error: {exc}")
-        return EXIT_BAD_DATA
-    except OSError as exc:
-        _say(f"error: {exc}")
-        return EXIT_USAGE
+    except (CdcError, OSError) as exc:
+        code = exit_code(exc)
+        hint = "re-run the same command to resume"
+        resume = f" ({hint})" if code == EXIT_TARGET_DOWN and hint not in str(exc) else ""
+        _say(f"error: {exc}{resume}")
+        return code
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code for a failure (see the module docstring); the class decides, not the text."""
+    if isinstance(exc, UserInputError | OSError):
+        return EXIT_USAGE  # a mistake in flags, paths or configuration
+    if isinstance(exc, RetryableError):
+        return EXIT_TARGET_DOWN  # a target or the source kept failing: nothing was lost
+    return EXIT_BAD_DATA  # corrupt, truncated or unverifiable data, or an unstorable change
 
 
 def _say(text: str) -> None:
-    sys.stderr.write(f"qldb-cdc: {text}\n")
+    """One line on stderr, whatever the message holds (drivers put newlines in theirs)."""
+    sys.stderr.write(f"qldb-cdc: {' '.join(text.split())}\n")
 
 
 def _replay(args: argparse.Namespace) -> int:

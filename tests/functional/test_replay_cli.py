@@ -262,3 +262,36 @@ def test_unstorable_document_is_dead_lettered_and_the_rest_applied(tmp_path: Pat
     assert letter["target"] == "postgresql"
     assert letter["sequenceNumber"].startswith("8ZkGjpvZQsB2Xw1Pj0C3Fz/exports/")
     assert letter["rawBase64"]
+
+
+def test_exit_codes_follow_the_failure_class() -> None:
+    from consumers.cli import EXIT_BAD_DATA, EXIT_TARGET_DOWN, EXIT_USAGE, exit_code
+    from consumers.parallel_replay import WorkerDiedError
+    from consumers.replay import TargetUnavailableError, UnstorableDocumentError
+    from schemas.errors import ConfigError, DecodeError, ThrottledError
+
+    assert exit_code(ConfigError("x")) == EXIT_USAGE
+    assert exit_code(FileNotFoundError("x")) == EXIT_USAGE
+    assert exit_code(TargetUnavailableError("x")) == EXIT_TARGET_DOWN
+    assert exit_code(ThrottledError("x")) == EXIT_TARGET_DOWN
+    assert exit_code(WorkerDiedError("x")) == EXIT_TARGET_DOWN
+    assert exit_code(DecodeError("x")) == EXIT_BAD_DATA
+    assert exit_code(UnstorableDocumentError("x")) == EXIT_BAD_DATA
+
+
+def test_target_that_keeps_failing_exits_4_and_a_rerun_resumes(tmp_path: Path) -> None:
+    from tests.moto_server import dead_endpoint
+
+    write_export(tmp_path / "e", sample_objects())
+    port = dead_endpoint().rsplit(":", 1)[1]
+    result = run_cli(
+        "replay",
+        str(tmp_path / "e"),
+        "--no-progress",
+        "--to",
+        f"postgresql://postgres@127.0.0.1:{port}/x?connect_timeout=1",
+    )
+    assert result.returncode == 4, result.stderr
+    assert "re-run the same command to resume" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
