@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
+
+from tests.moto_server import aws_client, unique_name
 
 SHARD = "shardId-000000000000"
 
@@ -58,3 +62,29 @@ def lambda_event_record(stream_arn: str, record: Mapping[str, Any]) -> dict[str,
         "awsRegion": "us-east-1",
         "eventSourceARN": stream_arn,
     }
+
+
+@dataclass
+class StreamWithDlq:
+    """A one-shard Kinesis stream and an SQS dead-letter queue on the moto server."""
+
+    name: str
+    arn: str
+    queue_url: str
+    kinesis: Any
+    sqs: Any
+
+
+@contextmanager
+def stream_with_dlq(stem: str) -> Iterator[StreamWithDlq]:
+    """Create the stream and the queue, yield them, delete both afterwards."""
+    kinesis, sqs = aws_client("kinesis"), aws_client("sqs")
+    name = unique_name(stem)
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    arn = kinesis.describe_stream(StreamName=name)["StreamDescription"]["StreamARN"]
+    queue_url = sqs.create_queue(QueueName=unique_name(f"{stem}-dlq"))["QueueUrl"]
+    try:
+        yield StreamWithDlq(name, arn, queue_url, kinesis, sqs)
+    finally:
+        kinesis.delete_stream(StreamName=name)
+        sqs.delete_queue(QueueUrl=queue_url)

@@ -43,7 +43,7 @@ from tests.functional.handoff_journal import (
     write_export_view,
 )
 from tests.functional.handoff_stream import deliver, run_like_lambda, stream_user_records
-from tests.kinesis_events import put_and_read
+from tests.kinesis_events import StreamWithDlq, put_and_read, stream_with_dlq
 from tests.moto_server import aws_client, aws_env, moto_endpoint, unique_name
 
 __all__ = ["aws_env", "moto_endpoint"]  # pytest fixtures used by name
@@ -121,27 +121,13 @@ def _check_the_scenario_is_interesting(cut: Cutover) -> None:
     assert any(redacted_at[k] > cut.last_exported for k in redacted_at)
 
 
-@dataclass
-class Queue:
-    """A Kinesis stream and an SQS dead-letter queue on the moto server."""
-
-    kinesis: Any
-    sqs: Any
-    name: str
-    arn: str
-    queue_url: str
+Queue = StreamWithDlq
 
 
 @pytest.fixture
 def queue(aws_env: str) -> Iterator[Queue]:
-    kinesis, sqs = aws_client("kinesis"), aws_client("sqs")
-    name = unique_name("handoff")
-    kinesis.create_stream(StreamName=name, ShardCount=1)
-    arn = kinesis.describe_stream(StreamName=name)["StreamDescription"]["StreamARN"]
-    queue_url = sqs.create_queue(QueueName=unique_name("handoff-dlq"))["QueueUrl"]
-    yield Queue(kinesis, sqs, name, arn, queue_url)
-    kinesis.delete_stream(StreamName=name)
-    sqs.delete_queue(QueueUrl=queue_url)
+    with stream_with_dlq("handoff") as created:
+        yield created
 
 
 @pytest.fixture(autouse=True)

@@ -32,7 +32,7 @@ from schemas.kpl import iter_user_records
 from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
 from tests.contract.backend_dynamodb import item_row, scan_all
 from tests.contract.harness import CurrentRow, expected_state
-from tests.kinesis_events import SHARD
+from tests.kinesis_events import SHARD, StreamWithDlq, stream_with_dlq
 from tests.kinesis_events import put_and_read as kinesis_put_and_read
 from tests.moto_server import aws_client, aws_env, moto_endpoint, unique_name
 from tests.unit.stream.synthetic import (
@@ -47,27 +47,13 @@ from tests.unit.stream.synthetic import (
 __all__ = ["aws_env", "moto_endpoint"]  # pytest fixtures used by name
 
 
-@dataclass
-class Stream:
-    """A Kinesis stream and an SQS dead-letter queue on the moto server."""
-
-    name: str
-    arn: str
-    queue_url: str
-    kinesis: Any
-    sqs: Any
+Stream = StreamWithDlq
 
 
 @pytest.fixture
 def stream(moto_endpoint: str) -> Iterator[Stream]:
-    kinesis, sqs = aws_client("kinesis"), aws_client("sqs")
-    name = unique_name("qldb")
-    kinesis.create_stream(StreamName=name, ShardCount=1)
-    arn = kinesis.describe_stream(StreamName=name)["StreamDescription"]["StreamARN"]
-    queue_url = sqs.create_queue(QueueName=unique_name("dlq"))["QueueUrl"]
-    yield Stream(name, arn, queue_url, kinesis, sqs)
-    kinesis.delete_stream(StreamName=name)
-    sqs.delete_queue(QueueUrl=queue_url)
+    with stream_with_dlq("qldb") as created:
+        yield created
 
 
 @pytest.fixture(autouse=True)
