@@ -111,6 +111,22 @@ def test_cli_replays_straight_from_s3(
     )
     assert main(["replay", str(folder), "--to", str(reference), "--no-progress"]) == 0
     assert dump(db) == dump(reference)
+    parallel = tmp_path / "s3-workers.db"
+    assert (
+        main(
+            [
+                "replay",
+                f"s3://{bucket}/{prefix}",
+                "--to",
+                str(parallel),
+                "--no-progress",
+                "--workers",
+                "2",
+            ]
+        )
+        == 0
+    )
+    assert dump(parallel) == dump(reference)
     assert main(["replay", f"s3://{bucket}/nothing-here/", "--to", str(db)]) == 2
 
 
