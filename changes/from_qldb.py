@@ -8,6 +8,7 @@ REDACTION; neither -> DELETE. Pure.
 from __future__ import annotations
 
 import base64
+from binascii import b2a_base64 as _b64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -82,19 +83,42 @@ def block_changes(
     """
     changes: list[Change] = []
     system = no_table = 0
+    documents = block.documents
+    block_address = block.address
     for revision in block.revisions:
-        if revision.metadata is None:
+        meta = revision.metadata
+        if meta is None:
             system += 1
             continue
-        ref = block.documents.get(revision.metadata.doc_id)
+        ref = documents.get(meta.doc_id)
         if ref is None:
             no_table += 1
             continue
         # Without raw values every change of the block shares one (read-only) origin.
         where = {**(origin or {}), "raw": revision.raw} if keep_raw else origin
+        # Inlined to_change (same result): this loop runs once per revision of a replay.
+        data = revision.data
+        data_hash = revision.data_hash
+        if data is not None:
+            kind = ChangeKind.INSERT if meta.version == 0 else ChangeKind.UPDATE
+            data = to_plain(data)
+        elif data_hash is not None:
+            kind = ChangeKind.REDACTION
+        else:
+            kind = ChangeKind.DELETE
         changes.append(
-            to_change(
-                revision, ref.table_name, table_id=ref.table_id, block=block.address, origin=where
+            Change(
+                DocKey(ref.table_name, meta.doc_id),
+                meta.version,
+                kind,
+                data,
+                meta.tx_id,
+                meta.tx_time,
+                revision.address or block_address,
+                _b64(revision.hash, newline=False).decode("ascii"),
+                None if data_hash is None else _b64(data_hash, newline=False).decode("ascii"),
+                ref.table_id,
+                where,
             )
         )
     return BlockChanges(changes=changes, skipped_system=system, skipped_no_table=no_table)

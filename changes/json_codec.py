@@ -15,6 +15,7 @@ import json
 import math
 import re
 import secrets
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -36,40 +37,63 @@ def dumps(value: Any) -> str:
 # Fast path: the C encoder writes every Decimal as a placeholder string carrying a per-process
 # random token; the placeholders are then replaced by the exact decimal text. The result is
 # accepted only if exactly as many placeholders were found as decimals were seen, so text that
-# happens to contain the pattern falls back to the exact pure-Python writer below.
+# happens to contain the pattern falls back to the exact pure-Python writer below. Placeholders
+# appear in the text in the order the decimals were seen (the encoder writes sequentially), so
+# with the counts equal the n-th placeholder is the n-th decimal.
 _TOKEN = secrets.token_hex(8)
 _PLACEHOLDER = re.compile(r'"\\u0000' + _TOKEN + r'(\d+)\\u0000"')
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
 
 
-def _dumps_fast(value: Any) -> str | None:
-    decimals: list[str] = []
+class _FastEncoder(threading.local):
+    """One C encoder per thread, built once (building one per call costs as much as encoding).
 
-    def default(obj: Any) -> str:
+    ``decimals`` collects the exact text of each Decimal met during one :meth:`encode` call.
+    """
+
+    def __init__(self) -> None:
+        self.decimals: list[str] = []
+        if _c_make_encoder is not None:
+            # No circular-reference markers: plain documents are trees, and markers left behind
+            # by an aborted encode would poison the next call.
+            self.encode_chunks: Any = _c_make_encoder(
+                None, self.default, _encode_str, None, ":", ",", False, False, False
+            )
+        else:  # pragma: no cover - CPython always has the C encoder
+            encoder = json.JSONEncoder(
+                ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=self.default
+            )
+            self.encode_chunks = lambda value, _level: (encoder.encode(value),)
+
+    def default(self, obj: Any) -> str:
         if type(obj) is Decimal and obj.is_finite():
             text = str(obj)
+            decimals = self.decimals
             decimals.append(text if "." in text or "E" in text else text + "E0")
             return f"\x00{_TOKEN}{len(decimals) - 1}\x00"
         msg = f"cannot serialise {type(obj).__name__} as JSON"
         raise TypeError(msg)
 
-    encoder = json.JSONEncoder(
-        ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=default
-    )
-    try:
-        text = encoder.encode(value)
-    except (TypeError, ValueError):
-        return None
-    if not decimals:
-        return text
-    found = 0
+    def encode(self, value: Any) -> str | None:
+        decimals = self.decimals = []
+        try:
+            text = "".join(self.encode_chunks(value, 0))
+        except (TypeError, ValueError):
+            return None
+        if not decimals:
+            return text
+        parts = _PLACEHOLDER.split(text)
+        if len(parts) != 2 * len(decimals) + 1:
+            return None
+        parts[1::2] = decimals
+        return "".join(parts)
 
-    def restore(match: re.Match[str]) -> str:
-        nonlocal found
-        found += 1
-        return decimals[int(match.group(1))]
 
-    text = _PLACEHOLDER.sub(restore, text)
-    return text if found == len(decimals) else None
+_fast = _FastEncoder()
+
+
+def _dumps_fast(value: Any) -> str | None:
+    return _fast.encode(value)
 
 
 def loads(text: str | bytes) -> Any:

@@ -228,6 +228,19 @@ class SQLiteProjection:
 
 def _require_utf8(change: Change, data: str | None) -> None:
     """Raise UnstorableChangeError when a text column of ``change`` does not encode as UTF-8."""
+    # Fast path: all-ASCII text (the usual case) is valid UTF-8; one check per text, no dict.
+    block = change.block
+    if (
+        (data is None or data.isascii())
+        and change.key.table.isascii()
+        and change.key.doc_id.isascii()
+        and change.tx_id.isascii()
+        and change.tx_time.isascii()
+        and block.strand_id.isascii()
+        and change.revision_hash.isascii()
+        and (change.data_hash is None or change.data_hash.isascii())
+    ):
+        return
     texts = {
         "ledger table": change.key.table,
         "document id": change.key.doc_id,

@@ -23,7 +23,7 @@ import datetime as dt
 import warnings
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from amazon.ion import simpleion
 from amazon.ion.core import IonType, Timestamp, TimestampPrecision
@@ -112,7 +112,9 @@ def to_plain(value: Any) -> Any:  # noqa: PLR0912 - one branch per Ion type, hot
     if kind is list:
         scalars = _PLAIN_SCALARS
         return [v if type(v) in scalars else to_plain(v) for v in value]
-    if kind is Timestamp or isinstance(value, dt.datetime):
+    if kind is Timestamp:
+        return _format_ion_timestamp(value)
+    if isinstance(value, dt.datetime):
         return format_timestamp(value)
     if kind is bytes:
         return base64.b64encode(value).decode("ascii")
@@ -142,10 +144,42 @@ def to_plain(value: Any) -> Any:  # noqa: PLR0912 - one branch per Ion type, hot
 
 
 _isoformat = dt.datetime.isoformat
+_SECOND = TimestampPrecision.SECOND
+_DAY = TimestampPrecision.DAY
 
 
 def format_timestamp(value: dt.datetime) -> str:
     """Format an Ion timestamp as ISO-8601 keeping its precision, fraction digits and offset."""
+    if type(value) is Timestamp:
+        return _format_ion_timestamp(cast(Timestamp, value))
+    return _format_datetime(value)
+
+
+def _format_ion_timestamp(value: Timestamp) -> str:
+    """:func:`_format_datetime` for the usual precisions, with fewer lookups (replay hot path)."""
+    precision = value.precision
+    if precision is _DAY:
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+    if precision is _SECOND:
+        iso = _isoformat(value, "T", "seconds")
+        offset = iso[19:]
+        if not offset:
+            offset = "-00:00"
+        elif offset == "+00:00":
+            offset = "Z"
+        seconds = value.fractional_seconds
+        if type(seconds) is Decimal:
+            places = -int(seconds.as_tuple().exponent)
+            if places <= 0:
+                return iso[:19] + offset
+            if places <= 6:
+                return f"{iso[:19]}.{value.microsecond:06d}"[: 20 + places] + offset
+        return iso[:19] + _fraction(value) + offset
+    return _format_datetime(value)
+
+
+def _format_datetime(value: dt.datetime) -> str:
+    """:func:`format_timestamp` for any datetime (precision read if present)."""
     precision = getattr(value, "precision", None)
     if precision is None or precision is TimestampPrecision.SECOND:
         # The C isoformat gives "YYYY-MM-DDTHH:MM:SS" plus "+HH:MM" when the offset is known.

@@ -22,12 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from amazon.ion.core import Timestamp
 from amazon.ion.simple_types import IonPyNull
 from amazon.ion.symbols import SymbolToken
 
 from changes.model import BlockAddress
 from schemas.errors import InvalidRecordError
-from schemas.ion_values import to_plain
+from schemas.ion_values import format_timestamp, to_plain
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,19 @@ class JournalBlock:
 
 
 def parse_block(value: Any) -> JournalBlock:
-    """Validate and type one decoded journal block; raise InvalidRecordError naming the problem."""
+    """Validate and type one decoded journal block; raise InvalidRecordError naming the problem.
+
+    Blocks decoded with plain dicts and bare values (the replay's fast value model) of the usual
+    shape take a fused path; anything else, including every malformed block, takes the
+    validating path below, so results and error messages are the same either way.
+    """
+    if type(value) is dict:
+        try:
+            fast = _parse_plain_block(value)
+        except (KeyError, TypeError, AttributeError):
+            fast = None
+        if fast is not None:
+            return fast
     if not isinstance(value, Mapping):
         msg = f"journal block must be a struct, got {type(value).__name__}"
         raise InvalidRecordError(msg)
@@ -134,6 +147,106 @@ def parse_block(value: Any) -> JournalBlock:
         revisions=revisions,
         raw=value,
     )
+
+
+_TABLE_REFS: dict[tuple[str, str | None], TableRef] = {}
+"""Interned table references (frozen, compared by value); bounded by ``_MAX_TABLE_REFS``."""
+_MAX_TABLE_REFS = 4096
+
+
+def _parse_plain_block(value: dict[str, Any]) -> JournalBlock | None:  # noqa: PLR0912, PLR0915 - one fused pass, hot path
+    """The block if every field has the usual plain type, else ``None`` (validate instead).
+
+    Accepts exactly what :func:`parse_block` accepts and builds an equal block, only for plain
+    ``dict``/``str``/``int``/``bytes``/``Timestamp`` values; a missing field raises KeyError
+    and an unusual type returns ``None``, and the caller then takes the validating path.
+    """
+    raw_address = value["blockAddress"]
+    if type(raw_address) is not dict:
+        return None
+    strand = raw_address["strandId"]
+    seq = raw_address["sequenceNo"]
+    if type(strand) is not str or type(seq) is not int or seq < 0:
+        return None
+    block_hash = value["blockHash"]
+    entries_hash = value["entriesHash"]
+    previous = value.get("previousBlockHash", b"")
+    if type(block_hash) is not bytes or type(entries_hash) is not bytes:
+        return None
+    if type(previous) is not bytes:
+        return None
+    address = BlockAddress(strand, seq)
+    documents: dict[str, TableRef] = {}
+    tx_info = value.get("transactionInfo")
+    if tx_info is not None:
+        if type(tx_info) is not dict:
+            return None
+        docs = tx_info.get("documents")
+        if docs is not None:
+            if type(docs) is not dict:
+                return None
+            refs = _TABLE_REFS
+            for doc_id, ref in docs.items():
+                if type(ref) is not dict or type(doc_id) is not str:
+                    return None
+                name = ref["tableName"]
+                table_id = ref.get("tableId")
+                if type(name) is not str or (table_id is not None and type(table_id) is not str):
+                    return None
+                table = refs.get((name, table_id))
+                if table is None:
+                    table = TableRef(name, table_id)
+                    if len(refs) < _MAX_TABLE_REFS:
+                        refs[(name, table_id)] = table
+                documents[doc_id] = table
+    revisions: tuple[JournalRevision, ...] = ()
+    raw_revisions = value.get("revisions")
+    if raw_revisions is not None:
+        if type(raw_revisions) is not list:
+            return None
+        parsed = []
+        for raw in raw_revisions:
+            if type(raw) is not dict:
+                return None
+            rev_hash = raw["hash"]
+            if type(rev_hash) is not bytes:
+                return None
+            meta = raw.get("metadata")
+            metadata = None
+            if meta is not None:
+                if type(meta) is not dict:
+                    return None
+                doc_id = meta["id"]
+                version = meta["version"]
+                tx_time = meta["txTime"]
+                tx_id = meta["txId"]
+                if type(doc_id) is not str or type(version) is not int or version < 0:
+                    return None
+                if type(tx_id) is not str:
+                    return None
+                if type(tx_time) is Timestamp:
+                    tx_time = format_timestamp(tx_time)
+                elif type(tx_time) is not str:
+                    return None
+                metadata = RevisionMetadata(doc_id, version, tx_time, tx_id)
+            data = raw.get("data")
+            if data is not None and type(data) is not dict:
+                return None
+            data_hash = raw.get("dataHash")
+            if data_hash is not None and type(data_hash) is not bytes:
+                return None
+            rev_address = raw.get("blockAddress")
+            if rev_address is not None:
+                if (
+                    type(rev_address) is not dict
+                    or rev_address.get("sequenceNo") != seq
+                    or rev_address.get("strandId") != strand
+                ):
+                    return None
+                rev_address = address
+            parsed.append(JournalRevision(rev_hash, metadata, data, data_hash, rev_address, raw))
+        revisions = tuple(parsed)
+    return JournalBlock(address, block_hash, entries_hash, previous, documents, revisions, value)
 
 
 def parse_revision(value: Any, where: str, *, block: BlockAddress | None = None) -> JournalRevision:

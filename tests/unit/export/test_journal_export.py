@@ -111,3 +111,41 @@ def test_format_detection_with_a_first_line_longer_than_the_head() -> None:
     assert detect_format(ion_head) is ExportFormat.ION_TEXT
     assert detect_format(b'{"a": 1}\n{"a": 2}\n') is ExportFormat.JSON
     assert detect_format(b"{a: 1}\n{a: 2}\n") is ExportFormat.ION_TEXT
+
+
+def test_fast_and_validating_block_parsers_agree_on_simulated_blocks() -> None:
+    from types import MappingProxyType
+
+    from schemas import ion_values
+    from simulation.config import SimulationConfig
+    from simulation.ledger import generate_blocks
+
+    config = SimulationConfig(documents=30, revisions=300, seed=4, redaction_ratio=0.05)
+    checked = 0
+    for generated in generate_blocks(config):
+        value = ion_values.loads(simpleion.dumps(generated), exact=False)
+        assert type(value) is dict
+        fast = parse_block(value)  # plain dicts take the fused path
+        slow = parse_block(MappingProxyType(value))  # any other mapping is validated field by field
+        assert fast == slow
+        assert [r.metadata for r in fast.revisions] == [r.metadata for r in slow.revisions]
+        assert [r.address for r in fast.revisions] == [r.address for r in slow.revisions]
+        checked += len(fast.revisions)
+    assert checked > 300
+
+
+def test_fast_parser_falls_back_to_the_validating_errors() -> None:
+    from schemas import ion_values
+
+    value = ion_values.loads(
+        simpleion.dumps(block(7, [Rev("Person", "A" * 22, 0, {"x": 1})])), exact=False
+    )
+    del value["blockHash"]
+    with pytest.raises(InvalidRecordError, match="block JUJgrQeIeI64ZgvXIuqlZ1/7: missing field"):
+        parse_block(value)
+    value = ion_values.loads(
+        simpleion.dumps(block(8, [Rev("Person", "A" * 22, 0, {"x": 1})])), exact=False
+    )
+    value["revisions"][0]["metadata"]["version"] = -1
+    with pytest.raises(InvalidRecordError, match=r"invalid metadata\.version"):
+        parse_block(value)
