@@ -149,3 +149,34 @@ def test_fast_parser_falls_back_to_the_validating_errors() -> None:
     value["revisions"][0]["metadata"]["version"] = -1
     with pytest.raises(InvalidRecordError, match=r"invalid metadata\.version"):
         parse_block(value)
+
+
+def test_block_changes_equals_to_change_for_every_revision() -> None:
+    # block_changes inlines to_change for speed; the two must never drift apart
+    from changes.from_qldb import to_change
+    from schemas import ion_values
+    from simulation.config import SimulationConfig
+    from simulation.ledger import generate_blocks
+
+    config = SimulationConfig(
+        documents=20, revisions=200, seed=9, redaction_ratio=0.05, delete_ratio=0.1
+    )
+    kinds = set()
+    for generated in generate_blocks(config):
+        parsed = parse_block(ion_values.loads(simpleion.dumps(generated), exact=False))
+        expected = [
+            to_change(
+                r,
+                parsed.documents[r.metadata.doc_id].table_name,
+                table_id=parsed.documents[r.metadata.doc_id].table_id,
+                block=parsed.address,
+                origin={"o": 1},
+            )
+            for r in parsed.revisions
+            if r.metadata is not None and r.metadata.doc_id in parsed.documents
+        ]
+        got = block_changes(parsed, {"o": 1}).changes
+        assert got == expected
+        assert [c.origin for c in got] == [c.origin for c in expected]
+        kinds |= {c.kind for c in got}
+    assert kinds == set(ChangeKind)
