@@ -48,6 +48,6 @@ def coalesce(changes: Iterable[Change]) -> CoalescedBatch:
             latest[change.key] = change
         slot = (change.key, change.version)
         seen = revisions.get(slot)
-        if seen is None or (change.is_redacted and not seen.is_redacted):
+        if change.replaces_in_history(seen):
             revisions[slot] = change
     return CoalescedBatch(latest=latest, revisions=revisions, received=received)

@@ -86,10 +86,23 @@ class Change:
     def supersedes(self, other: Change) -> bool:
         """Whether this change must replace ``other`` (same key) in a current-state projection.
 
-        A higher version always wins. At equal versions only a redaction wins over the
-        unredacted copy of the same revision (the redaction happened later in the journal);
-        everything else at an equal version is a duplicate.
+        See :func:`wins`.
         """
-        if self.version != other.version:
-            return self.version > other.version
-        return self.is_redacted and not other.is_redacted
+        return wins(self.version, self.is_redacted, other.version, other.is_redacted)
+
+    def replaces_in_history(self, seen: Change | None) -> bool:
+        """Whether this copy of a revision must replace ``seen``, the stored copy of the same
+        (key, version): when there is none, or when this one is redacted and ``seen`` is not."""
+        return seen is None or (self.is_redacted and not seen.is_redacted)
+
+
+def wins(version: int, redacted: bool, stored_version: int, stored_redacted: bool) -> bool:
+    """The one ordering rule of every projection's current state.
+
+    A higher version always wins. At equal versions only a redaction wins over the unredacted
+    copy of the same revision (the redaction happened later in the journal); everything else at
+    an equal version is a duplicate.
+    """
+    if version != stored_version:
+        return version > stored_version
+    return redacted and not stored_redacted

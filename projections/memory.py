@@ -44,7 +44,7 @@ class MemoryProjection:
                 report.stale += 1
         for slot, change in batch.revisions.items():
             seen = self.revisions.get(slot)
-            if seen is None or (change.is_redacted and not seen.is_redacted):
+            if change.replaces_in_history(seen):
                 self.revisions[slot] = change
                 report.history_written += 1
         return report

@@ -49,7 +49,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from changes import json_codec
 from changes.coalesce import coalesce
-from changes.model import Change, DocKey
+from changes.model import Change, DocKey, wins
 from projections.aws_errors import (
     ConditionFailedError,
     RetryPolicy,
@@ -95,10 +95,8 @@ class StoredState:
 
 
 def wins_over(change: Change, stored: StoredState) -> bool:
-    """Whether ``change`` supersedes ``stored`` (the rule of ``Change.supersedes``)."""
-    if change.version != stored.version:
-        return change.version > stored.version
-    return change.is_redacted and not stored.redacted
+    """Whether ``change`` supersedes ``stored`` (the rule of ``changes.model.wins``)."""
+    return wins(change.version, change.is_redacted, stored.version, stored.redacted)
 
 
 def encoded_body(change: Change) -> bytes:
