@@ -297,22 +297,20 @@ def _s_datetime(value: Any) -> bytes:
     return _P_TIMESTAMP + _escape(b"".join(parts)) + _END
 
 
-def _s_string(value: Any) -> bytes:
+def _utf8(text: Any, what: str) -> bytes:
     try:
-        encoded = str.encode(value, "utf-8")
+        return str.encode(text, "utf-8")
     except UnicodeEncodeError as exc:
-        msg = "string is not valid Unicode (lone surrogate)"
+        msg = f"{what} is not valid Unicode (lone surrogate)"
         raise IonHashError(msg) from exc
-    return _P_STRING + _escape(encoded) + _END
+
+
+def _s_string(value: Any) -> bytes:
+    return _P_STRING + _escape(_utf8(value, "string")) + _END
 
 
 def _s_symbol_text(text: Any) -> bytes:
-    try:
-        encoded = str.encode(text, "utf-8")
-    except UnicodeEncodeError as exc:
-        msg = "symbol is not valid Unicode (lone surrogate)"
-        raise IonHashError(msg) from exc
-    return _P_SYMBOL + _escape(encoded) + _END
+    return _P_SYMBOL + _escape(_utf8(text, "symbol")) + _END
 
 
 def _s_symbol_token(token: Any) -> bytes:
