@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import secrets
 import threading
 from decimal import Decimal
@@ -34,14 +33,15 @@ def dumps(value: Any) -> str:
     return "".join(parts)
 
 
-# Fast path: the C encoder writes every Decimal as a placeholder string carrying a per-process
-# random token; the placeholders are then replaced by the exact decimal text. The result is
-# accepted only if exactly as many placeholders were found as decimals were seen, so text that
-# happens to contain the pattern falls back to the exact pure-Python writer below. Placeholders
-# appear in the text in the order the decimals were seen (the encoder writes sequentially), so
-# with the counts equal the n-th placeholder is the n-th decimal.
+# Fast path: the C encoder writes every Decimal as one placeholder string carrying a
+# per-process random token; the text is then split at the placeholders and the exact decimal
+# texts put in between. The result is accepted only if exactly as many placeholders were found
+# as decimals were seen, so text that happens to contain the placeholder falls back to the exact
+# pure-Python writer below. The encoder writes sequentially, so with the counts equal the n-th
+# placeholder is the n-th decimal.
 _TOKEN = secrets.token_hex(8)
-_PLACEHOLDER = re.compile(r'"\\u0000' + _TOKEN + r'(\d+)\\u0000"')
+_PLACEHOLDER = f"\x00{_TOKEN}\x00"
+_PLACEHOLDER_JSON: str = _encode_str(_PLACEHOLDER)
 _c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
 
 
@@ -70,7 +70,7 @@ class _FastEncoder(threading.local):
             text = str(obj)
             decimals = self.decimals
             decimals.append(text if "." in text or "E" in text else text + "E0")
-            return f"\x00{_TOKEN}{len(decimals) - 1}\x00"
+            return _PLACEHOLDER
         msg = f"cannot serialise {type(obj).__name__} as JSON"
         raise TypeError(msg)
 
@@ -82,11 +82,14 @@ class _FastEncoder(threading.local):
             return None
         if not decimals:
             return text
-        parts = _PLACEHOLDER.split(text)
-        if len(parts) != 2 * len(decimals) + 1:
+        parts = text.split(_PLACEHOLDER_JSON)
+        if len(parts) != len(decimals) + 1:
             return None
-        parts[1::2] = decimals
-        return "".join(parts)
+        out = [parts[0]]
+        for decimal, after in zip(decimals, parts[1:], strict=True):
+            out.append(decimal)
+            out.append(after)
+        return "".join(out)
 
 
 _fast = _FastEncoder()

@@ -19,6 +19,7 @@ from consumers.export_source import ExportStore, open_store
 from consumers.parallel_replay import WorkerConfig, replay_parallel
 from consumers.progress import Progress
 from consumers.replay import (
+    DEFAULT_BATCH_SIZE,
     ChangeDeadLetters,
     ObjectOutcome,
     ReplayOptions,
@@ -63,7 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--verify", action="store_true", help="verify every hash while replaying")
     _add_format(rp)
-    rp.add_argument("--batch-size", type=_positive_int, default=5000, metavar="N")
+    rp.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"changes per transaction, across data objects (default {DEFAULT_BATCH_SIZE}); "
+        "memory grows with it",
+    )
     rp.add_argument(
         "--dead-letter",
         type=Path,

@@ -8,7 +8,9 @@ Guarantees:
 * Writes are version-conditioned, so a re-run, an overlap with another export or with the live
   stream, or several workers at once cannot change the final state.
 * Resume: after all changes of a data object are applied to a target, the object is recorded as
-  complete in that target; a later run skips it for that target.
+  complete in that target; a later run skips it for that target. Consecutive objects share
+  batches, so a re-run after an interruption may re-apply up to ``batch_size`` changes (which
+  changes nothing: writes are idempotent).
 * Blocks are checked against the range promised by the object name and must be contiguous, so a
   truncated object or a missing block is an error, not a silent hole.
 * Memory is bounded by ``batch_size`` changes plus one block, whatever the export size.
@@ -163,11 +165,17 @@ class ReplaySummary:
         return out
 
 
+DEFAULT_BATCH_SIZE = 10_000
+"""Changes per transaction. Each pending change holds its decoded document: about 3.5 KB for a
+300-byte document, so 10,000 keep a replay near 140 MB; lower it for very large documents.
+Larger batches coalesce more and commit less often (bench/bench_replay.py)."""
+
+
 @dataclass
 class ReplayOptions:
     """Tuning and safety knobs of a replay."""
 
-    batch_size: int = 5000
+    batch_size: int = DEFAULT_BATCH_SIZE
     fmt: ExportFormat | None = None
     verifier: BlockVerifier | None = None
     dead_letters: ChangeDeadLetters | None = None
@@ -203,12 +211,18 @@ def replay(
     targets: Sequence[Projection],
     options: ReplayOptions | None = None,
 ) -> ReplaySummary:
-    """Replay every object of ``plan`` into ``targets``, in order; see the module docstring."""
+    """Replay every object of ``plan`` into ``targets``, in order; see the module docstring.
+
+    Changes of consecutive objects share batches (one transaction per ``batch_size`` changes,
+    not one per object: exports are often many small objects); each object is recorded complete
+    once the batch holding its last change is applied.
+    """
     opts = options or ReplayOptions()
     summary = ReplaySummary(objects_total=len(plan.objects))
     summary.targets = {t.name: ApplyReport() for t in targets}
     started = time.monotonic()
     done = completed_by_target(plan, targets)
+    batch = _Batch(opts, summary)
     try:
         for obj in plan.objects:
             pending = [t for t in targets if obj.key not in done[(t.name, obj.export_id)]]
@@ -220,14 +234,65 @@ def replay(
                 continue
             if opts.verifier is not None and obj.key in plan.chain_starts:
                 opts.verifier.restart()
-            outcome = replay_object(store, obj, pending, opts)
-            summary.merge(outcome.summary)
+            batch.use_targets(pending)
+            try:
+                _replay_object(store, obj, opts, ObjectOutcome(obj.key, summary), batch)
+            except (CdcError, OSError):
+                # Keep what the objects read before this one did: a re-run starts here.
+                batch.flush()
+                raise
+            batch.object_read(obj)
+            summary.objects_replayed += 1
             _advance(opts, objects=1, nbytes=_size(store, obj.key, opts))
+        batch.flush()
     finally:
         summary.elapsed_s = time.monotonic() - started
         if opts.progress is not None:
             opts.progress.finish()
     return summary
+
+
+class _Batch:
+    """Changes read but not applied yet, possibly from several data objects, and the objects
+    whose every change is among them or already applied.
+
+    Guarantee: an object is recorded complete in the targets only after the batch holding its
+    last change was applied to all of them; an object still being read is never recorded.
+    """
+
+    def __init__(self, opts: ReplayOptions, summary: ReplaySummary) -> None:
+        self.opts = opts
+        self.summary = summary
+        self.targets: list[Projection] = []
+        self.changes: list[Change] = []
+        self.read: list[ExportObject] = []
+
+    def use_targets(self, targets: list[Projection]) -> None:
+        """Send the next changes to ``targets`` (flushing first if they differ)."""
+        if [id(t) for t in targets] != [id(t) for t in self.targets]:
+            self.flush()
+            self.targets = targets
+
+    def add(self, changes: list[Change]) -> None:
+        """Queue ``changes``; apply the batch once it holds ``batch_size`` changes."""
+        self.changes.extend(changes)
+        if len(self.changes) >= self.opts.batch_size:
+            self.flush()
+
+    def object_read(self, obj: ExportObject) -> None:
+        """Every change of ``obj`` has been queued (or applied)."""
+        self.read.append(obj)
+
+    def flush(self, *, mark_complete: bool = True) -> None:
+        """Apply the queued changes, then record the fully read objects complete."""
+        if self.changes:
+            changes, self.changes = self.changes, []
+            _apply(changes, self.targets, self.opts, self.summary)
+        read, self.read = self.read, []
+        if mark_complete:
+            for obj in read:
+                for target in self.targets:
+                    target.mark_object_complete(obj.export_id, obj.key)
 
 
 def completed_by_target(
@@ -258,10 +323,11 @@ def replay_object(
     """
     summary = ReplaySummary(targets={t.name: ApplyReport() for t in targets})
     outcome = ObjectOutcome(obj.key, summary)
-    _replay_object(store, obj, targets, opts, outcome)
-    if mark_complete:
-        for target in targets:
-            target.mark_object_complete(obj.export_id, obj.key)
+    batch = _Batch(opts, summary)
+    batch.use_targets(list(targets))
+    _replay_object(store, obj, opts, outcome, batch)
+    batch.object_read(obj)
+    batch.flush(mark_complete=mark_complete)
     summary.objects_replayed = 1
     return outcome
 
@@ -280,12 +346,12 @@ def _advance(opts: ReplayOptions, **counts: int) -> None:
 def _replay_object(
     store: ExportStore,
     obj: ExportObject,
-    targets: Sequence[Projection],
     opts: ReplayOptions,
     outcome: ObjectOutcome,
+    batch: _Batch,
 ) -> None:
+    """Read ``obj`` block by block into ``batch``, counting into ``outcome.summary``."""
     summary = outcome.summary
-    pending: list[Change] = []
     origin = {"export_id": obj.export_id, "key": obj.key}
     keep_raw = opts.dead_letters is not None
     exact = opts.verifier is not None
@@ -305,13 +371,8 @@ def _replay_object(
         summary.skipped_no_table += found.skipped_no_table
         read = len(found.changes) + found.skipped_system + found.skipped_no_table
         summary.revisions_read += read
-        pending.extend(found.changes)
+        batch.add(found.changes)
         _advance(opts, revisions=read)
-        if len(pending) >= opts.batch_size:
-            _apply(pending, targets, opts, summary)
-            pending = []
-    if pending:
-        _apply(pending, targets, opts, summary)
 
 
 def _verify(verifier: BlockVerifier, block: JournalBlock, s: ReplaySummary) -> None:

@@ -155,11 +155,31 @@ def format_timestamp(value: dt.datetime) -> str:
     return _format_datetime(value)
 
 
+_date_isoformat = dt.date.isoformat
+# isoformat's timespec for 0, 3 and 6 fraction digits, the usual precisions; None for the others.
+_TIMESPECS = ("seconds", None, None, "milliseconds", None, None, "microseconds")
+
+
 def _format_ion_timestamp(value: Timestamp) -> str:
-    """:func:`_format_datetime` for the usual precisions, with fewer lookups (replay hot path)."""
+    """:func:`_format_datetime` for the usual precisions, with fewer lookups (replay hot path).
+
+    Equal to :func:`_format_datetime` for every Ion timestamp (tests/unit/core/test_ion_values).
+    """
     precision = value.precision
+    if precision is _SECOND:
+        digits = value.fractional_precision
+        spec = _TIMESPECS[digits] if type(digits) is int and 0 <= digits <= 6 else None
+        # Six digits are exact only when the fraction has no more (the C extension keeps 9).
+        if spec is not None and (
+            digits != 6 or int(value.fractional_seconds.as_tuple().exponent) == -6
+        ):
+            iso = _isoformat(value, "T", spec)
+            if value.tzinfo is None:
+                return iso + "-00:00"
+            # Ion offsets are whole minutes: the text ends with "+HH:MM" or "-HH:MM".
+            return iso[:-6] + "Z" if iso.endswith("+00:00") else iso
     if precision is _DAY:
-        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        return _date_isoformat(value)
     if precision is _SECOND:
         iso = _isoformat(value, "T", "seconds")
         offset = iso[19:]

@@ -116,29 +116,48 @@ def test_replay_into_sqlite_matches_in_order_application(
     assert read_db(db) == as_rows(expected(objects))
 
 
+@pytest.mark.parametrize("batch_size", [1, 3, 5000])
+@pytest.mark.parametrize("crash_at", [1, 2, 3, 4])
 def test_interrupted_replay_resumes_and_converges(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_at: int, batch_size: int
 ) -> None:
+    """Interrupt the replay at its n-th batch: only objects whose every change was applied are
+    recorded complete, and a re-run converges to in-order application."""
     objects = sample_objects()
-    write_export(tmp_path / "export", objects)
+    keys = write_export(tmp_path / "export", objects)
     db = tmp_path / "out.db"
+    from changes.model import Change
     from projections.sqlite import SQLiteProjection
 
     real_apply = SQLiteProjection.apply
-    calls = {"n": 0}
+    batches: list[list[Change]] = []
 
-    def crash_on_second_object(self: SQLiteProjection, changes: object) -> object:
-        calls["n"] += 1
-        if calls["n"] == 2:
+    def crash_at_nth_batch(self: SQLiteProjection, changes: list[Change]) -> object:
+        if len(batches) == crash_at - 1:
             raise KeyboardInterrupt
-        return real_apply(self, changes)  # type: ignore[arg-type]
+        batches.append(list(changes))
+        return real_apply(self, changes)
 
-    monkeypatch.setattr(SQLiteProjection, "apply", crash_on_second_object)
-    assert main(["replay", str(tmp_path / "export"), "--to", str(db), "--no-progress"]) == 130
+    monkeypatch.setattr(SQLiteProjection, "apply", crash_at_nth_batch)
+    args = ["replay", str(tmp_path / "export"), "--to", str(db), "--no-progress"]
+    code = main([*args, "--batch-size", str(batch_size)])
     monkeypatch.setattr(SQLiteProjection, "apply", real_apply)
-    done = sqlite3.connect(db).execute("SELECT count(*) FROM qldb_cdc_checkpoints").fetchone()[0]
-    assert done == 1
-    assert main(["replay", str(tmp_path / "export"), "--to", str(db), "--no-progress"]) == 0
+    con = sqlite3.connect(db)
+    marked = {key for (key,) in con.execute("SELECT object_key FROM qldb_cdc_checkpoints")}
+    con.close()
+    applied = [c for batch in batches for c in batch]
+    for key, blocks in zip(keys, objects, strict=True):
+        own = [c for value in blocks for c in block_changes(parse_block(value)).changes]
+        if key in marked:
+            assert all(c in applied for c in own), key
+    if code == 0:  # the replay needed fewer batches than crash_at
+        assert marked == set(keys)
+    else:
+        assert code == 130
+        assert marked != set(keys)
+    if (batch_size, crash_at) == (1, 4):  # batches: block 1, block 2, block 3 (2nd object)
+        assert marked == {keys[0]}
+    assert main(args) == 0
     assert read_db(db) == as_rows(expected(objects))
 
 
@@ -183,6 +202,11 @@ def test_truncated_object_names_object_and_rerun_fixes(tmp_path: Path) -> None:
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr
     assert "ends at block 4 but its name promises blocks up to 5" in result.stderr
+    # the first object shared a batch with the bad one; its work was kept and recorded complete
+    con = sqlite3.connect(db)
+    assert {k for (k,) in con.execute("SELECT object_key FROM qldb_cdc_checkpoints")} == {keys[0]}
+    assert con.execute("SELECT count(*) FROM revisions WHERE version = 0").fetchone()[0] >= 2
+    con.close()
     # a re-run with the object repaired converges to the full state
     second.write_bytes(good)
     result = run_cli("replay", str(tmp_path / "e"), "--to", str(db), "--no-progress")

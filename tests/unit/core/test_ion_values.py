@@ -3,6 +3,8 @@ from decimal import Decimal
 
 import pytest
 from amazon.ion import simpleion
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas import ion_values
 from schemas.errors import DecodeError
@@ -70,3 +72,42 @@ def test_garbage_is_a_decode_error() -> None:
 def test_c_extension_is_in_use() -> None:
     assert ion_values.c_extension_enabled()
     assert ion_values.warn_if_slow_ion() is True
+
+
+@st.composite
+def ion_timestamps(draw: st.DrawFn) -> tuple[str, str]:
+    """(Ion text of a timestamp, the ISO-8601 text ``to_plain`` must give for it)."""
+    year = draw(st.integers(1, 9999))
+    month, day = draw(st.integers(1, 12)), draw(st.integers(1, 28))
+    hour, minute, second = (
+        draw(st.integers(0, 23)),
+        draw(st.integers(0, 59)),
+        draw(st.integers(0, 59)),
+    )
+    precision = draw(st.sampled_from(["year", "month", "day", "minute", "second"]))
+    if precision == "year":
+        return f"{year:04d}T", f"{year:04d}"
+    if precision == "month":
+        return f"{year:04d}-{month:02d}T", f"{year:04d}-{month:02d}"
+    date = f"{year:04d}-{month:02d}-{day:02d}"
+    if precision == "day":
+        return date, date
+    offset = draw(st.sampled_from(["Z", "+00:00", "-00:00", "+05:30", "-08:00", "+14:00"]))
+    text = f"{date}T{hour:02d}:{minute:02d}"
+    if precision == "second":
+        text += f":{second:02d}"
+        digits = draw(st.integers(0, 9))
+        if digits:
+            text += "." + "".join(str(draw(st.integers(0, 9))) for _ in range(digits))
+    return text + offset, text + ("Z" if offset == "+00:00" else offset)
+
+
+@settings(max_examples=500, deadline=None)
+@given(ion_timestamps())
+def test_every_timestamp_keeps_its_text_on_the_fast_path(case: tuple[str, str]) -> None:
+    """The replay's fast formatter equals the generic one and keeps precision and offset."""
+    ion, iso = case
+    for exact in (True, False):
+        value = ion_values.loads(ion, exact=exact)
+        assert ion_values.to_plain(value) == iso
+        assert ion_values._format_ion_timestamp(value) == ion_values._format_datetime(value) == iso

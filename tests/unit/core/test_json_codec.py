@@ -60,11 +60,18 @@ def test_round_trip_is_exact(value: object) -> None:
 
 
 def test_text_that_mimics_a_placeholder_is_not_mistaken_for_a_decimal() -> None:
-    mimic = f"\x00{json_codec._TOKEN}0\x00"
-    value = {"s": mimic, "d": Decimal("1.5"), "t": [mimic, mimic]}
-    back = json_codec.loads(json_codec.dumps(value))
-    assert back == value
-    assert back["s"] == mimic
+    for mimic in (json_codec._PLACEHOLDER, f"\x00{json_codec._TOKEN}0\x00"):
+        for value in (
+            {"s": mimic, "d": Decimal("1.5"), "t": [mimic, mimic]},
+            {"s": mimic},
+            {"d": Decimal("1.5"), "s": mimic},
+            [mimic, Decimal("2.50")],
+        ):
+            text = json_codec.dumps(value)
+            parts: list[str] = []
+            json_codec._write(value, parts)
+            assert text == "".join(parts)
+            assert json_codec.loads(text) == value
 
 
 def test_fast_and_exact_writers_agree() -> None:
