@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
-import threading
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 _encode_str: Any = (
     getattr(json.encoder, "c_encode_basestring", None) or json.encoder.encode_basestring
@@ -33,70 +33,46 @@ def dumps(value: Any) -> str:
     return "".join(parts)
 
 
-# Fast path: the C encoder writes every Decimal as one placeholder string carrying a
-# per-process random token; the text is then split at the placeholders and the exact decimal
-# texts put in between. The result is accepted only if exactly as many placeholders were found
-# as decimals were seen, so text that happens to contain the placeholder falls back to the exact
-# pure-Python writer below. The encoder writes sequentially, so with the counts equal the n-th
-# placeholder is the n-th decimal.
-_TOKEN = secrets.token_hex(8)
-_PLACEHOLDER = f"\x00{_TOKEN}\x00"
-_PLACEHOLDER_JSON: str = _encode_str(_PLACEHOLDER)
-_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
-
-
-class _FastEncoder(threading.local):
-    """One C encoder per thread, built once (building one per call costs as much as encoding).
-
-    ``decimals`` collects the exact text of each Decimal met during one :meth:`encode` call.
-    """
-
-    def __init__(self) -> None:
-        self.decimals: list[str] = []
-        if _c_make_encoder is not None:
-            # No circular-reference markers: plain documents are trees, and markers left behind
-            # by an aborted encode would poison the next call.
-            self.encode_chunks: Any = _c_make_encoder(
-                None, self.default, _encode_str, None, ":", ",", False, False, False
-            )
-        else:  # pragma: no cover - CPython always has the C encoder
-            encoder = json.JSONEncoder(
-                ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=self.default
-            )
-            self.encode_chunks = lambda value, _level: (encoder.encode(value),)
-
-    def default(self, obj: Any) -> str:
-        if type(obj) is Decimal and obj.is_finite():
-            text = str(obj)
-            decimals = self.decimals
-            decimals.append(text if "." in text or "E" in text else text + "E0")
-            return _PLACEHOLDER
-        msg = f"cannot serialise {type(obj).__name__} as JSON"
-        raise TypeError(msg)
-
-    def encode(self, value: Any) -> str | None:
-        decimals = self.decimals = []
-        try:
-            text = "".join(self.encode_chunks(value, 0))
-        except (TypeError, ValueError):
-            return None
-        if not decimals:
-            return text
-        parts = text.split(_PLACEHOLDER_JSON)
-        if len(parts) != len(decimals) + 1:
-            return None
-        out = [parts[0]]
-        for decimal, after in zip(decimals, parts[1:], strict=True):
-            out.append(decimal)
-            out.append(after)
-        return "".join(out)
-
-
-_fast = _FastEncoder()
+# Fast path: orjson, with each Decimal written through ``default`` as a JSON fragment of its
+# exact text. orjson refuses integers beyond 64 bits, lone surrogates and very deep nesting (the
+# exact writer below takes those) and writes NaN and infinities as ``null``, so a text with
+# ``null`` in it is only kept when the value holds no such float.
+def _decimal_fragment(obj: Any) -> orjson.Fragment:
+    if type(obj) is Decimal and obj.is_finite():
+        text = str(obj)
+        return orjson.Fragment(text if "." in text or "E" in text else text + "E0")
+    msg = f"cannot serialise {type(obj).__name__} as JSON"
+    raise TypeError(msg)
 
 
 def _dumps_fast(value: Any) -> str | None:
-    return _fast.encode(value)
+    """The JSON text of ``value``, or None when only the exact writer can write it."""
+    try:
+        text = orjson.dumps(value, default=_decimal_fragment).decode()
+    except orjson.JSONEncodeError:
+        return None
+    if "null" in text and _has_non_finite_float(value):
+        return None
+    return text
+
+
+def _has_non_finite_float(value: Any) -> bool:
+    """Whether a NaN or an infinite float is anywhere in ``value`` (a plain dict or list)."""
+    kind = type(value)
+    if kind is float:
+        return not math.isfinite(value)
+    if kind is dict:
+        value = value.values()
+    elif kind is not list:
+        return False
+    for item in value:
+        kind = type(item)
+        if kind is float:
+            if not math.isfinite(item):
+                return True
+        elif (kind is dict or kind is list) and _has_non_finite_float(item):
+            return True
+    return False
 
 
 def loads(text: str | bytes) -> Any:

@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from changes import json_codec
@@ -59,19 +59,16 @@ def test_round_trip_is_exact(value: object) -> None:
     assert json_codec.dumps(back) == json_codec.dumps(value)
 
 
-def test_text_that_mimics_a_placeholder_is_not_mistaken_for_a_decimal() -> None:
-    for mimic in (json_codec._PLACEHOLDER, f"\x00{json_codec._TOKEN}0\x00"):
-        for value in (
-            {"s": mimic, "d": Decimal("1.5"), "t": [mimic, mimic]},
-            {"s": mimic},
-            {"d": Decimal("1.5"), "s": mimic},
-            [mimic, Decimal("2.50")],
-        ):
-            text = json_codec.dumps(value)
-            parts: list[str] = []
-            json_codec._write(value, parts)
-            assert text == "".join(parts)
-            assert json_codec.loads(text) == value
+def test_text_that_looks_like_a_number_stays_text() -> None:
+    for value in (
+        {"s": "1.50", "d": Decimal("1.5"), "t": ["5E0", "\x00"]},
+        ["null", Decimal("2.50"), None],
+    ):
+        text = json_codec.dumps(value)
+        parts: list[str] = []
+        json_codec._write(value, parts)
+        assert text == "".join(parts)
+        assert json_codec.loads(text) == value
 
 
 def test_fast_and_exact_writers_agree() -> None:
@@ -79,3 +76,50 @@ def test_fast_and_exact_writers_agree() -> None:
     parts: list[str] = []
     json_codec._write(value, parts)
     assert json_codec._dumps_fast(value) == "".join(parts)
+
+
+any_plain = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**63 - 2, max_value=2**70)
+    | st.floats()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.sampled_from(["\ud800", "null", "1.50"]),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300)
+@given(any_plain)
+@example({"a": None, "b": [1.5, float("nan")]})
+@example([float("-inf"), None])
+@example({"big": 2**64, "d": Decimal("1.5")})
+@example(["\ud800", Decimal("2")])
+@example(["1.50", Decimal("2.50"), [None, 0.5]])
+def test_fast_path_means_the_same_as_the_exact_writer(value: object) -> None:
+    """Whatever the fast path accepts or refuses (big ints, NaN, surrogates, placeholder look-
+    alikes), the text read back equals what the exact writer's text reads back."""
+    parts: list[str] = []
+    json_codec._write(value, parts)
+    assert json_codec.loads(json_codec.dumps(value)) == json_codec.loads("".join(parts))
+
+
+def test_usual_documents_take_the_fast_path() -> None:
+    document = {
+        "id": "POL-1",
+        "premium": Decimal("3004.79"),
+        "limit": Decimal("113000"),
+        "price": 83974.67,
+        "notes": None,
+        "tags": ["a", {"b": True, "c": [1, 2]}],
+    }
+    fast = json_codec._dumps_fast(document)
+    assert fast == (
+        '{"id":"POL-1","premium":3004.79,"limit":113000E0,"price":83974.67,"notes":null,'
+        '"tags":["a",{"b":true,"c":[1,2]}]}'
+    )
+    assert json_codec._dumps_fast({"x": None, "y": [1.0, float("nan")]}) is None
+    assert json_codec.dumps({"x": None, "y": [1.0, float("nan")]}) == '{"x":null,"y":[1.0,"nan"]}'
