@@ -6,7 +6,8 @@ Guarantees:
   projection write is version-conditioned, so the order in which objects (and their changes)
   land does not matter.
 * Each worker opens its own source and target connections and holds at most one batch and one
-  block in memory, so memory per worker is bounded as in a single-worker replay.
+  block in memory, so memory per worker is bounded as in a single-worker replay. Workers take
+  runs of consecutive objects (see :func:`_chunks`) whose changes share batches.
 * An object is recorded complete in a target only after all its changes are applied there, so a
   killed run resumes where it stopped and converges.
 * With ``--verify`` every block is verified inside its worker and the links between objects
@@ -35,7 +36,7 @@ from consumers.replay import (
     ReplaySummary,
     VerificationFailedError,
     completed_by_target,
-    replay_object,
+    replay_objects,
     tune_gc_for_replay,
 )
 from consumers.targets import open_projection
@@ -87,7 +88,7 @@ def _init_worker(config: WorkerConfig) -> None:
     )
 
 
-def _work(obj: ExportObject, uris: tuple[str, ...]) -> ObjectOutcome:
+def _work(objects: list[ExportObject], uris: tuple[str, ...]) -> list[ObjectOutcome]:
     worker = _WORKER["current"]
     options = ReplayOptions(
         batch_size=worker.config.batch_size,
@@ -98,8 +99,8 @@ def _work(obj: ExportObject, uris: tuple[str, ...]) -> ObjectOutcome:
     targets = [worker.targets[uri] for uri in uris]
     # With --verify the parent records completion after checking links between objects, so a
     # broken link is found again by a re-run instead of hidden behind completed objects.
-    return replay_object(
-        worker.store, obj, targets, options, mark_complete=not worker.config.verify
+    return replay_objects(
+        worker.store, objects, targets, options, mark_complete=not worker.config.verify
     )
 
 
@@ -120,19 +121,19 @@ def replay_parallel(
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(config,)
     ) as pool:
-        futures: dict[Future[ObjectOutcome], ExportObject] = {
-            pool.submit(_work, obj, uris): obj for obj, uris in todo
-        }
+        futures: list[Future[list[ObjectOutcome]]] = [
+            pool.submit(_work, objects, uris) for objects, uris in _chunks(todo, workers)
+        ]
         try:
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
                 for future in finished:
-                    outcome = future.result()
-                    outcomes[outcome.key] = outcome
-                    summary.merge(outcome.summary)
-                    if on_object is not None:
-                        on_object(outcome)
+                    for outcome in future.result():
+                        outcomes[outcome.key] = outcome
+                        summary.merge(outcome.summary)
+                        if on_object is not None:
+                            on_object(outcome)
         except BrokenProcessPool as exc:
             msg = (
                 "a replay worker process died (killed or out of memory); completed objects are "
@@ -151,6 +152,23 @@ def replay_parallel(
 
 
 Pending = list[tuple[ExportObject, tuple[str, ...]]]
+
+CHUNKS_PER_WORKER = 4
+"""Work is handed out in about this many chunks per worker (for balance); a chunk is a run of
+consecutive objects missing from the same targets, and its changes share batches."""
+MAX_CHUNK_OBJECTS = 16
+
+
+def _chunks(todo: Pending, workers: int) -> list[tuple[list[ExportObject], tuple[str, ...]]]:
+    """Split ``todo`` into runs of consecutive objects with the same target URIs."""
+    size = max(1, min(MAX_CHUNK_OBJECTS, len(todo) // (workers * CHUNKS_PER_WORKER)))
+    chunks: list[tuple[list[ExportObject], tuple[str, ...]]] = []
+    for obj, uris in todo:
+        if chunks and chunks[-1][1] == uris and len(chunks[-1][0]) < size:
+            chunks[-1][0].append(obj)
+        else:
+            chunks.append(([obj], uris))
+    return chunks
 
 
 def _pending_objects(

@@ -260,9 +260,14 @@ class _Batch:
     last change was applied to all of them; an object still being read is never recorded.
     """
 
-    def __init__(self, opts: ReplayOptions, summary: ReplaySummary) -> None:
+    def __init__(
+        self, opts: ReplayOptions, summary: ReplaySummary, *, mark_complete: bool = True
+    ) -> None:
+        """Apply with ``opts``, count into ``summary``; ``mark_complete=False`` leaves recording
+        objects complete to the caller."""
         self.opts = opts
         self.summary = summary
+        self.mark_complete = mark_complete
         self.targets: list[Projection] = []
         self.changes: list[Change] = []
         self.read: list[ExportObject] = []
@@ -283,13 +288,13 @@ class _Batch:
         """Every change of ``obj`` has been queued (or applied)."""
         self.read.append(obj)
 
-    def flush(self, *, mark_complete: bool = True) -> None:
+    def flush(self) -> None:
         """Apply the queued changes, then record the fully read objects complete."""
         if self.changes:
             changes, self.changes = self.changes, []
             _apply(changes, self.targets, self.opts, self.summary)
         read, self.read = self.read, []
-        if mark_complete:
+        if self.mark_complete:
             for obj in read:
                 for target in self.targets:
                     target.mark_object_complete(obj.export_id, obj.key)
@@ -321,15 +326,41 @@ def replay_object(
     ``mark_complete=False`` the caller records completion itself (after checks that need
     several objects, such as hash-chain links between objects).
     """
-    summary = ReplaySummary(targets={t.name: ApplyReport() for t in targets})
-    outcome = ObjectOutcome(obj.key, summary)
-    batch = _Batch(opts, summary)
+    return replay_objects(store, [obj], targets, opts, mark_complete=mark_complete)[0]
+
+
+def replay_objects(
+    store: ExportStore,
+    objects: Sequence[ExportObject],
+    targets: Sequence[Projection],
+    opts: ReplayOptions,
+    *,
+    mark_complete: bool = True,
+) -> list[ObjectOutcome]:
+    """:func:`replay_object` for several objects whose changes share batches.
+
+    Each object is verified as its own chain (the caller checks the links between objects) and
+    recorded complete once the batch holding its last change is applied. The target reports and
+    dead letters of the shared batches are counted in the last outcome's summary.
+    """
+    shared = ReplaySummary(targets={t.name: ApplyReport() for t in targets})
+    batch = _Batch(opts, shared, mark_complete=mark_complete)
     batch.use_targets(list(targets))
-    _replay_object(store, obj, opts, outcome, batch)
-    batch.object_read(obj)
-    batch.flush(mark_complete=mark_complete)
-    summary.objects_replayed = 1
-    return outcome
+    outcomes = []
+    for obj in objects:
+        outcome = ObjectOutcome(
+            obj.key, ReplaySummary(targets={t.name: ApplyReport() for t in targets})
+        )
+        if opts.verifier is not None:
+            opts.verifier.restart()
+        _replay_object(store, obj, opts, outcome, batch)
+        batch.object_read(obj)
+        outcome.summary.objects_replayed = 1
+        outcomes.append(outcome)
+    batch.flush()
+    if outcomes:
+        outcomes[-1].summary.merge(shared)  # target reports and dead letters of the batches
+    return outcomes
 
 
 def _size(store: ExportStore, key: str, opts: ReplayOptions) -> int:

@@ -43,10 +43,11 @@ def dump(db: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
 
 
 def test_two_workers_equal_one_worker_and_the_simulated_truth(
-    export_dir: Path, tmp_path: Path
+    export_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     one, two = tmp_path / "one.db", tmp_path / "two.db"
     assert main(["replay", str(export_dir), "--to", str(one), "--no-progress"]) == 0
+    single = capsys.readouterr().out
     assert (
         main(
             [
@@ -63,6 +64,11 @@ def test_two_workers_equal_one_worker_and_the_simulated_truth(
         == 0
     )
     assert dump(one) == dump(two)
+    parallel = capsys.readouterr().out
+    objects = len(list(export_dir.rglob("*.10n")))
+    for out in (single, parallel):
+        assert f"objects: {objects} replayed, 0 already done (of {objects})" in out
+        assert f"history rows {CONFIG.revisions}" in out
     expected = final_state(CONFIG)
     docs, revs = dump(two)
     assert {(t, d): (v, bool(de)) for t, d, v, de, _r, _j, _h in docs} == {
@@ -174,6 +180,29 @@ def test_links_between_objects_are_checked() -> None:
         _check_links(plan, bad, {a.key, b.key})
     # an object replayed in an earlier run has no hashes here: its link cannot be checked
     _check_links(plan, {b.key: bad[b.key]}, {b.key})
+
+
+@pytest.mark.parametrize(("objects", "workers"), [(1, 1), (7, 2), (100, 2), (1000, 3), (9, 8)])
+def test_work_is_handed_out_in_runs_of_consecutive_objects(objects: int, workers: int) -> None:
+    from consumers.export_plan import ExportObject
+    from consumers.parallel_replay import MAX_CHUNK_OBJECTS, _chunks
+    from schemas.journal_export import ObjectRange
+
+    todo = [
+        (
+            ExportObject("e", f"S.{i}-{i}.10n", ObjectRange("S", i, i)),
+            ("sqlite:///a.db",) if i % 37 else ("sqlite:///a.db", "sqlite:///b.db"),
+        )
+        for i in range(objects)
+    ]
+    chunks = _chunks(todo, workers)
+    # every object once, in order, with its own targets
+    assert [(obj, uris) for objs, uris in chunks for obj in objs] == todo
+    assert all(1 <= len(objs) <= MAX_CHUNK_OBJECTS for objs, _ in chunks)
+    # enough chunks to keep every worker busy when there are enough objects
+    assert len(chunks) >= min(objects, workers * 4)
+    if objects >= 1000:
+        assert max(len(objs) for objs, _ in chunks) == MAX_CHUNK_OBJECTS
 
 
 def test_nested_overlapping_export_is_harmless_for_replay_and_verify(
