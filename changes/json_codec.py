@@ -6,7 +6,8 @@ is written with an exponent (``Decimal('5')`` -> ``5E0``) so it reads back as a 
 int. Non-finite floats, which JSON cannot represent, are written as the strings ``"nan"``,
 ``"+inf"`` and ``"-inf"`` (Ion's own spelling). :func:`loads` reads numbers with a fraction or
 exponent back as ``Decimal``. Output is compact, keeps non-ASCII text as is, and preserves key
-order.
+order. Documents are written by orjson when it can write them exactly, else by the pure-Python
+writer here; both give the same JSON values (property-tested).
 """
 
 from __future__ import annotations

@@ -170,8 +170,9 @@ def _format_ion_timestamp(value: Timestamp) -> str:
         digits = value.fractional_precision
         spec = _TIMESPECS[digits] if type(digits) is int and 0 <= digits <= 6 else None
         # Six digits are exact only when the fraction has no more (the C extension keeps 9).
+        seconds = value.fractional_seconds
         if spec is not None and (
-            digits != 6 or int(value.fractional_seconds.as_tuple().exponent) == -6
+            digits != 6 or (type(seconds) is Decimal and int(seconds.as_tuple().exponent) == -6)
         ):
             iso = _isoformat(value, "T", spec)
             if value.tzinfo is None:
