@@ -238,8 +238,10 @@ def replay(
             try:
                 _replay_object(store, obj, opts, ObjectOutcome(obj.key, summary), batch)
             except (CdcError, OSError):
-                # Keep what the objects read before this one did: a re-run starts here.
-                batch.flush()
+                # A read error: keep what the objects read before this one did, so a re-run
+                # starts here (unless it was writing the batch that failed).
+                if not batch.failed:
+                    batch.flush()
                 raise
             batch.object_read(obj)
             summary.objects_replayed += 1
@@ -268,6 +270,7 @@ class _Batch:
         self.opts = opts
         self.summary = summary
         self.mark_complete = mark_complete
+        self.failed = False
         self.targets: list[Projection] = []
         self.changes: list[Change] = []
         self.read: list[ExportObject] = []
@@ -289,10 +292,18 @@ class _Batch:
         self.read.append(obj)
 
     def flush(self) -> None:
-        """Apply the queued changes, then record the fully read objects complete."""
+        """Apply the queued changes, then record the fully read objects complete.
+
+        When applying fails, :attr:`failed` is set and the changes and objects stay queued:
+        nothing whose changes were not all applied is ever recorded complete.
+        """
         if self.changes:
-            changes, self.changes = self.changes, []
-            _apply(changes, self.targets, self.opts, self.summary)
+            try:
+                _apply(self.changes, self.targets, self.opts, self.summary)
+            except BaseException:
+                self.failed = True
+                raise
+            self.changes = []
         read, self.read = self.read, []
         if self.mark_complete:
             for obj in read:

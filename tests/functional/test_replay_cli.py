@@ -319,3 +319,51 @@ def test_target_that_keeps_failing_exits_4_and_a_rerun_resumes(tmp_path: Path) -
     assert "re-run the same command to resume" in result.stderr
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("failure", ["target down", "unstorable"])
+@pytest.mark.parametrize("batch_size", [1, 2, 4, 5, 5000])
+def test_objects_are_never_recorded_complete_when_their_batch_failed(
+    tmp_path: Path, failure: str, batch_size: int
+) -> None:
+    """A batch whose write fails (a target that stays down, or a change no target can store
+    without a dead-letter sink) records none of the objects it carried as complete, whether it
+    was written while reading a later object or at the end."""
+    from changes.model import Change
+    from consumers.export_plan import plan_exports
+    from consumers.export_source import open_store
+    from consumers.replay import (
+        ReplayOptions,
+        TargetUnavailableError,
+        UnstorableDocumentError,
+        replay,
+    )
+    from projections.base import ApplyReport, Failure
+    from schemas.errors import RetryableError, UnstorableChangeError
+
+    write_export(tmp_path / "e", sample_objects())
+
+    class Failing(MemoryProjection):
+        def apply(self, changes: object) -> ApplyReport:
+            batch = list(changes)  # type: ignore[call-overload]
+            if any(c.key.doc_id == C for c in batch):  # first seen in the second object
+                if failure == "target down":
+                    raise RetryableError("connection refused")
+                report = super().apply([c for c in batch if c.key.doc_id != C])
+                poison: list[Change] = [c for c in batch if c.key.doc_id == C]
+                report.failures = [Failure(c, UnstorableChangeError("bad")) for c in poison]
+                return report
+            return super().apply(batch)
+
+    target = Failing()
+    store = open_store(str(tmp_path / "e"))
+    options = ReplayOptions(batch_size=batch_size, max_attempts=2, sleep=lambda _s: None)
+    expected = TargetUnavailableError if failure == "target down" else UnstorableDocumentError
+    with pytest.raises(expected):
+        replay(store, plan_exports(store), [target], options)
+    marked = target.completed_objects("8ZkGjpvZQsB2Xw1Pj0C3Fz")
+    keys = sorted(str(p.relative_to(tmp_path / "e")) for p in (tmp_path / "e").rglob("*.ion"))
+    # The first object has 3 changes and block 3 one more; the document C (block 4) fails. Up to
+    # batch size 4 a batch without C is written after the first object was read; at 5 the
+    # failing batch is written while the second object is read, and at 5000 at the end.
+    assert marked == ({keys[0]} if batch_size <= 4 else set())
