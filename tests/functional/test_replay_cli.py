@@ -367,3 +367,26 @@ def test_objects_are_never_recorded_complete_when_their_batch_failed(
     # batch size 4 a batch without C is written after the first object was read; at 5 the
     # failing batch is written while the second object is read, and at 5000 at the end.
     assert marked == ({keys[0]} if batch_size <= 4 else set())
+
+
+def test_targets_that_are_done_with_different_objects_each_get_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A target that already has the first object and one that has nothing: batches switch
+    target sets between objects, and both end complete and equal to in-order application."""
+    objects = sample_objects()
+    keys = write_export(tmp_path / "e", objects)
+    only_first = tmp_path / "e1"
+    write_export(only_first, objects[:1])
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    assert main(["replay", str(only_first), "--to", str(a), "--no-progress"]) == 0
+    capsys.readouterr()
+    args = ["replay", str(tmp_path / "e"), "--to", str(a), "--to", str(b), "--no-progress"]
+    assert main([*args, "--batch-size", "5000"]) == 0
+    assert "objects: 2 replayed, 0 already done (of 2)" in capsys.readouterr().out
+    for db in (a, b):
+        con = sqlite3.connect(db)
+        marked = {k for (k,) in con.execute("SELECT object_key FROM qldb_cdc_checkpoints")}
+        con.close()
+        assert marked == set(keys)
+        assert read_db(db) == as_rows(expected(objects))
