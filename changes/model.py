@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.fast_init import fast_init
+
 
 class ChangeKind(enum.Enum):
     """What a revision did to its document, inferred from its shape (QLDB never says)."""
@@ -25,6 +27,7 @@ class ChangeKind(enum.Enum):
     """``dataHash`` without ``data``: the revision's content was redacted, the document lives on."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, order=True)
 class DocKey:
     """Identity of a projected document: (ledger table name, QLDB document id)."""
@@ -33,6 +36,7 @@ class DocKey:
     doc_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, order=True)
 class BlockAddress:
     """Where a block sits in the journal; ``sequence_no`` grows by one per block in a strand."""
@@ -41,6 +45,7 @@ class BlockAddress:
     sequence_no: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Change:
     """One user-document revision, normalised.

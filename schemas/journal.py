@@ -28,9 +28,11 @@ from amazon.ion.symbols import SymbolToken
 
 from changes.model import BlockAddress
 from schemas.errors import InvalidRecordError
+from schemas.fast_init import fast_init
 from schemas.ion_values import format_timestamp, to_plain
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RevisionMetadata:
     """``revision.metadata``: document id, 0-based version, commit time and transaction id."""
@@ -41,6 +43,7 @@ class RevisionMetadata:
     tx_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class JournalRevision:
     """One entry of a block's ``revisions`` list.
@@ -70,6 +73,7 @@ class TableRef:
     table_id: str | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class JournalBlock:
     """A committed journal block with its hashes, transaction info and revisions.
