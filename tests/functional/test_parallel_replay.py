@@ -42,6 +42,18 @@ def dump(db: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     return docs, revs
 
 
+def replay_verified_with_two_workers(source: Path, db: Path) -> subprocess.CompletedProcess[str]:
+    """``qldb-cdc replay SOURCE --to DB --workers 2 --verify`` in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "consumers.cli", "replay", str(source), "--to", str(db)]
+        + ["--workers", "2", "--verify", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def test_two_workers_equal_one_worker_and_the_simulated_truth(
     export_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -137,25 +149,7 @@ def test_parallel_verify_detects_tampering_inside_a_worker(
     data = bytearray(victim.read_bytes())
     data[-100] ^= 0x01  # one byte inside the object's last block
     victim.write_bytes(bytes(data))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "consumers.cli",
-            "replay",
-            str(copy),
-            "--to",
-            str(tmp_path / "v.db"),
-            "--workers",
-            "2",
-            "--verify",
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = replay_verified_with_two_workers(copy, tmp_path / "v.db")
     assert result.returncode == 3, result.stderr
     assert "verification failed" in result.stderr
     assert "Traceback" not in result.stderr
@@ -258,21 +252,8 @@ def test_broken_link_between_objects_fails_every_parallel_verify_run(
         block["previousBlockHash"] = previous
         block["blockHash"] = previous = dot(bytes(block["entriesHash"]), previous)
     victim.write_bytes(b"".join(simpleion.dumps(b, binary=True) for b in blocks))
-    command = [
-        sys.executable,
-        "-m",
-        "consumers.cli",
-        "replay",
-        str(copy),
-        "--to",
-        str(tmp_path / "v.db"),
-        "--workers",
-        "2",
-        "--verify",
-        "--no-progress",
-    ]
     for _ in range(2):  # THEN a re-run finds the broken link again (nothing was marked done)
-        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        result = replay_verified_with_two_workers(copy, tmp_path / "v.db")
         assert result.returncode == 3, result.stderr
         assert "previousBlockHash does not match" in result.stderr
         assert victim.name in result.stderr or "object" in result.stderr
