@@ -2,38 +2,28 @@
 
 from __future__ import annotations
 
-import os
+import hashlib
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CAPTURE_NAMES = ("evidence.json", "streams-es_data.json", "streams_data.json", "streams_data1.json")
-
-
-def _capture_dir() -> Path:
-    """Directory holding the four real Lambda Kinesis events captured from QLDB.
-
-    ``QLDB_CDC_CAPTURES`` overrides; the default is the workspace's ``shared/fixtures`` folder
-    beside the repository (the captures are not all redistributable, so they are not copied in).
-    """
-    override = os.environ.get("QLDB_CDC_CAPTURES")
-    candidates = [Path(override)] if override else []
-    candidates += [
-        REPO_ROOT.parent / "shared" / "fixtures" / "stream-captures",
-        REPO_ROOT / "tests" / "fixtures" / "stream-captures",
-    ]
-    for candidate in candidates:
-        if all((candidate / name).is_file() for name in CAPTURE_NAMES):
-            return candidate
-    msg = (
-        "real QLDB stream captures not found; set QLDB_CDC_CAPTURES to the folder holding "
-        + ", ".join(CAPTURE_NAMES)
-    )
-    raise FileNotFoundError(msg)
+CAPTURE_DIR = REPO_ROOT / "tests" / "fixtures" / "stream-captures"
+CAPTURE_SHA256 = {
+    "evidence.json": "3a662ca3b02f93b74c60333f63e002c4bf1a11cd8fcbcd5d40a32da5f1c6d1ac",
+    "streams-es_data.json": "c3562489f7a8d183af065d307901e1f6e1c8987434311bf9ef2f67ba8733d382",
+    "streams_data.json": "bf63a4372bc80bccfc3a96f71243e0de72d19b7f3c6d0008391f76df856c0250",
+    "streams_data1.json": "cdf7f13462b2501f3597468831ee7bc05a2736cc8a8d46cf47ad4987035b31f4",
+}
+"""The four real Lambda Kinesis events captured from QLDB, vendored in the repository with their
+sources and licences (tests/fixtures/stream-captures/README.md)."""
+CAPTURE_NAMES = tuple(CAPTURE_SHA256)
 
 
 @pytest.fixture(scope="session")
 def capture_dir() -> Path:
-    """Path of the folder with the real captures (fails loudly when missing, never skips)."""
-    return _capture_dir()
+    """The folder of the real captures, each checked against its recorded SHA-256."""
+    for name, expected in CAPTURE_SHA256.items():
+        actual = hashlib.sha256((CAPTURE_DIR / name).read_bytes()).hexdigest()
+        assert actual == expected, f"{CAPTURE_DIR / name} changed (sha256 {actual})"
+    return CAPTURE_DIR
