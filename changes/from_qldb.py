@@ -14,18 +14,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from changes.model import BlockAddress, Change, ChangeKind, DocKey
-from schemas.errors import InvalidRecordError
+from schemas.errors import InvalidRecordError, PoisonError
 from schemas.ion_values import to_plain
-from schemas.journal import JournalBlock, JournalRevision
+from schemas.journal import JournalBlock, JournalRevision, RejectedRevision
 
 
 @dataclass(frozen=True, slots=True)
 class BlockChanges:
-    """The projectable changes of one block and what was skipped, with reasons counted."""
+    """The projectable changes of one block, what was skipped (counted) and what is poison.
+
+    ``rejected`` holds the block's revisions that break the format (see
+    ``schemas.journal.RejectedRevision``) and those whose data has no plain form (nested too
+    deeply, a symbol with unknown text); they are never projected and must be dead-lettered.
+    """
 
     changes: list[Change]
     skipped_system: int
     skipped_no_table: int
+    rejected: list[RejectedRevision]
 
 
 def to_change(
@@ -77,11 +83,13 @@ def block_changes(
     """Changes for every user revision of an export block, in block order.
 
     Hash-only system revisions are skipped and counted. A user revision whose document is not in
-    ``transactionInfo.documents`` cannot be given a table; it is skipped and counted too. Each
-    change's ``origin`` is a copy of ``origin`` (plus ``raw``, the revision as decoded, when
-    ``keep_raw``; dead-letter sinks use it).
+    ``transactionInfo.documents`` cannot be given a table; it is skipped and counted too.
+    Revisions that are poison are returned in ``rejected``. Each change's ``origin`` is a copy
+    of ``origin`` (plus ``raw``, the revision as decoded, and ``source``, the block's bytes when
+    the reader kept them, when ``keep_raw``; dead-letter sinks use them).
     """
     changes: list[Change] = []
+    rejected = list(block.rejected)
     system = no_table = 0
     documents = block.documents
     block_address = block.address
@@ -95,13 +103,23 @@ def block_changes(
             no_table += 1
             continue
         # Without raw values every change of the block shares one (read-only) origin.
-        where = {**(origin or {}), "raw": revision.raw} if keep_raw else origin
+        where = (
+            {**(origin or {}), "raw": revision.raw, "source": block.source} if keep_raw else origin
+        )
         # Inlined to_change (same result): this loop runs once per revision of a replay.
         data = revision.data
         data_hash = revision.data_hash
         if data is not None:
             kind = ChangeKind.INSERT if meta.version == 0 else ChangeKind.UPDATE
-            data = to_plain(data)
+            try:
+                data = to_plain(data)
+            except PoisonError as exc:
+                at = f"block {block_address.strand_id}/{block_address.sequence_no}"
+                reason = f"{at}: document {meta.doc_id} v{meta.version}: {exc}"
+                rejected.append(
+                    RejectedRevision(None, reason, meta.doc_id, meta.version, revision.raw)
+                )
+                continue
         elif data_hash is not None:
             kind = ChangeKind.REDACTION
         else:
@@ -121,7 +139,9 @@ def block_changes(
                 where,
             )
         )
-    return BlockChanges(changes=changes, skipped_system=system, skipped_no_table=no_table)
+    return BlockChanges(
+        changes=changes, skipped_system=system, skipped_no_table=no_table, rejected=rejected
+    )
 
 
 def iter_changes(blocks: list[JournalBlock]) -> Iterator[Change]:

@@ -104,6 +104,11 @@ def _add_format(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="export OutputFormat (default: detected per object)",
     )
+    parser.add_argument(
+        "--strand",
+        metavar="ID",
+        help="use only the exports of this strand (needed when the source holds several)",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -163,7 +168,7 @@ def _replay(args: argparse.Namespace) -> int:
     for uri in uris:
         scheme_of(uri)
     store = open_store(args.source)
-    plan = plan_exports(store)
+    plan = plan_exports(store, args.strand)
     for warning in plan.warnings:
         _say(f"warning: {warning}")
     total = sum(store.size(o.key) or 0 for o in plan.objects) if not args.no_progress else 0
@@ -232,7 +237,7 @@ def _replay_with_workers(
 
 def _verify(args: argparse.Namespace) -> int:
     store = open_store(args.source)
-    plan = plan_exports(store)
+    plan = plan_exports(store, args.strand)
     result = verify_export(store, plan, fmt=_format(args), max_problems=args.max_problems)
     for line in result.lines():
         print(line)

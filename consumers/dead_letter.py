@@ -44,6 +44,10 @@ class DeadLetter:
         error_class: the error class name (``DecodeError``, ``VerificationError``...).
         target: the projection that refused the record, for per-target failures.
         document_key: ``table/docId@version`` when the record was decoded that far.
+        raw_format: what ``raw`` holds when it is not the Kinesis user record itself:
+            ``ion_binary`` (an export revision, re-encoded), ``json_line`` (the JSON Lines line of
+            the export block holding the revision, exactly as read) or ``none`` (no encoding
+            of the value exists; ``reason`` says why and the position names the source).
     """
 
     raw: bytes
@@ -54,6 +58,7 @@ class DeadLetter:
     error_class: str
     target: str | None = None
     document_key: str | None = None
+    raw_format: str | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON form (raw bytes as standard base64) used by the SQS sink."""
@@ -66,6 +71,7 @@ class DeadLetter:
             "errorClass": self.error_class,
             "target": self.target,
             "documentKey": self.document_key,
+            **({"rawFormat": self.raw_format} if self.raw_format is not None else {}),
         }
 
 

@@ -4,6 +4,11 @@ A local folder is typically ``aws s3 sync s3://bucket/prefix ./folder``. Manifes
 S3 keys (prefix included), so a key is looked up under the folder as is, then with its leading
 path components removed one at a time (``exports/2024/abc/obj.ion`` -> ``2024/abc/obj.ion`` ->
 ``abc/obj.ion`` -> ``obj.ion``), which finds the object whatever prefix the folder was synced from.
+
+Confinement (manifests are untrusted input): nothing outside the source is ever read. A local
+key with an empty, ``.`` or ``..`` component or a NUL is refused, and so is a file that resolves
+outside the folder through a symbolic link (links inside the folder are followed). An S3 key
+must lie under the source prefix. Both are one-line :class:`UserInputError` s (exit 2).
 """
 
 from __future__ import annotations
@@ -17,7 +22,11 @@ from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
 from schemas.errors import RetryableError, UserInputError
-from schemas.journal_export import COMPLETED_MANIFEST
+from schemas.journal_export import COMPLETED_MANIFEST, OBJECT_NAME
+
+
+class MissingObjectError(UserInputError):
+    """A data object that a manifest lists is not at the source."""
 
 
 class ExportStore(Protocol):
@@ -29,6 +38,15 @@ class ExportStore(Protocol):
 
     def manifest_keys(self) -> list[str]:
         """Keys of every ``*.completed.manifest`` at the location, sorted."""
+        ...
+
+    def object_keys(self) -> list[str]:
+        """Keys of every file named like a data object (``<strand>.<first>-<last>.<ext>``),
+        sorted, in the form :meth:`same_object` compares with manifest keys."""
+        ...
+
+    def same_object(self, manifest_key: str) -> str | None:
+        """The :meth:`object_keys` entry a manifest key refers to, or None when it is missing."""
         ...
 
     def read_bytes(self, key: str) -> bytes:
@@ -49,29 +67,70 @@ class LocalExportStore:
     """An export copied to a local folder."""
 
     root: Path
+    _files: dict[str, list[str]] | None = field(default=None, repr=False)
 
     def describe(self) -> str:
         """The folder path."""
         return str(self.root)
 
+    def _walk(self) -> dict[str, list[str]]:
+        """Manifest and data-object paths under the folder (relative, ``/``-separated), once."""
+        if self._files is None:
+            manifests: list[str] = []
+            objects: list[str] = []
+            for dirpath, _dirs, files in os.walk(self.root):
+                for name in files:
+                    relative = Path(dirpath, name).relative_to(self.root).as_posix()
+                    if COMPLETED_MANIFEST.search(name):
+                        manifests.append(relative)
+                    elif OBJECT_NAME.search(name):
+                        objects.append(relative)
+            self._files = {"manifests": sorted(manifests), "objects": sorted(objects)}
+        return self._files
+
     def manifest_keys(self) -> list[str]:
         """Completed manifests anywhere under the folder."""
-        found = []
-        for dirpath, _dirs, files in os.walk(self.root):
-            for name in files:
-                if COMPLETED_MANIFEST.search(name):
-                    found.append(str(Path(dirpath, name).relative_to(self.root)))
-        return sorted(found)
+        return list(self._walk()["manifests"])
+
+    def object_keys(self) -> list[str]:
+        """Data-object files anywhere under the folder, relative to it."""
+        return list(self._walk()["objects"])
+
+    def same_object(self, manifest_key: str) -> str | None:
+        """The folder-relative path a manifest key resolves to, or None when it is missing."""
+        try:
+            return self.resolve(manifest_key).relative_to(self.root).as_posix()
+        except MissingObjectError:
+            return None
 
     def resolve(self, key: str) -> Path:
         """Map a manifest key to a file under the folder (see the module docstring)."""
-        parts = [p for p in key.split("/") if p]
+        parts = key.split("/")
+        if key.startswith("/"):
+            parts = parts[1:]  # an S3 key may start with "/"; it is still relative to the folder
+        if any(p in ("", ".", "..") or "\0" in p for p in parts):
+            msg = (
+                f"manifest key {key!r} has an empty, '.' or '..' path component: refusing to "
+                f"read outside {self.root}; fix or remove that manifest"
+            )
+            raise UserInputError(msg)
         for start in range(len(parts)):
             candidate = self.root.joinpath(*parts[start:])
             if candidate.is_file():
+                self._confine(key, candidate)
                 return candidate
         msg = f"data object {key!r} listed in the manifest is missing from {self.root}"
-        raise UserInputError(msg)
+        raise MissingObjectError(msg)
+
+    def _confine(self, key: str, path: Path) -> None:
+        """Refuse a file that a symbolic link takes outside the folder."""
+        root = self.root.resolve()
+        if not path.resolve().is_relative_to(root):
+            msg = (
+                f"manifest key {key!r} resolves to {path.resolve()}, outside the export folder "
+                f"{root} (through a symbolic link): copy the object into the folder instead"
+            )
+            raise UserInputError(msg)
 
     def read_bytes(self, key: str) -> bytes:
         """Read a whole file."""
@@ -130,7 +189,29 @@ class S3ExportStore:
 
     def manifest_keys(self) -> list[str]:
         """Completed manifests under the prefix (the listing also remembers object sizes)."""
-        return sorted(k for k in self._list() if COMPLETED_MANIFEST.search(k))
+        if not self._sizes:
+            for _key in self._list():
+                pass
+        return sorted(k for k in self._sizes if COMPLETED_MANIFEST.search(k))
+
+    def object_keys(self) -> list[str]:
+        """Keys under the prefix named like data objects (from the same listing)."""
+        if not self._sizes:
+            self.manifest_keys()
+        return sorted(k for k in self._sizes if OBJECT_NAME.search(k))
+
+    def same_object(self, manifest_key: str) -> str | None:
+        """The key itself when the listing holds it."""
+        self._confine(manifest_key)
+        return manifest_key if manifest_key in self._sizes else None
+
+    def _confine(self, key: str) -> None:
+        if not key.startswith(self.prefix):
+            msg = (
+                f"manifest key {key!r} is outside the source prefix s3://{self.bucket}/"
+                f"{self.prefix}: refusing to read it; give the prefix that holds the export"
+            )
+            raise UserInputError(msg)
 
     def _list(self) -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -143,6 +224,7 @@ class S3ExportStore:
 
     def read_bytes(self, key: str) -> bytes:
         """Get a whole object."""
+        self._confine(key)
         with _s3_errors(f"s3://{self.bucket}/{key}"):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
             data: bytes = body.read()
@@ -150,12 +232,14 @@ class S3ExportStore:
 
     def open(self, key: str) -> IO[bytes]:
         """Stream an object through a 1 MiB buffer."""
+        self._confine(key)
         with _s3_errors(f"s3://{self.bucket}/{key}"):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         return io.BufferedReader(_StreamingBodyReader(body), buffer_size=1 << 20)
 
     def size(self, key: str) -> int | None:
-        """Object size from the listing, or from HEAD for keys outside the listed prefix."""
+        """Object size from the listing, or from HEAD for keys the listing did not hold."""
+        self._confine(key)
         if key not in self._sizes:
             with _s3_errors(f"s3://{self.bucket}/{key}"):
                 head = self.client.head_object(Bucket=self.bucket, Key=key)

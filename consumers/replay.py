@@ -24,8 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from amazon.ion import simpleion
-
 from changes.from_qldb import block_changes
 from changes.model import Change
 from consumers.dead_letter import DeadLetter, DeadLetterSink
@@ -35,8 +33,9 @@ from consumers.object_blocks import iter_object_blocks
 from consumers.progress import Progress
 from consumers.verify import JSON_NOT_VERIFIABLE
 from projections.base import ApplyReport, Failure, Projection
-from schemas.errors import CdcError, PoisonError, RetryableError, UserInputError
-from schemas.journal import JournalBlock
+from schemas.errors import CdcError, DecodeError, PoisonError, RetryableError, UserInputError
+from schemas.ion_values import dumps_pure
+from schemas.journal import JournalBlock, RejectedRevision
 from schemas.journal_export import ExportFormat
 
 
@@ -68,11 +67,16 @@ class UnstorableDocumentError(ReplayError, PoisonError):
     """A target can never store a change and no dead-letter sink was given."""
 
 
-class ChangeDeadLetters:
-    """Sends changes no target can store to a dead-letter sink (file, SQS) as dead letters.
+class PoisonRevisionError(ReplayError, PoisonError):
+    """A revision of the export breaks the format and no dead-letter sink was given."""
 
-    Each letter carries the revision as Ion binary (when the replay kept it), the reason, the
-    error class, the target, ``exportId/objectKey`` as its position and ``table/docId@version``.
+
+class ChangeDeadLetters:
+    """Sends what cannot be projected to a dead-letter sink (file, SQS) as dead letters: changes
+    no target can store, and export revisions that break the format.
+
+    Each letter carries the input (see :func:`revision_bytes`), the reason, the error class, the
+    target (for changes), ``exportId/objectKey`` as its position and ``table/docId@version``.
     """
 
     def __init__(self, sink: DeadLetterSink) -> None:
@@ -84,21 +88,68 @@ class ChangeDeadLetters:
         """Store one failed change durably."""
         change = failure.change
         origin = change.origin if isinstance(change.origin, dict) else {}
-        raw = origin.get("raw")
+        raw, raw_format, unavailable = revision_bytes(origin.get("raw"), origin.get("source"))
         block = f"{change.block.strand_id}/{change.block.sequence_no}"
         self.sink.put(
             DeadLetter(
-                raw=b"" if raw is None else bytes(simpleion.dumps(raw)),
+                raw=raw,
                 shard_id=None,
                 sequence_number=f"{origin.get('export_id')}/{origin.get('key')}",
                 sub_sequence_number=None,
-                reason=f"block {block}: {failure.error}",
+                reason=f"block {block}: {failure.error}{unavailable}",
                 error_class=type(failure.error).__name__,
                 target=target,
                 document_key=f"{change.key.table}/{change.key.doc_id}@{change.version}",
+                raw_format=raw_format,
             )
         )
         self.count += 1
+
+    def put_rejected(
+        self, rejected: RejectedRevision, block: JournalBlock, obj: ExportObject
+    ) -> None:
+        """Store one export revision that breaks the format durably."""
+        raw, raw_format, unavailable = revision_bytes(rejected.raw, block.source)
+        self.sink.put(
+            DeadLetter(
+                raw=raw,
+                shard_id=None,
+                sequence_number=f"{obj.export_id}/{obj.key}",
+                sub_sequence_number=rejected.index,
+                reason=f"{rejected.reason}{unavailable}",
+                error_class="InvalidRecordError",
+                document_key=_document_key(block, rejected),
+                raw_format=raw_format,
+            )
+        )
+        self.count += 1
+
+
+def revision_bytes(raw: object, source: bytes | None) -> tuple[bytes, str, str]:
+    """The bytes a dead letter keeps for an export revision: ``(bytes, format, note)``.
+
+    The block's line as read for JSON Lines exports (exact, whatever it holds); otherwise the
+    revision re-encoded as Ion binary by the pure-Python writer (Ion round-trips exactly; the C
+    writer is never handed untrusted values). When neither exists the bytes are empty and the
+    note says why (the letter's position still names the object and block).
+    """
+    if source is not None:
+        return bytes(source), "json_line", ""
+    if raw is None:
+        return b"", "none", ""
+    try:
+        return dumps_pure(raw), "ion_binary", ""
+    except DecodeError as exc:
+        return b"", "none", f" (raw bytes unavailable: {exc})"
+
+
+def _document_key(block: JournalBlock, rejected: RejectedRevision) -> str | None:
+    if rejected.document_id is None:
+        return None
+    ref = block.documents.get(rejected.document_id)
+    table = ref.table_name if ref is not None else "?"
+    version = "?" if rejected.version is None else str(rejected.version)
+    return f"{table}/{rejected.document_id}@{version}"
 
 
 @dataclass
@@ -113,6 +164,7 @@ class ReplaySummary:
     revisions_read: int = 0
     skipped_system: int = 0
     skipped_no_table: int = 0
+    poison_revisions: int = 0
     verified_blocks: int = 0
     verify_failures: int = 0
     dead_lettered: int = 0
@@ -129,6 +181,7 @@ class ReplaySummary:
             "revisions_read",
             "skipped_system",
             "skipped_no_table",
+            "poison_revisions",
             "verified_blocks",
             "verify_failures",
             "dead_lettered",
@@ -149,7 +202,10 @@ class ReplaySummary:
             f" (of {self.objects_total})",
             f"blocks: {self.blocks} read, {self.blocks_without_documents} without documents",
             f"revisions: {self.revisions_read} read, skipped {self.skipped_system} system"
-            f" + {self.skipped_no_table} without table",
+            f" + {self.skipped_no_table} without table"
+            + (
+                f", {self.poison_revisions} poison (dead-lettered)" if self.poison_revisions else ""
+            ),
         ]
         for name, r in self.targets.items():
             out.append(
@@ -160,7 +216,10 @@ class ReplaySummary:
         if self.verified_blocks or self.verify_failures:
             out.append(f"verify: {self.verified_blocks} blocks ok, {self.verify_failures} failures")
         if self.dead_lettered:
-            out.append(f"dead-lettered: {self.dead_lettered} changes no target could store")
+            out.append(
+                f"dead-lettered: {self.dead_lettered} (poison revisions and changes no target "
+                "could store)"
+            )
         out.append(f"elapsed {self.elapsed_s:.1f}s, {self.rate:,.0f} revisions/s")
         return out
 
@@ -411,10 +470,35 @@ def _replay_object(
         found = block_changes(block, origin, keep_raw=keep_raw)
         summary.skipped_system += found.skipped_system
         summary.skipped_no_table += found.skipped_no_table
-        read = len(found.changes) + found.skipped_system + found.skipped_no_table
+        read = (
+            len(found.changes) + found.skipped_system + found.skipped_no_table + len(found.rejected)
+        )
         summary.revisions_read += read
         batch.add(found.changes)
+        if found.rejected:
+            _reject(found.rejected, block, obj, opts, summary)
         _advance(opts, revisions=read)
+
+
+def _reject(
+    rejected: list[RejectedRevision],
+    block: JournalBlock,
+    obj: ExportObject,
+    opts: ReplayOptions,
+    s: ReplaySummary,
+) -> None:
+    """Dead-letter poison revisions, or stop with one line naming the first when there is no
+    dead-letter sink (the changes read before it are still written: see :func:`replay`)."""
+    if opts.dead_letters is None:
+        msg = (
+            f"object {obj.key}: {rejected[0].reason} (pass --dead-letter FILE to set such "
+            "revisions aside and continue)"
+        )
+        raise PoisonRevisionError(msg)
+    for revision in rejected:
+        opts.dead_letters.put_rejected(revision, block, obj)
+        s.poison_revisions += 1
+        s.dead_lettered += 1
 
 
 def _verify(verifier: BlockVerifier, block: JournalBlock, s: ReplaySummary) -> None:

@@ -53,20 +53,27 @@ def plan_handler(
     s3: Any = None,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Write the replay plan for ``event = {"bucket", "prefix"}``; return where it is."""
+    """Write the replay plan for ``event = {"bucket", "prefix", "strand"?}``; return where it is.
+
+    ``strand`` picks one strand when the prefix holds exports of several (otherwise refused).
+    """
     env = os.environ if env is None else env
     bucket = event.get("bucket")
     if not isinstance(bucket, str) or not bucket:
         msg = 'plan input needs {"bucket": "<export bucket>", "prefix": "<export prefix>"}'
         raise UserInputError(msg)
     prefix = str(event.get("prefix") or "")
+    strand = event.get("strand")
+    if strand is not None and not isinstance(strand, str):
+        msg = 'plan input "strand" must be a strand id (a string)'
+        raise UserInputError(msg)
     work_bucket = env.get(ENV_WORK_BUCKET, "").strip()
     if not work_bucket:
         msg = f"{ENV_WORK_BUCKET} is not set"
         raise ConfigError(msg)
     client = s3 if s3 is not None else _s3()
     store = S3ExportStore(client, bucket, prefix)
-    plan = plan_exports(store)
+    plan = plan_exports(store, strand)
     formats = _export_formats(store, plan.export_ids)
     items = [
         {

@@ -5,7 +5,8 @@ Guarantees: every block of every object is checked in journal order with
 transactionInfo and revisions Merkle root in entriesHashList, and previousBlockHash links across
 blocks, objects and exports). Every problem names the block and, for revisions, the document.
 JSON exports cannot be verified (the down-conversion loses Ion types), which is an error, not a
-silent pass.
+silent pass. A revision that breaks the QLDB format (which a replay dead-letters) is a problem
+too, whether or not its hash recomputes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from changes.from_qldb import block_changes
 from consumers.export_plan import ExportPlan
 from consumers.export_source import ExportStore
 from consumers.object_blocks import iter_object_blocks
@@ -87,8 +89,12 @@ def verify_export(
             if block_fmt is ExportFormat.JSON:
                 raise UserInputError(JSON_NOT_VERIFIABLE)
             result.blocks += 1
-            result.revisions += len(block.revisions)
-            for problem in verifier.check(block):
+            result.revisions += len(block.revisions) + len(block.rejected)
+            problems = verifier.check(block) + [
+                f"{r.reason} (a replay dead-letters this revision)"
+                for r in block_changes(block).rejected
+            ]
+            for problem in problems:
                 result.problems_total += 1
                 if len(result.problems) < max_problems:
                     result.problems.append(f"{obj.key}: {problem}")

@@ -11,7 +11,9 @@ Guarantees of :func:`to_plain` (the form every projection stores):
 * Ion ``blob`` and ``clob`` become standard base64 strings.
 * Ion ``symbol`` and ``string`` become ``str``; ``list`` and ``sexp`` become ``list``; ``struct``
   becomes ``dict`` (the last of duplicate field names wins); every typed null becomes ``None``.
-* Annotations are dropped.
+* Annotations are dropped, at any depth and on any type, in both value models.
+* Containers nested more than ``schemas.limits.MAX_NESTING`` levels deep, and symbols whose text
+  is unknown, raise :class:`~schemas.errors.DecodeError` (poison), never a RecursionError.
 
 Everything here is pure except :func:`iter_values`, which reads from a file object it is given.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import warnings
 from collections.abc import Iterator
 from decimal import Decimal
@@ -32,6 +35,7 @@ from amazon.ion.simple_types import IonPyDict, IonPyNull
 from amazon.ion.symbols import SymbolToken
 
 from schemas.errors import DecodeError
+from schemas.limits import MAX_NESTING
 
 ION_BINARY_MARKER = b"\xe0\x01\x00\xea"
 """The Ion 1.0 binary version marker that starts every Ion binary stream."""
@@ -98,34 +102,67 @@ def iter_values(stream: IO[bytes], *, exact: bool = True) -> Iterator[Any]:
         raise DecodeError(msg) from exc
 
 
+def dumps_pure(value: Any) -> bytes:
+    """Ion binary of ``value`` written by amazon-ion's pure-Python writer, never the C writer.
+
+    For untrusted values set aside in dead letters: the C writer can spin forever on some inputs
+    (a lone surrogate in a field name). Raises DecodeError when ``value`` has no Ion form.
+    """
+    buffer = io.BytesIO()
+    try:
+        simpleion.dump_python(value, buffer, binary=True)
+    except (*_ION_ERRORS, RecursionError) as exc:
+        msg = f"value has no Ion form: {exc}"
+        raise DecodeError(msg) from exc
+    return buffer.getvalue()
+
+
 _PLAIN_SCALARS = frozenset({str, int, bool, Decimal, float, type(None)})
 
 
-def to_plain(value: Any) -> Any:  # noqa: PLR0912 - one branch per Ion type, hot path
-    """Convert a decoded Ion value (any value model) or a JSON value to the plain form above."""
+def to_plain(value: Any, depth_left: int = MAX_NESTING) -> Any:  # noqa: PLR0912 - one branch per Ion type, hot path
+    """Convert a decoded Ion value (any value model) or a JSON value to the plain form above.
+
+    Both value models give the same result for every Ion value (annotations at any depth are
+    dropped). Raises DecodeError for containers nested more than ``depth_left`` levels deep
+    (``schemas.limits.MAX_NESTING`` by default; ``value`` itself is level 1) and for values
+    with no plain form (a symbol whose text is unknown, an unsupported type).
+    """
     kind = type(value)
     if kind in _PLAIN_SCALARS:
         return value
     if kind is dict:
+        if depth_left < 1:
+            raise _too_deep()
         scalars = _PLAIN_SCALARS
-        return {k: v if type(v) in scalars else to_plain(v) for k, v in value.items()}
+        inner = depth_left - 1
+        return {k: v if type(v) in scalars else to_plain(v, inner) for k, v in value.items()}
     if kind is list:
+        if depth_left < 1:
+            raise _too_deep()
         scalars = _PLAIN_SCALARS
-        return [v if type(v) in scalars else to_plain(v) for v in value]
+        inner = depth_left - 1
+        return [v if type(v) in scalars else to_plain(v, inner) for v in value]
     if kind is Timestamp:
         return _format_ion_timestamp(value)
-    if isinstance(value, dt.datetime):
-        return format_timestamp(value)
     if kind is bytes:
         return base64.b64encode(value).decode("ascii")
-    if isinstance(value, IonPyDict):
-        return {key: to_plain(item) for key, item in value.items()}
     if isinstance(value, IonPyNull):
         return None
-    if isinstance(value, list):
-        return [to_plain(item) for item in value]
+    if isinstance(value, dict | IonPyDict):  # annotated structs of either model
+        if depth_left < 1:
+            raise _too_deep()
+        inner = depth_left - 1
+        return {_field_name(key): to_plain(item, inner) for key, item in value.items()}
+    if isinstance(value, list):  # annotated lists, s-expressions
+        if depth_left < 1:
+            raise _too_deep()
+        inner = depth_left - 1
+        return [to_plain(item, inner) for item in value]
+    if isinstance(value, dt.datetime):
+        return format_timestamp(value)
     if isinstance(value, SymbolToken):
-        return value.text
+        return _symbol_text(value)
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     ion_type = getattr(value, "ion_type", None)
@@ -140,6 +177,29 @@ def to_plain(value: Any) -> Any:  # noqa: PLR0912 - one branch per Ion type, hot
     if isinstance(value, str):
         return str(value)
     msg = f"unsupported Ion value of type {kind.__name__}"
+    raise DecodeError(msg)
+
+
+def _too_deep() -> DecodeError:
+    return DecodeError(f"document nested more than {MAX_NESTING} levels deep")
+
+
+def _symbol_text(value: SymbolToken) -> str:
+    text = value.text
+    if not isinstance(text, str):
+        msg = f"symbol with unknown text (symbol id {value.sid})"
+        raise DecodeError(msg)
+    return str(text)
+
+
+def _field_name(key: Any) -> str:
+    if type(key) is str:
+        return key
+    if isinstance(key, SymbolToken):
+        return _symbol_text(key)
+    if isinstance(key, str):
+        return str(key)
+    msg = f"struct field name of type {type(key).__name__}"
     raise DecodeError(msg)
 
 

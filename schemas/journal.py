@@ -11,7 +11,10 @@ A block read from an export carries the same header as a stream BLOCK_SUMMARY pl
 
 :func:`parse_block` accepts a block decoded from Ion (any value model) or from a JSON export line
 (where blobs are base64 strings and timestamps are strings) and keeps the raw values so a
-verifier can recompute hashes. Pure.
+verifier can recompute hashes. A malformed block header is an error for the whole block; a
+malformed revision (a version or sequence number beyond 64 bits, a missing field, data that is not
+a struct) is set aside in :attr:`JournalBlock.rejected` with its reason, so the rest of the block
+can still be applied and the bad revision dead-lettered. Pure.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from amazon.ion.simple_types import IonPyNull
 from amazon.ion.symbols import SymbolToken
 
 from changes.model import BlockAddress
-from schemas.errors import InvalidRecordError
+from schemas.errors import InvalidRecordError, PoisonError
 from schemas.fast_init import fast_init
 from schemas.ion_values import format_timestamp, to_plain
+from schemas.limits import MAX_INT64
 
 
 @fast_init
@@ -73,6 +77,23 @@ class TableRef:
     table_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class RejectedRevision:
+    """A revision of a block that breaks the QLDB format: poison, never projected.
+
+    ``reason`` names the block and the revision (``block <strand>/<seq> revision <i>: ...``).
+    ``index`` is its position in the block's ``revisions`` (``None`` when it was rejected after
+    parsing, e.g. for data nested too deeply); ``document_id`` and ``version`` are what could be
+    read of its metadata, ``raw`` the value as decoded.
+    """
+
+    index: int | None
+    reason: str
+    document_id: str | None
+    version: int | None
+    raw: Any = field(repr=False, compare=False)
+
+
 @fast_init
 @dataclass(frozen=True, slots=True)
 class JournalBlock:
@@ -89,6 +110,11 @@ class JournalBlock:
     documents: Mapping[str, TableRef]
     revisions: tuple[JournalRevision, ...]
     raw: Any = field(repr=False, compare=False)
+    rejected: tuple[RejectedRevision, ...] = ()
+    """Revisions that break the format (poison), in block order; not in :attr:`revisions`."""
+    source: bytes | None = field(default=None, repr=False, compare=False)
+    """The block's bytes as read, when the reader has them (a JSON Lines line), for dead
+    letters that must carry the input exactly."""
 
     @property
     def has_documents(self) -> bool:
@@ -112,8 +138,10 @@ class JournalBlock:
         return tuple(to_hash_bytes(h, where) for h in (self.raw.get("entriesHashList") or []))
 
 
-def parse_block(value: Any) -> JournalBlock:
+def parse_block(value: Any, source: bytes | None = None) -> JournalBlock:
     """Validate and type one decoded journal block; raise InvalidRecordError naming the problem.
+
+    ``source`` is the block's bytes as read, kept in :attr:`JournalBlock.source` when given.
 
     Blocks decoded with plain dicts and bare values (the replay's fast value model) of the usual
     shape take a fused path; anything else, including every malformed block, takes the
@@ -121,7 +149,7 @@ def parse_block(value: Any) -> JournalBlock:
     """
     if type(value) is dict:
         try:
-            fast = _parse_plain_block(value)
+            fast = _parse_plain_block(value, source)
         except (KeyError, TypeError, AttributeError):
             fast = None
         if fast is not None:
@@ -134,12 +162,17 @@ def parse_block(value: Any) -> JournalBlock:
     tx_info = value.get("transactionInfo")
     documents = _parse_documents(tx_info, where) if tx_info is not None else {}
     raw_revisions = value.get("revisions")
-    revisions: tuple[JournalRevision, ...] = ()
+    revisions: list[JournalRevision] = []
+    rejected: list[RejectedRevision] = []
     if raw_revisions is not None:
         if not isinstance(raw_revisions, list):
             msg = f"{where}: revisions must be a list"
             raise InvalidRecordError(msg)
-        revisions = tuple(parse_revision(r, where, block=address) for r in raw_revisions)
+        for index, raw in enumerate(raw_revisions):
+            try:
+                revisions.append(parse_revision(raw, f"{where} revision {index}", block=address))
+            except PoisonError as exc:
+                rejected.append(_rejected(index, raw, exc))
     return JournalBlock(
         address=address,
         block_hash=to_hash_bytes(_required(value, "blockHash", where), f"{where} blockHash"),
@@ -148,8 +181,32 @@ def parse_block(value: Any) -> JournalBlock:
             value.get("previousBlockHash", b""), f"{where} previousBlockHash"
         ),
         documents=documents,
-        revisions=revisions,
+        revisions=tuple(revisions),
         raw=value,
+        rejected=tuple(rejected),
+        source=source,
+    )
+
+
+def _rejected(index: int, raw: Any, exc: PoisonError) -> RejectedRevision:
+    """What can be said about a revision that failed to parse (its id and version if readable)."""
+    meta: Any = raw.get("metadata") if _is_struct(raw) else None
+    if not _is_struct(meta):
+        meta = {}
+    doc_id = meta.get("id")
+    version = meta.get("version")
+    return RejectedRevision(
+        index=index,
+        reason=str(exc),
+        document_id=str(doc_id) if isinstance(doc_id, str) else None,
+        version=(
+            int(version)
+            if isinstance(version, int)
+            and not isinstance(version, bool)
+            and 0 <= version <= MAX_INT64
+            else None
+        ),
+        raw=raw,
     )
 
 
@@ -158,7 +215,7 @@ _TABLE_REFS: dict[tuple[str, str | None], TableRef] = {}
 _MAX_TABLE_REFS = 4096
 
 
-def _parse_plain_block(value: dict[str, Any]) -> JournalBlock | None:  # noqa: PLR0912, PLR0915 - one fused pass, hot path
+def _parse_plain_block(value: dict[str, Any], source: bytes | None) -> JournalBlock | None:  # noqa: PLR0912, PLR0915 - one fused pass, hot path
     """The block if every field has the usual plain type, else ``None`` (validate instead).
 
     Accepts exactly what :func:`parse_block` accepts and builds an equal block, only for plain
@@ -170,7 +227,7 @@ def _parse_plain_block(value: dict[str, Any]) -> JournalBlock | None:  # noqa: P
         return None
     strand = raw_address["strandId"]
     seq = raw_address["sequenceNo"]
-    if type(strand) is not str or type(seq) is not int or seq < 0:
+    if type(strand) is not str or type(seq) is not int or not 0 <= seq <= MAX_INT64:
         return None
     block_hash = value["blockHash"]
     entries_hash = value["entriesHash"]
@@ -224,7 +281,9 @@ def _parse_plain_block(value: dict[str, Any]) -> JournalBlock | None:  # noqa: P
                 version = meta["version"]
                 tx_time = meta["txTime"]
                 tx_id = meta["txId"]
-                if type(doc_id) is not str or type(version) is not int or version < 0:
+                if type(doc_id) is not str or type(version) is not int or not doc_id:
+                    return None
+                if not 0 <= version <= MAX_INT64:
                     return None
                 if type(tx_id) is not str:
                     return None
@@ -250,7 +309,9 @@ def _parse_plain_block(value: dict[str, Any]) -> JournalBlock | None:  # noqa: P
                 rev_address = address
             parsed.append(JournalRevision(rev_hash, metadata, data, data_hash, rev_address, raw))
         revisions = tuple(parsed)
-    return JournalBlock(address, block_hash, entries_hash, previous, documents, revisions, value)
+    return JournalBlock(
+        address, block_hash, entries_hash, previous, documents, revisions, value, (), source
+    )
 
 
 def parse_revision(value: Any, where: str, *, block: BlockAddress | None = None) -> JournalRevision:
@@ -298,9 +359,15 @@ def parse_metadata(value: Any, where: str) -> RevisionMetadata:
         msg = f"{where}: revision metadata must be a struct"
         raise InvalidRecordError(msg)
     doc_id = text_value(_required(value, "id", f"{where} metadata"), f"{where} metadata.id")
+    if not doc_id:
+        msg = f"{where}: metadata.id is empty"
+        raise InvalidRecordError(msg)
     version = value.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        msg = f"{where}: document {doc_id} has an invalid metadata.version {version!r}"
+    if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= MAX_INT64:
+        msg = (
+            f"{where}: document {doc_id} has an invalid metadata.version {_short_repr(version)}"
+            " (a non-negative 64-bit integer)"
+        )
         raise InvalidRecordError(msg)
     tx_time = _opt_time(value.get("txTime"))
     tx_id = _opt_text(value.get("txId"))
@@ -317,8 +384,11 @@ def parse_address(value: Any, where: str) -> BlockAddress:
         raise InvalidRecordError(msg)
     strand = text_value(_required(value, "strandId", f"{where} blockAddress"), f"{where} strandId")
     seq = value.get("sequenceNo")
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        msg = f"{where}: blockAddress.sequenceNo must be a non-negative int, got {seq!r}"
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_INT64:
+        msg = (
+            f"{where}: blockAddress.sequenceNo must be a non-negative 64-bit integer, "
+            f"got {_short_repr(seq)}"
+        )
         raise InvalidRecordError(msg)
     return BlockAddress(strand_id=strand, sequence_no=int(seq))
 
@@ -355,6 +425,15 @@ def _parse_documents(tx_info: Any, where: str) -> dict[str, TableRef]:
         name = text_value(_required(ref, "tableName", f"{where} documents.{doc_id}"), "tableName")
         out[text_value(doc_id, "document id")] = TableRef(name, _opt_text(ref.get("tableId")))
     return out
+
+
+def _short_repr(value: Any) -> str:
+    """A short text for a value in a message (a hostile value may be huge)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        bits = value.bit_length()
+        return str(int(value)) if bits <= 128 else f"an integer of {bits} bits"
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _is_struct(value: Any) -> bool:

@@ -28,6 +28,8 @@ COMPLETED_MANIFEST = re.compile(
     r"(?:^|/)(?P<export_id>[^./]+)\.(?P<strand>[^./]+)\.completed\.manifest$"
 )
 STARTED_MANIFEST = re.compile(r"(?:^|/)(?P<export_id>[^./]+)\.started\.manifest$")
+UTF8_BOM = b"\xef\xbb\xbf"
+"""A UTF-8 byte order mark; some tools write one at the start of JSON files. It is skipped."""
 OBJECT_NAME = re.compile(
     r"(?:^|/)(?P<strand>[A-Za-z0-9]+)\.(?P<first>\d+)-(?P<last>\d+)\.[A-Za-z0-9]+$"
 )
@@ -87,11 +89,12 @@ def detect_format(head: bytes) -> ExportFormat:
 
     Ion binary starts with the version marker. A first line that parses as a JSON object means
     JSON Lines. When the head holds no complete line (a very large first block), a quoted first
-    field name (``{"``) means JSON: QLDB's Ion text writes field names as bare symbols.
+    field name (``{"``) means JSON: QLDB's Ion text writes field names as bare symbols. A UTF-8
+    byte order mark before the first value is ignored.
     """
     if head.startswith(ion_values.ION_BINARY_MARKER):
         return ExportFormat.ION_BINARY
-    text = head.lstrip()
+    text = head.removeprefix(UTF8_BOM).lstrip()
     if not text.startswith(b"{"):
         return ExportFormat.ION_TEXT
     line, newline, _rest = text.partition(b"\n")
@@ -99,6 +102,8 @@ def detect_format(head: bytes) -> ExportFormat:
         return ExportFormat.JSON if text[1:].lstrip().startswith(b'"') else ExportFormat.ION_TEXT
     try:
         json.loads(line)
+    except RecursionError:
+        return ExportFormat.JSON  # parses as JSON as far as Python can nest; reading says more
     except ValueError:
         return ExportFormat.ION_TEXT
     return ExportFormat.JSON
@@ -115,14 +120,18 @@ def iter_blocks(
     """
     if fmt is ExportFormat.JSON:
         for number, line in enumerate(stream, start=1):
-            if not line.strip():
+            text = line[len(UTF8_BOM) :] if number == 1 and line.startswith(UTF8_BOM) else line
+            if not text.strip():
                 continue
             try:
-                value = json_codec.loads(line)
+                value = json_codec.loads(text)
             except ValueError as exc:
                 msg = f"line {number} is not valid JSON: {exc}"
                 raise DecodeError(msg) from exc
-            yield parse_block(value)
+            except RecursionError as exc:
+                msg = f"line {number} nests JSON too deeply to read"
+                raise DecodeError(msg) from exc
+            yield parse_block(value, text)
         return
     for value in ion_values.iter_values(stream, exact=exact):
         yield parse_block(value)

@@ -41,13 +41,15 @@ def ts(seq: int) -> Timestamp:
     )
 
 
-def block(seq: int, revs: Sequence[Rev], *, system: int = 0) -> dict[str, Any]:
+def block(
+    seq: int, revs: Sequence[Rev], *, system: int = 0, strand: str = STRAND
+) -> dict[str, Any]:
     """A journal block value (Ion model) holding ``revs`` plus ``system`` hash-only revisions."""
     revisions: list[dict[str, Any]] = [{"hash": h("sys", seq, i)} for i in range(system)]
     documents: dict[str, Any] = {}
     for r in revs:
         rev: dict[str, Any] = {
-            "blockAddress": {"strandId": STRAND, "sequenceNo": seq},
+            "blockAddress": {"strandId": strand, "sequenceNo": seq},
             "hash": h(r.table, r.doc_id, r.version),
             "metadata": {
                 "id": r.doc_id,
@@ -67,7 +69,7 @@ def block(seq: int, revs: Sequence[Rev], *, system: int = 0) -> dict[str, Any]:
             "statements": [0],
         }
     value: dict[str, Any] = {
-        "blockAddress": {"strandId": STRAND, "sequenceNo": seq},
+        "blockAddress": {"strandId": strand, "sequenceNo": seq},
         "transactionId": f"tx{seq:020d}",
         "blockTimestamp": ts(seq),
         "blockHash": h("block", seq),
@@ -91,13 +93,17 @@ def block(seq: int, revs: Sequence[Rev], *, system: int = 0) -> dict[str, Any]:
 
 
 def encode(blocks: Sequence[dict[str, Any]], fmt: ExportFormat) -> bytes:
+    """The bytes of a data object holding ``blocks`` (JSON as QLDB down-converts Ion; values
+    nested beyond the projections' depth limit are written too, for hostile-input tests)."""
     if fmt is ExportFormat.ION_BINARY:
         return b"".join(simpleion.dumps(b, binary=True) for b in blocks)
     if fmt is ExportFormat.ION_TEXT:
         return "\n".join(
             simpleion.dumps(b, binary=False, omit_version_marker=True) for b in blocks
         ).encode()
-    return "\n".join(json_codec.dumps(ion_values.to_plain(b)) for b in blocks).encode() + b"\n"
+    return (
+        "\n".join(json_codec.dumps(ion_values.to_plain(b, 10_000)) for b in blocks).encode() + b"\n"
+    )
 
 
 def write_export(
@@ -107,18 +113,19 @@ def write_export(
     fmt: ExportFormat = ExportFormat.ION_BINARY,
     export_id: str = "8ZkGjpvZQsB2Xw1Pj0C3Fz",
     prefix: str = "exports/",
+    strand: str = STRAND,
 ) -> list[str]:
     """Write ``objects`` (each a list of blocks) and the completed manifest; return the keys."""
     keys = []
     for blocks in objects:
         first = blocks[0]["blockAddress"]["sequenceNo"]
         last = blocks[-1]["blockAddress"]["sequenceNo"]
-        key = f"{prefix}{export_id}/{STRAND}.{first}-{last}.ion"
+        key = f"{prefix}{export_id}/{strand}.{first}-{last}.ion"
         path = root / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(encode(blocks, fmt))
         keys.append(key)
-    manifest = root / f"{prefix}{export_id}.{STRAND}.completed.manifest"
+    manifest = root / f"{prefix}{export_id}.{strand}.completed.manifest"
     manifest.parent.mkdir(parents=True, exist_ok=True)
     manifest.write_text(simpleion.dumps({"keys": keys}, binary=False))
     return keys

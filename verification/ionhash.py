@@ -40,8 +40,9 @@ Guarantees:
       field order, Python object identity or the process.
     * Equal Ion values in either value model hash equally, e.g.
       ``ion_hash(v) == ion_hash(simpleion.loads(simpleion.dumps(v)))``.
-    * Unsupported or unrepresentable inputs raise :class:`IonHashError`; no partial
-      or best-effort digest is ever returned.
+    * Unsupported or unrepresentable inputs, and values nested too deeply for the
+      interpreter's recursion limit, raise :class:`IonHashError`; no partial or best-effort
+      digest is ever returned.
 """
 
 from __future__ import annotations
@@ -532,7 +533,16 @@ class IonHasher:
             handlers[cls] = handler
             return handler
 
-        return ser
+        def top(value: Any) -> bytes:
+            try:
+                return ser(value)
+            except RecursionError as exc:
+                # Deeper than the interpreter can walk (documents deeper than
+                # schemas.limits.MAX_NESTING are poison anyway): no digest, never a crash.
+                msg = "value nested too deeply to Ion-hash"
+                raise IonHashError(msg) from exc
+
+        return top
 
 
 def _make_field_name() -> _Handler:

@@ -89,10 +89,19 @@ def test_block_missing_fields_names_the_block() -> None:
         InvalidRecordError, match="block JUJgrQeIeI64ZgvXIuqlZ1/7: missing field blockHash"
     ):
         parse_block(value)
-    value = block(8, [Rev("Person", "A" * 22, 0, {"x": 1})])
+
+
+def test_a_malformed_revision_is_rejected_with_its_reason_and_the_rest_kept() -> None:
+    value = block(8, [Rev("Person", "A" * 22, 0, {"x": 1}), Rev("Person", "B" * 22, 0, {"y": 2})])
     value["revisions"][0]["metadata"]["version"] = -1
-    with pytest.raises(InvalidRecordError, match=r"invalid metadata\.version"):
-        parse_block(value)
+    parsed = parse_block(value)
+    assert [r.metadata.doc_id for r in parsed.revisions if r.metadata] == ["B" * 22]
+    (rejected,) = parsed.rejected
+    assert (rejected.index, rejected.document_id, rejected.version) == (0, "A" * 22, None)
+    assert "invalid metadata.version -1" in rejected.reason
+    found = block_changes(parsed)
+    assert [c.key.doc_id for c in found.changes] == ["B" * 22]
+    assert found.rejected == [rejected]
 
 
 def test_revision_without_table_is_skipped_and_counted() -> None:
@@ -143,12 +152,13 @@ def test_fast_parser_falls_back_to_the_validating_errors() -> None:
     del value["blockHash"]
     with pytest.raises(InvalidRecordError, match="block JUJgrQeIeI64ZgvXIuqlZ1/7: missing field"):
         parse_block(value)
-    value = ion_values.loads(
-        simpleion.dumps(block(8, [Rev("Person", "A" * 22, 0, {"x": 1})])), exact=False
-    )
-    value["revisions"][0]["metadata"]["version"] = -1
-    with pytest.raises(InvalidRecordError, match=r"invalid metadata\.version"):
-        parse_block(value)
+    for version in (-1, 2**63):
+        value = ion_values.loads(
+            simpleion.dumps(block(8, [Rev("Person", "A" * 22, 0, {"x": 1})])), exact=False
+        )
+        value["revisions"][0]["metadata"]["version"] = version
+        (rejected,) = parse_block(value).rejected
+        assert f"invalid metadata.version {version}" in rejected.reason
 
 
 def test_block_changes_equals_to_change_for_every_revision() -> None:

@@ -321,12 +321,18 @@ def test_timestamp_matches_reference_writer(value: Timestamp) -> None:
 _offsets = st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59).map(
     lambda m: timezone(timedelta(minutes=m))
 )
+# amazon-ion's C extension drops trailing zeros of decimals with more than 34 digits when it
+# reads or writes them (a strict xfail in tests/unit/core/test_ion_values.py tracks it); the
+# round trip below goes through it, so those decimals are left out here.
+_round_trippable_decimals = st.decimals(allow_nan=False, allow_infinity=False).filter(
+    lambda d: len(d.as_tuple().digits) <= 34
+)
 _plain_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**80), max_value=2**80),
     st.floats(),
-    st.decimals(allow_nan=False, allow_infinity=False),
+    _round_trippable_decimals,
     st.text(max_size=20),
     st.binary(max_size=20),
     st.datetimes(
