@@ -1,19 +1,21 @@
 """``qldb-cdc``: replay, verify and simulate QLDB journal exports.
 
-Exit codes: 0 success; 1 verification found problems (``verify``); 2 a usage or input mistake
-(bad flag, missing manifest, unknown target); 3 the export data is corrupt, truncated or fails
-verification; 4 a target kept failing (re-run to resume); 130 interrupted (re-run to resume).
+Exit codes follow one rule in every command (:mod:`consumers.exit_codes`, README "Exit codes").
 Errors are printed as one line on stderr, never as a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from consumers.dead_letter import JsonLinesDeadLetterSink
+from consumers.exit_codes import MEANINGS, ExitCode
 from consumers.export_plan import ExportPlan, plan_exports
 from consumers.export_source import ExportStore, open_store
 from consumers.parallel_replay import WorkerConfig, replay_parallel
@@ -36,21 +38,37 @@ from schemas.journal_export import ExportFormat
 from simulation import cli as simulation_cli
 
 DEFAULT_TARGET = "sqlite:///qldb-cdc.db"
-EXIT_VERIFY_FAILED = 1
-EXIT_USAGE = 2
-EXIT_BAD_DATA = 3
-EXIT_TARGET_DOWN = 4
-EXIT_INTERRUPTED = 130
+DESCRIPTION = "Replay, verify and simulate Amazon QLDB journal exports."
+RESUME_HINT = "re-run the same command to resume"
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(ExitCode.USER_MISTAKE, f"{self.prog}: error: {message}\n")
+
+
+def package_version() -> str:
+    """The installed version of the ``qldb-cdc`` distribution."""
+    try:
+        return version("qldb-cdc")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _exit_code_epilog() -> str:
+    rows = "\n".join(f"  {int(code):>3}  {MEANINGS[code]}" for code in ExitCode)
+    return f"exit codes:\n{rows.replace('`', '')}"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
-    parser = _Parser(prog="qldb-cdc", description=__doc__.split("\n\n")[0])
+    parser = _Parser(
+        prog="qldb-cdc",
+        description=DESCRIPTION,
+        epilog=_exit_code_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"qldb-cdc {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     rp = sub.add_parser("replay", help="replay a journal export into projections")
@@ -127,9 +145,19 @@ def _format(args: argparse.Namespace) -> ExportFormat | None:
     return None if args.format == "auto" else ExportFormat(args.format)
 
 
+class _TerminatedError(BaseException):
+    """SIGTERM arrived (raised by the handler :func:`main` installs)."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _TerminatedError
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
+    """Run the command line; return the exit code (see :mod:`consumers.exit_codes`)."""
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
         if args.command == "replay":
             return _replay(args)
@@ -137,23 +165,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _verify(args)
         return simulation_cli.run(args)
     except KeyboardInterrupt:
-        _say("interrupted; re-run the same command to resume")
-        return EXIT_INTERRUPTED
+        _say(f"interrupted; {RESUME_HINT}")
+        return ExitCode.INTERRUPTED
+    except _TerminatedError:
+        _say(f"terminated; {RESUME_HINT}")
+        return ExitCode.TERMINATED
     except (CdcError, OSError) as exc:
         code = exit_code(exc)
-        hint = "re-run the same command to resume"
-        resume = f" ({hint})" if code == EXIT_TARGET_DOWN and hint not in str(exc) else ""
+        retryable = code == ExitCode.RETRYABLE and RESUME_HINT not in str(exc)
+        resume = f" ({RESUME_HINT})" if retryable else ""
         _say(f"error: {exc}{resume}")
         return code
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
-def exit_code(exc: BaseException) -> int:
-    """The exit code for a failure (see the module docstring); the class decides, not the text."""
+def exit_code(exc: BaseException) -> ExitCode:
+    """The exit code for a failure (see :mod:`consumers.exit_codes`); the class decides."""
     if isinstance(exc, UserInputError | OSError):
-        return EXIT_USAGE  # a mistake in flags, paths or configuration
+        return ExitCode.USER_MISTAKE  # a mistake in flags, paths or configuration
     if isinstance(exc, RetryableError):
-        return EXIT_TARGET_DOWN  # a target or the source kept failing: nothing was lost
-    return EXIT_BAD_DATA  # corrupt, truncated or unverifiable data, or an unstorable change
+        return ExitCode.RETRYABLE  # a target or the source kept failing: nothing was lost
+    return ExitCode.BAD_DATA  # corrupt, truncated or unverifiable data, or an unstorable change
 
 
 def _say(text: str) -> None:
@@ -179,7 +213,7 @@ def _replay(args: argparse.Namespace) -> int:
         summary = _replay_in_process(args, store, plan, uris, progress)
     for line in summary.lines():
         print(line)
-    return 0
+    return ExitCode.OK
 
 
 def _replay_in_process(
@@ -241,7 +275,7 @@ def _verify(args: argparse.Namespace) -> int:
     result = verify_export(store, plan, fmt=_format(args), max_problems=args.max_problems)
     for line in result.lines():
         print(line)
-    return EXIT_VERIFY_FAILED if result.problems else 0
+    return ExitCode.VERIFY_FAILED if result.problems else ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ from consumers.dead_letter import (
     OncePerBatchDeadLetterSink,
     SqsDeadLetterSink,
 )
+from consumers.exit_codes import ExitCode
 from consumers.kcl_protocol import (
     Backoff,
     CheckpointError,
@@ -85,9 +86,9 @@ from schemas.kinesis import StreamRecord, from_kcl
 
 LOG = logging.getLogger("qldb_cdc.kcl")
 
-EXIT_OK = 0
-EXIT_BATCH_FAILED = 1
-EXIT_CONFIG = 2
+EXIT_OK = ExitCode.OK
+EXIT_BATCH_FAILED = ExitCode.RETRYABLE  # the shard resumes from the last checkpoint
+EXIT_CONFIG = ExitCode.USER_MISTAKE
 
 Position = tuple[str, int | None]
 """A checkpointable shard position: (sequenceNumber, subSequenceNumber)."""

@@ -21,3 +21,12 @@ def test_console_script_points_at_main() -> None:
     from consumers.cli import main
 
     assert callable(main)
+
+
+def test_license_is_an_spdx_string_with_a_setuptools_that_reads_it() -> None:
+    """A TOML-table ``project.license`` is deprecated (pip warns on every install); setuptools
+    reads an SPDX expression from 77 on."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "Apache-2.0"
+    (setuptools,) = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
+    assert setuptools == "setuptools>=77"

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
 import errno
 import io
+import json
 from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
-from simulation import cli
+from consumers.cli import main
+from simulation.cli import RECORD_NAME
 
 
 def _run(*argv: str) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="qldb-cdc simulate")
-    cli.add_arguments(parser)
+    """``qldb-cdc simulate ARGV`` in process: (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
-    code = cli.run(parser.parse_args(list(argv)), stdout=out, stderr=err)
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(["simulate", *argv])
     return code, out.getvalue(), err.getvalue()
 
 
@@ -91,7 +93,7 @@ def test_an_out_that_cannot_be_inspected_is_a_one_line_error(tmp_path: Path) -> 
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1
-    assert err.startswith("qldb-cdc simulate: error: cannot read OUT")
+    assert err.startswith("qldb-cdc: error: cannot read OUT")
 
 
 def test_an_unreadable_out_is_a_one_line_error(
@@ -111,4 +113,56 @@ def test_an_unreadable_out_is_a_one_line_error(
     code, out, err = _run(str(tmp_path), "--documents", "1", "--revisions", "1")
     assert code == 2
     assert out == ""
-    assert err == f"qldb-cdc simulate: error: cannot read OUT {tmp_path}: Permission denied\n"
+    assert err == f"qldb-cdc: error: cannot read OUT {tmp_path}: Permission denied\n"
+
+
+SMALL = ("--documents", "5", "--revisions", "20", "--seed", "4", "--blocks-per-object", "3")
+
+
+def test_the_same_simulation_again_is_accepted_and_writes_nothing(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    code, first, err = _run(str(out_dir), *SMALL)
+    assert (code, err) == (0, "")
+    record = json.loads((out_dir / RECORD_NAME).read_text())
+    assert record["complete"] is True
+    assert record["parameters"]["seed"] == 4
+    files = {p: p.stat().st_mtime_ns for p in out_dir.rglob("*")}
+    code, again, err = _run(str(out_dir), *SMALL)
+    assert (code, err) == (0, "")
+    assert "already holds this simulation" in again
+    assert first.split(": ", 1)[1] in again  # the same summary
+    assert {p: p.stat().st_mtime_ns for p in out_dir.rglob("*")} == files
+
+
+def test_an_unfinished_same_simulation_is_written_again(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    assert _run(str(out_dir), *SMALL)[0] == 0
+    manifests = sorted(out_dir.glob("*.completed.manifest"))
+    expected = {p: p.read_bytes() for p in out_dir.rglob("*") if p.is_file()}
+    record = json.loads((out_dir / RECORD_NAME).read_text())
+    record["complete"] = False
+    (out_dir / RECORD_NAME).write_text(json.dumps(record))
+    for manifest in manifests:
+        manifest.unlink()  # interrupted before the manifests were written
+    code, out, err = _run(str(out_dir), *SMALL)
+    assert (code, err) == (0, "")
+    assert out.startswith("wrote to ")
+    assert {p: p.read_bytes() for p in out_dir.rglob("*") if p.is_file()} == expected
+
+
+def test_a_different_simulation_or_a_foreign_folder_is_refused(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    assert _run(str(out_dir), *SMALL)[0] == 0
+    before = {p: p.read_bytes() for p in out_dir.rglob("*") if p.is_file()}
+    code, out, err = _run(str(out_dir), *SMALL[:-1], "4", "--seed", "5")
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1
+    assert "holds a different simulation" in err
+    assert "seed 4 there, 5 now" in err
+    assert "blocks-per-object 3 there, 4 now" in err
+    assert {p: p.read_bytes() for p in out_dir.rglob("*") if p.is_file()} == before
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / RECORD_NAME).write_text("not json")
+    code, out, err = _run(str(tmp_path / "foreign"), *SMALL)
+    assert (code, out) == (2, "")
+    assert "is not empty" in err
