@@ -2,7 +2,7 @@
 
 | URI | projection |
 |---|---|
-| ``sqlite:///path/to.db`` (or a bare path ending in ``.db``) | ``projections.sqlite`` |
+| ``sqlite:///path/to.db``, ``sqlite:path``, a bare ``*.db`` path | ``projections.sqlite`` |
 | ``postgresql://user@host:port/db`` (also ``postgres://``) | ``projections.postgres`` |
 | ``dynamodb://Table[?overflow=s3://bucket/prefix&create=true]`` | ``projections.dynamodb`` |
 | ``s3://bucket/prefix`` | ``projections.s3`` |
@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 from urllib.parse import urlsplit
 
+from projections import sqlite_target
 from projections.base import Projection
 from schemas.errors import ConfigError
 
@@ -31,9 +32,9 @@ _SCHEMES: dict[str, str] = {
 
 
 def normalise_uri(uri: str) -> str:
-    """Accept a bare ``*.db``/``*.sqlite`` path as shorthand for ``sqlite:///path``."""
-    if "://" not in uri and uri.endswith((".db", ".sqlite", ".sqlite3")):
-        return f"sqlite:///{uri}"
+    """Accept a bare ``*.db``/``*.sqlite`` path as shorthand for ``sqlite:PATH``."""
+    if sqlite_target.is_plain_path(uri):
+        return sqlite_target.parse(uri).uri
     return uri
 
 

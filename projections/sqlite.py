@@ -28,11 +28,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from changes import json_codec
 from changes.coalesce import coalesce
 from changes.model import Change, ChangeKind
+from projections import sqlite_target
 from projections.base import ApplyReport, Failure
 from schemas.errors import ConfigError, RetryableError, UnstorableChangeError
 
@@ -151,6 +151,8 @@ class SQLiteProjection:
             self._db.executescript(SCHEMA)
         except sqlite3.OperationalError as exc:
             msg = f"cannot open SQLite database {self.path}: {exc}"
+            if "unable to open" in str(exc):
+                msg += " (is its folder writable, and the file a SQLite database?)"
             raise ConfigError(msg) from exc
 
     @property
@@ -285,19 +287,11 @@ def _rows(
 
 
 def from_uri(uri: str) -> SQLiteProjection:
-    """Open ``sqlite:///relative/or/absolute/path.db`` (``sqlite:////abs`` also accepted)."""
-    parts = urlsplit(uri)
-    if parts.scheme != "sqlite":
-        msg = f"not a sqlite URI: {uri!r}"
-        raise ConfigError(msg)
-    path = unquote(parts.netloc + parts.path)
-    if path.startswith("/") and not parts.netloc and not uri.startswith("sqlite:////"):
-        path = path[1:]
-    if not path:
-        msg = f"sqlite URI needs a file path, e.g. sqlite:///replay.db (got {uri!r})"
-        raise ConfigError(msg)
-    parent = Path(path).parent
-    if path != ":memory:" and not parent.is_dir():
-        msg = f"folder {parent} for SQLite database {path} does not exist"
-        raise ConfigError(msg)
-    return SQLiteProjection(path)
+    """Open a SQLite target in any spelling of :mod:`projections.sqlite_target`.
+
+    Raises:
+        ConfigError: the target does not parse, or its folder or file cannot be written.
+    """
+    target = sqlite_target.parse(uri)
+    sqlite_target.check_writable(target)
+    return SQLiteProjection(target.path)

@@ -289,10 +289,17 @@ def test_unstorable_document_is_dead_lettered_and_the_rest_applied(tmp_path: Pat
 
 
 def test_exit_codes_follow_the_failure_class() -> None:
-    from consumers.cli import EXIT_BAD_DATA, EXIT_TARGET_DOWN, EXIT_USAGE, exit_code
+    from consumers.cli import exit_code
+    from consumers.exit_codes import ExitCode
     from consumers.parallel_replay import WorkerDiedError
     from consumers.replay import TargetUnavailableError, UnstorableDocumentError
     from schemas.errors import ConfigError, DecodeError, ThrottledError
+
+    EXIT_USAGE, EXIT_BAD_DATA, EXIT_TARGET_DOWN = (
+        ExitCode.USER_MISTAKE,
+        ExitCode.BAD_DATA,
+        ExitCode.RETRYABLE,
+    )
 
     assert exit_code(ConfigError("x")) == EXIT_USAGE
     assert exit_code(FileNotFoundError("x")) == EXIT_USAGE
