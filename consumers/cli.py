@@ -201,6 +201,8 @@ def _replay(args: argparse.Namespace) -> int:
     uris = [normalise_uri(uri) for uri in (args.targets or [DEFAULT_TARGET])]
     for uri in uris:
         scheme_of(uri)
+    if args.dead_letter is not None:
+        JsonLinesDeadLetterSink(args.dead_letter).check_writable()
     store = open_store(args.source)
     plan = plan_exports(store, args.strand)
     for warning in plan.warnings:

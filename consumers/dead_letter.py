@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from schemas.errors import RetryableError
+from schemas.errors import ConfigError, RetryableError
 
 SQS_MAX_BODY = 256 * 1024
 """SQS's classic maximum message (and SendMessageBatch request payload) size in bytes."""
@@ -197,6 +197,28 @@ class JsonLinesDeadLetterSink:
         """Append to ``path`` (created if missing; its folder must exist)."""
         self._path = Path(path)
         self._lock = threading.Lock()
+
+    def check_writable(self) -> None:
+        """Create the file (empty) if missing and open it for appending, before any work.
+
+        Raises:
+            ConfigError: the folder is missing, the path is a folder, or the file cannot be
+                created or written; one line saying what to change.
+        """
+        where = f"dead-letter file {self._path}"
+        folder = self._path.parent
+        if not folder.is_dir():
+            msg = f"{where}: folder {folder} does not exist (create it first)"
+            raise ConfigError(msg)
+        if self._path.is_dir():
+            msg = f"{where} is a folder; give a file name such as {self._path / 'dead.jsonl'}"
+            raise ConfigError(msg)
+        try:
+            with self._path.open("a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            msg = f"{where} cannot be written: {exc.strerror or exc}"
+            raise ConfigError(msg) from None
 
     def put(self, letter: DeadLetter) -> None:
         """Store ``letter`` durably or raise RetryableError."""

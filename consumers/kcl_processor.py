@@ -399,7 +399,9 @@ def _configure(
 
 def _dead_letter_sink(path: str | None, queue_url: str | None) -> DeadLetterSink:
     if path:
-        return JsonLinesDeadLetterSink(path)
+        sink = JsonLinesDeadLetterSink(path)
+        sink.check_writable()
+        return sink
     if not queue_url:
         msg = "no dead-letter sink: set CDC_DEAD_LETTER_QUEUE_URL or pass --dead-letter-file"
         raise ConfigError(msg)

@@ -98,3 +98,45 @@ def test_read_only_folders_are_user_mistakes() -> None:
         assert simulate.stderr.count("\n") == 1
         assert "cannot write OUT locked/out: Permission denied" in simulate.stderr
         assert "Traceback" not in simulate.stderr + replay.stderr
+
+
+def test_a_dead_letter_file_that_cannot_be_written_is_refused_up_front(tmp_path: Path) -> None:
+    write_export(tmp_path / "e", sample_objects())  # no poison at all: checked before reading
+    db = tmp_path / "o.db"
+    cases = {
+        tmp_path / "nope" / "dead.jsonl": f"folder {tmp_path / 'nope'} does not exist",
+        tmp_path: "is a folder",
+    }
+    for letters, says in cases.items():
+        code, out, err = run_main(
+            "replay", str(tmp_path / "e"), "--to", str(db), "--dead-letter", str(letters)
+        )
+        assert (code, out) == (ExitCode.USER_MISTAKE, "")
+        assert err.count("\n") == 1
+        assert says in err
+        assert "re-run" not in err
+        assert not db.exists()
+    letters = tmp_path / "dead.jsonl"
+    code, _, err = run_main(
+        "replay", str(tmp_path / "e"), "--to", str(db), "--dead-letter", str(letters)
+    )
+    assert (code, err) == (0, "")
+    assert letters.read_text() == ""  # created up front, empty: nothing was poison
+
+
+def test_a_dead_letter_file_in_a_read_only_folder_is_refused_up_front() -> None:
+    with unprivileged.scratch() as root:
+        write_export(root / "e", sample_objects())
+        (root / "locked").mkdir()
+        (root / "locked").chmod(0o555)
+        (root / "out").mkdir()
+        (root / "out").chmod(0o777)
+        result = unprivileged.run_cli(
+            "replay", "e", "--to", "out/x.db", "--dead-letter", "locked/dead.jsonl", cwd=root
+        )
+        assert result.returncode == ExitCode.USER_MISTAKE, result.stderr
+        assert result.stderr == (
+            "qldb-cdc: error: dead-letter file locked/dead.jsonl cannot be written: "
+            "Permission denied\n"
+        )
+        assert not (root / "out" / "x.db").exists()
