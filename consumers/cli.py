@@ -7,6 +7,7 @@ Errors are printed as one line on stderr, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -40,6 +41,9 @@ from simulation import cli as simulation_cli
 DEFAULT_TARGET = "sqlite:///qldb-cdc.db"
 DESCRIPTION = "Replay, verify and simulate Amazon QLDB journal exports."
 RESUME_HINT = "re-run the same command to resume"
+WORKERS_PER_CORE = 4
+"""``--workers`` is capped at this many processes per core: each worker holds a batch in memory
+(about 140 MB at the default batch size), and more processes than this only contend."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=1,
         metavar="N",
-        help="replay data objects in N processes (default 1); the result is the same",
+        help="replay data objects in N processes (default 1, at most "
+        f"{WORKERS_PER_CORE} per core); the result is the same",
     )
 
     vp = sub.add_parser("verify", help="verify every hash and the block chain of an export")
@@ -207,6 +212,7 @@ def _replay(args: argparse.Namespace) -> int:
     plan = plan_exports(store, args.strand)
     for warning in plan.warnings:
         _say(f"warning: {warning}")
+    args.workers = capped_workers(args.workers, os.cpu_count())
     total = sum(store.size(o.key) or 0 for o in plan.objects) if not args.no_progress else 0
     progress = Progress(total, len(plan.objects), enabled=not args.no_progress)
     if args.workers > 1:
@@ -216,6 +222,18 @@ def _replay(args: argparse.Namespace) -> int:
     for line in summary.lines():
         print(line)
     return ExitCode.OK
+
+
+def capped_workers(requested: int, cores: int | None) -> int:
+    """``requested`` workers, at most :data:`WORKERS_PER_CORE` per core (with a warning)."""
+    cap = WORKERS_PER_CORE * (cores or 1)
+    if requested <= cap:
+        return requested
+    _say(
+        f"warning: --workers {requested} is more than {WORKERS_PER_CORE} per core "
+        f"({cores or 1} cores here); using {cap}"
+    )
+    return cap
 
 
 def _replay_in_process(

@@ -14,6 +14,7 @@ import pytest
 
 from consumers import cli
 from consumers.exit_codes import MEANINGS, ExitCode
+from consumers.replay import ReplaySummary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,3 +78,31 @@ def test_sigterm_exits_143_with_one_line(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert code == ExitCode.TERMINATED == 143
     assert err == "qldb-cdc: terminated; re-run the same command to resume\n"
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_workers_are_capped_at_four_per_core(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.export_builder import write_export
+    from tests.functional.test_replay_cli import sample_objects
+
+    started: list[int] = []
+
+    def fake_parallel(
+        store: object, plan: object, config: object, workers: int, **kw: object
+    ) -> ReplaySummary:
+        started.append(workers)
+        return ReplaySummary()
+
+    write_export(tmp_path / "e", sample_objects())
+    monkeypatch.setattr(cli, "replay_parallel", fake_parallel)
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
+    args = ("replay", str(tmp_path / "e"), "--to", str(tmp_path / "x.db"), "--no-progress")
+    code, _, err = run_main(*args, "--workers", "400")
+    assert code == 0
+    assert started == [8]
+    assert (
+        err == "qldb-cdc: warning: --workers 400 is more than 4 per core (2 cores here); using 8\n"
+    )
+    code, _, err = run_main(*args, "--workers", "8")
+    assert (code, err, started) == (0, "", [8, 8])
