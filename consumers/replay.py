@@ -210,7 +210,8 @@ class ReplaySummary:
         for name, r in self.targets.items():
             out.append(
                 f"{name}: applied {r.applied} (tombstones {r.tombstones}, redactions "
-                f"{r.redactions}), stale/duplicate {r.stale}, superseded in batch "
+                f"{r.redactions} current, {r.history_redactions} in history), stale/duplicate "
+                f"{r.stale}, superseded in batch "
                 f"{r.superseded}, history rows {r.history_written}"
             )
         if self.verified_blocks or self.verify_failures:

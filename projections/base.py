@@ -51,9 +51,11 @@ class ApplyReport:
         superseded: changes not written because a newer change for the same document was in the
             same batch (coalesced away).
         tombstones: applied deletes (a subset of ``applied``).
-        redactions: applied redactions (a subset of ``applied``).
+        redactions: applied redactions of the current state (a subset of ``applied``).
         history_written: new or newly redacted rows in revision history, for projections that
             keep one.
+        history_redactions: redacted rows among ``history_written`` (a redaction of an older
+            version changes history only, so ``redactions`` does not count it).
         failures: changes that were not written.
     """
 
@@ -64,6 +66,7 @@ class ApplyReport:
     tombstones: int = 0
     redactions: int = 0
     history_written: int = 0
+    history_redactions: int = 0
     failures: list[Failure] = field(default_factory=list)
 
     def merge(self, other: ApplyReport) -> None:
@@ -75,6 +78,7 @@ class ApplyReport:
         self.tombstones += other.tombstones
         self.redactions += other.redactions
         self.history_written += other.history_written
+        self.history_redactions += other.history_redactions
         self.failures.extend(other.failures)
 
 

@@ -47,6 +47,7 @@ class MemoryProjection:
             if change.replaces_in_history(seen):
                 self.revisions[slot] = change
                 report.history_written += 1
+                report.history_redactions += change.is_redacted
         return report
 
     def completed_objects(self, export_id: str) -> set[str]:

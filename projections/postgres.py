@@ -205,7 +205,7 @@ class PostgresProjection:
             return {}
         rows.sort(key=_primary_key)  # parts in key order: concurrent writers lock in one order
         found: dict[_Slot, str] = {}
-        counts = [0, 0, 0, 0]
+        counts = [0, 0, 0, 0, 0]
         try:
             with conn.transaction(), conn.cursor() as cur:
                 data = _encode(rows[:_PART_ROWS], found)
@@ -223,12 +223,13 @@ class PostgresProjection:
                     raise _RejectedError
         except _RejectedError:
             return found
-        applied, tombstones, redactions, history = counts
+        applied, tombstones, redactions, history, history_redactions = counts
         report.applied = applied
         report.stale = sum(1 for _, for_current, _ in rows if for_current) - applied
         report.tombstones = tombstones
         report.redactions = redactions
         report.history_written = history
+        report.history_redactions = history_redactions
         return {}
 
     def _probe(

@@ -106,11 +106,12 @@ class Statements:
             "   deleted = EXCLUDED.deleted, redacted = true, data = NULL, data_exact = NULL,"
             "   data_hash = EXCLUDED.data_hash"
             "  WHERE EXCLUDED.redacted AND NOT r.redacted"
-            "  RETURNING 1)"
+            "  RETURNING r.redacted)"
             " SELECT (SELECT count(*) FROM current_rows),"
             "  (SELECT count(*) FROM current_rows WHERE deleted),"
             "  (SELECT count(*) FROM current_rows WHERE redacted),"
-            "  (SELECT count(*) FROM history_rows)"
+            "  (SELECT count(*) FROM history_rows),"
+            "  (SELECT count(*) FROM history_rows WHERE redacted)"
         ).format(
             documents=self.documents,
             revisions=self.revisions,

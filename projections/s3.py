@@ -130,6 +130,7 @@ class _DocumentOutcome:
     applied: bool = False
     stale: bool = False
     history_written: int = 0
+    history_redactions: int = 0
     superseded_failed: int = 0
     failures: list[Failure] = field(default_factory=list)
 
@@ -200,6 +201,7 @@ class S3Projection:
             work, self._pool.map(lambda w: self._write_document(*w), work), strict=True
         ):
             report.history_written += outcome.history_written
+            report.history_redactions += outcome.history_redactions
             report.superseded -= outcome.superseded_failed
             report.failures.extend(outcome.failures)
             if outcome.applied:
@@ -230,6 +232,7 @@ class S3Projection:
                     outcome.failures.append(Failure(revision, exc))
             else:
                 outcome.history_written += written
+                outcome.history_redactions += written * revision.is_redacted
         if latest_failed:
             return outcome
         try:

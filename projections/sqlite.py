@@ -191,11 +191,13 @@ class SQLiteProjection:
                         report.tombstones += written
                     elif kind is ChangeKind.REDACTION:
                         report.redactions += written
-                all_history = [row for rows in history.values() for row in rows]
-                if all_history:
-                    report.history_written += self._db.executemany(
-                        UPSERT_REVISION, all_history
-                    ).rowcount
+                for kind, rows in history.items():
+                    if not rows:
+                        continue
+                    written = self._db.executemany(UPSERT_REVISION, rows).rowcount
+                    report.history_written += written
+                    if kind is ChangeKind.REDACTION:
+                        report.history_redactions += written
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

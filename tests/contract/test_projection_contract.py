@@ -45,6 +45,7 @@ def apply_checked(h: Harness, reference: MemoryProjection, batch: list[Change]) 
     assert (report.tombstones, report.redactions) == (want.tombstones, want.redactions)
     if h.read_history is not None:
         assert report.history_written == want.history_written, (report, want)
+        assert report.history_redactions == want.history_redactions, (report, want)
     return report
 
 
@@ -128,7 +129,12 @@ def test_redaction_before_original_stays_redacted(harness: Harness) -> None:
 def test_redaction_of_old_version_keeps_current_data(harness: Harness) -> None:
     v0, v1 = history("a", 2)
     red0 = make_change("a", 0, kind=ChangeKind.REDACTION)
-    apply_in_batches(harness, [v0, v1, red0], 3)
+    reference = apply_in_batches(harness, [v0, v1], 2)
+    report = apply_checked(harness, reference, [red0])
+    assert report.redactions == 0  # the current state is v1, unredacted
+    if harness.read_history is not None:
+        assert (report.history_written, report.history_redactions) == (1, 1)
+    assert apply_checked(harness, reference, [red0]).history_redactions == 0  # already redacted
     row = harness.read_current()[DocKey("Person", "a")]
     assert (row.version, row.redacted) == (1, False)
     assert row.data is not None

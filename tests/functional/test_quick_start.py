@@ -40,6 +40,11 @@ def test_the_quick_start_runs_twice_and_git_ignores_what_it_creates(tmp_path: Pa
     assert first.returncode == 0, first.stderr
     assert "verify:" in first.stdout
     assert " 0 failures" in first.stdout
+    redacted = re.search(r"(\d+) redacted\)", first.stdout)  # simulate's summary
+    assert redacted is not None
+    assert redacted[1] != "0"
+    # a redaction of an older version changes history only: counted there, not hidden as 0
+    assert f"current, {redacted[1]} in history" in first.stdout
     second = run_shell(command, tmp_path)
     assert second.returncode == 0, second.stderr
     assert "already holds this simulation" in second.stdout
