@@ -157,6 +157,9 @@ class KclRecordProcessor:
         except (ProtocolError, CheckpointError) as exc:
             LOG.error("MultiLangDaemon protocol failure: %s", exc)
             return EXIT_BATCH_FAILED
+        except UserInputError as exc:  # e.g. a PostgreSQL target whose database does not exist
+            LOG.error("stopping without checkpoint: %s", exc)
+            return EXIT_CONFIG
         return EXIT_OK
 
     def handle(self, message: Message) -> None:

@@ -27,6 +27,8 @@ Guarantees of :meth:`PostgresProjection.apply`:
 * Connection loss, server shutdown, serialization failures, deadlocks, timeouts and other
   server-side conditions raise :class:`RetryableError` and nothing of the call is committed;
   the next call reconnects.
+* A connection that can never succeed (a host that does not resolve, a refused login, a missing
+  database) raises :class:`ConfigError` instead (``projections.postgres_connect_errors``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from changes.coalesce import coalesce
 from changes.model import Change
 from projections.base import ApplyReport, Failure
+from projections.postgres_connect_errors import connect_error
 from projections.postgres_rows import Unstorable, copy_line, encode_lines, unstorable_reason
 from projections.postgres_sql import SCHEMA_LOCK_KEY, Statements
 from schemas.errors import ConfigError, RetryableError, UnstorableChangeError
@@ -175,7 +178,7 @@ class PostgresProjection:
         try:
             conn = psycopg.connect(self._conninfo, autocommit=True)
         except psycopg.Error as exc:
-            raise _retryable(exc, "connecting") from exc
+            raise connect_error(exc) from exc
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))

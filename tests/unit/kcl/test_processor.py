@@ -27,7 +27,7 @@ from consumers.kcl_processor import (
 from consumers.kcl_protocol import Backoff, DaemonChannel
 from projections.base import ApplyReport
 from projections.memory import MemoryProjection
-from schemas.errors import RetryableError
+from schemas.errors import ConfigError, RetryableError
 
 
 def revision(doc_id: str, version: int) -> str:
@@ -231,3 +231,23 @@ def test_config_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "not both" in capsys.readouterr().err
     assert main([], env={"CDC_TARGETS": "sqlite:///x.db"}) == 2
     assert "CDC_DEAD_LETTER_QUEUE_URL" in capsys.readouterr().err
+
+
+class MisconfiguredProjection(FlakyProjection):
+    """A target whose configuration can never work (a PostgreSQL database that is missing)."""
+
+    def apply(self, changes: Sequence[Change]) -> ApplyReport:
+        self.calls += 1
+        msg = 'PostgreSQL refused the connection: database "x" does not exist'
+        raise ConfigError(msg)
+
+
+def test_a_misconfigured_target_exits_with_the_configuration_code() -> None:
+    from consumers.kcl_processor import EXIT_CONFIG
+
+    projection = MisconfiguredProjection(failures=0)
+    script = daemon_script(INIT, batch(record(revision("a", 0), 100)))
+    code, sent, sleeps = run(script, projection, ListDeadLetterSink())
+    assert code == EXIT_CONFIG
+    assert (projection.calls, sleeps) == (1, [])
+    assert sent == [{"action": "status", "responseFor": "initialize"}]
