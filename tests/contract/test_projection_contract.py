@@ -233,6 +233,17 @@ HOSTILE_NAMES: list[tuple[str, str]] = [
     # DynamoDB once kept checkpoints in the documents table under this id.
     ("Person", "#checkpoint#exp#hidden.ion"),
     ("Person", "#checkpoint#exp#"),
+    # S3 keys: dot segments, slashes and percent signs, the checkpoint folder.
+    ("..", "dotdot-table"),
+    (".", "dot-table"),
+    ("Person", ".."),
+    ("Person", "."),
+    ("Per/son", "a/b"),
+    ("Per%2Fson", "a%2Fb"),
+    ("_checkpoints", "exp"),
+    ("_checkpoints", "hidden"),
+    ("%5Fcheckpoints", "pct-underscore"),
+    ("%2E%2E", "pct-dots"),
 ]
 """(table, document id) pairs crafted to collide with a target's own records or layout.
 
