@@ -244,6 +244,23 @@ HOSTILE_NAMES: list[tuple[str, str]] = [
     ("_checkpoints", "hidden"),
     ("%5Fcheckpoints", "pct-underscore"),
     ("%2E%2E", "pct-dots"),
+    # OpenSearch index names: characters a cluster refuses, case, length, the checkpoint index.
+    ("a,b", "os-comma"),
+    ("x\ny", "os-newline"),
+    ("a b#c:d*e?f", "os-punctuation"),
+    ('\\/"<>|', "os-forbidden"),
+    ("_x", "os-underscore"),
+    ("-x", "os-dash"),
+    ("+x", "os-plus"),
+    ("PERSON", "os-upper"),
+    ("person", "os-lower"),
+    (".person", "os-dot-lower"),
+    ("Łódź", "os-unicode"),
+    ("T" * 304, "os-long"),
+    ("T" * 303 + "U", "os-long-2"),
+    ("qldb-cdc-checkpoints", "os-old-checkpoints"),
+    ("~checkpoints", "os-tilde-checkpoints"),
+    ("Checkpoints", "os-checkpoints"),
 ]
 """(table, document id) pairs crafted to collide with a target's own records or layout.
 

@@ -14,7 +14,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PURE_PACKAGES = ("schemas", "changes", "verification", "simulation")
 # Pure modules inside the I/O edge: name encodings of the targets.
-PURE_EDGE_MODULES = ("projections/s3_keys.py",)
+PURE_EDGE_MODULES = (
+    "projections/s3_keys.py",
+    "projections/opensearch_names.py",
+    "projections/opensearch_bulk.py",
+)
 FORBIDDEN = {
     "boto3",
     "botocore",
