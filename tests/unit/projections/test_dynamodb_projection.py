@@ -9,6 +9,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from changes.model import Change, ChangeKind, DocKey
 from projections.aws_errors import RetryPolicy
@@ -235,6 +237,35 @@ def test_checkpoints_live_in_their_own_table_read_by_query(table: str) -> None:
         ExpressionAttributeValues={":t": {"S": "Car"}},
     )
     assert [item["pk"]["S"] for item in page["Items"]] == ["a"]
+    projection.close()
+
+
+_names = st.text(
+    st.one_of(st.sampled_from("#checkpoint/."), st.characters(blacklist_categories=("Cs",))),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(export_id=_names, object_key=_names, suffix=_names)
+def test_no_document_id_is_ever_read_as_a_checkpoint(
+    table: str, export_id: str, object_key: str, suffix: str
+) -> None:
+    # Any id, including one spelled like the checkpoint items of older releases.
+    client = aws_client("dynamodb")
+    projection = DynamoDbProjection(client, table, retry=NO_SLEEP)
+    marked = projection.completed_objects(export_id)
+    doc_ids = [f"#checkpoint#{export_id}#{suffix}", export_id, object_key]
+    changes = [make_change(doc_id, 0) for doc_id in dict.fromkeys(doc_ids)]
+    assert projection.apply(changes).failures == []
+    assert projection.completed_objects(export_id) == marked
+    projection.mark_object_complete(export_id, object_key)
+    assert projection.completed_objects(export_id) == marked | {object_key}
+    assert {k.doc_id for k in current(client, table)} >= set(doc_ids)
+    assert checkpoint_table_name(table) != table
     projection.close()
 
 
