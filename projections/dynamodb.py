@@ -5,7 +5,8 @@ URI: ``dynamodb://TableName[?overflow=s3://bucket/prefix&create=true]``.
 Table layout (created by :meth:`DynamoDbProjection.ensure_table`, or on open with
 ``create=true``): partition key ``pk`` (S), no sort key, ``PAY_PER_REQUEST``, and a global
 secondary index ``byLedgerTable`` (hash ``ledgerTable``, range ``pk``, all attributes) so a
-dashboard can query every document of one ledger table.
+dashboard can query every document of one ledger table. Replay checkpoints live in a second
+table, ``<TableName>-checkpoints`` (created alongside it), so no document can ever look like one.
 
 Document item (``pk`` = QLDB document id, unique per ledger):
 
@@ -28,8 +29,10 @@ attribute           type   meaning
 ``tableId``         S      QLDB table id, when known
 ==================  =====  =================================================================
 
-Checkpoint items (replay resume) use ``pk = "#checkpoint#<export_id>#<object key>"`` plus
-``exportId`` and ``objectKey``; they have no ``ledgerTable`` so they never appear in the GSI.
+Checkpoint items (replay resume) are in the checkpoints table ``<TableName>-checkpoints``:
+partition key ``exportId`` (S), sort key ``objectKey`` (S), ``PAY_PER_REQUEST``. Resume reads
+them with one strongly consistent ``Query`` per export (never a ``Scan``). The documents table
+holds documents only, whatever their ids.
 
 Guarantees:
 
@@ -99,7 +102,10 @@ MAX_DIGITS = 38
 """DynamoDB's maximum number precision (significant digits)."""
 
 GSI_NAME = "byLedgerTable"
-CHECKPOINT_PREFIX = "#checkpoint#"
+CHECKPOINT_TABLE_SUFFIX = "-checkpoints"
+"""The checkpoints table of documents table ``T`` is ``T-checkpoints``."""
+MAX_TABLE_NAME = 255
+"""DynamoDB's longest table name."""
 DEFAULT_WORKERS = 16
 
 _CONDITION = "attribute_not_exists(pk) OR #v < :v"
@@ -303,7 +309,9 @@ class DynamoDbProjection:
     Args:
         client: a boto3 DynamoDB client (thread-safe; give it ``max_pool_connections`` >=
             ``workers``).
-        table_name: the DynamoDB table.
+        table_name: the DynamoDB table of the documents.
+        checkpoint_table: the table of replay checkpoints (default
+            :func:`checkpoint_table_name` of ``table_name``).
         s3_client: S3 client for offloaded documents; required with ``overflow``.
         overflow: where documents above 400 KB go; ``None`` makes them poison.
         retry: backoff policy for retryable failures.
@@ -315,6 +323,7 @@ class DynamoDbProjection:
         client: Any,
         table_name: str,
         *,
+        checkpoint_table: str | None = None,
         s3_client: Any = None,
         overflow: OverflowLocation | None = None,
         retry: RetryPolicy | None = None,
@@ -325,6 +334,7 @@ class DynamoDbProjection:
             raise ConfigError(msg)
         self._client = client
         self._table = table_name
+        self._checkpoints = checkpoint_table or checkpoint_table_name(table_name)
         self._s3 = s3_client
         self._overflow = overflow
         self._retry = retry or RetryPolicy()
@@ -337,21 +347,62 @@ class DynamoDbProjection:
 
     @property
     def table_name(self) -> str:
-        """The DynamoDB table written to."""
+        """The DynamoDB table the documents are written to."""
         return self._table
 
-    def ensure_table(self) -> None:
-        """Create the table (key ``pk`` S, on demand, GSI ``byLedgerTable``) unless it exists.
+    @property
+    def checkpoint_table(self) -> str:
+        """The DynamoDB table of replay checkpoints."""
+        return self._checkpoints
 
-        Waits until the table is ACTIVE.
+    def ensure_table(self) -> None:
+        """Create both tables unless they exist, and wait until they are ACTIVE.
+
+        The documents table: key ``pk`` S, on demand, GSI ``byLedgerTable``. The checkpoints
+        table: key ``exportId`` S + ``objectKey`` S, on demand.
 
         Raises:
             ThrottledError / RetryableError / PoisonError: a classified failure of a call,
                 including the waiter's (a table that does not become ACTIVE in time is
                 retryable).
         """
+        self._ensure(
+            TableName=self._table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "ledgerTable", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": GSI_NAME,
+                    "KeySchema": [
+                        {"AttributeName": "ledgerTable", "KeyType": "HASH"},
+                        {"AttributeName": "pk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        )
+        self._ensure(
+            TableName=self._checkpoints,
+            KeySchema=[
+                {"AttributeName": "exportId", "KeyType": "HASH"},
+                {"AttributeName": "objectKey", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "exportId", "AttributeType": "S"},
+                {"AttributeName": "objectKey", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+    def _ensure(self, **spec: Any) -> None:
+        """``CreateTable(**spec)`` unless the table exists; then wait until it is ACTIVE."""
+        name = spec["TableName"]
         try:
-            self._client.describe_table(TableName=self._table)
+            self._client.describe_table(TableName=name)
             return
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
@@ -359,25 +410,7 @@ class DynamoDbProjection:
         except BotoCoreError as exc:
             raise classify_client_error(exc) from exc
         try:
-            self._client.create_table(
-                TableName=self._table,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "ledgerTable", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-                GlobalSecondaryIndexes=[
-                    {
-                        "IndexName": GSI_NAME,
-                        "KeySchema": [
-                            {"AttributeName": "ledgerTable", "KeyType": "HASH"},
-                            {"AttributeName": "pk", "KeyType": "RANGE"},
-                        ],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }
-                ],
-            )
+            self._client.create_table(**spec)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
                 raise classify_client_error(exc) from exc
@@ -385,14 +418,14 @@ class DynamoDbProjection:
             raise classify_client_error(exc) from exc
         try:
             self._client.get_waiter("table_exists").wait(
-                TableName=self._table, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+                TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
             )
         except WaiterError as exc:
             last: Any = exc.last_response
             if isinstance(exc.last_response, dict) and "Error" in exc.last_response:
                 # The waiter stopped on an error response: classify it like the call itself.
                 raise classify_client_error(ClientError(last, "DescribeTable")) from exc
-            msg = f"DynamoDB table {self._table} did not become ACTIVE: {exc}"
+            msg = f"DynamoDB table {name} did not become ACTIVE: {exc}"
             raise RetryableError(msg) from exc
         except BotoCoreError as exc:
             raise classify_client_error(exc) from exc
@@ -461,37 +494,37 @@ class DynamoDbProjection:
         return True
 
     def completed_objects(self, export_id: str) -> set[str]:
-        """Object keys checkpointed for ``export_id`` (strongly consistent scan)."""
-        prefix = f"{CHECKPOINT_PREFIX}{export_id}#"
+        """Object keys checkpointed for ``export_id`` (one strongly consistent ``Query``)."""
         keys: set[str] = set()
         kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "FilterExpression": "begins_with(pk, :p)",
-            "ExpressionAttributeValues": {":p": {"S": prefix}},
-            "ProjectionExpression": "pk",
+            "TableName": self._checkpoints,
+            "KeyConditionExpression": "exportId = :e",
+            "ExpressionAttributeValues": {":e": {"S": export_id}},
+            "ProjectionExpression": "objectKey",
             "ConsistentRead": True,
         }
         while True:
-            page = self._retry.run(lambda: checked_call(self._client.scan, **kwargs))
-            keys.update(item["pk"]["S"][len(prefix) :] for item in page.get("Items", []))
+            page = self._retry.run(lambda: checked_call(self._client.query, **kwargs))
+            keys.update(item["objectKey"]["S"] for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return keys
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def mark_object_complete(self, export_id: str, key: str) -> None:
-        """Store the checkpoint item ``#checkpoint#<export_id>#<key>`` (idempotent)."""
-        item = {
-            "pk": {"S": f"{CHECKPOINT_PREFIX}{export_id}#{key}"},
-            "exportId": {"S": export_id},
-            "objectKey": {"S": key},
-        }
+        """Store the checkpoint item (``exportId``, ``objectKey``) in the checkpoints table."""
+        item = {"exportId": {"S": export_id}, "objectKey": {"S": key}}
         self._retry.run(
-            lambda: checked_call(self._client.put_item, TableName=self._table, Item=item)
+            lambda: checked_call(self._client.put_item, TableName=self._checkpoints, Item=item)
         )
 
     def close(self) -> None:
         """Stop the worker threads; the projection is unusable afterwards."""
         self._pool.shutdown(wait=True)
+
+
+def checkpoint_table_name(table_name: str) -> str:
+    """The checkpoints table of documents table ``table_name``: ``<table_name>-checkpoints``."""
+    return f"{table_name}{CHECKPOINT_TABLE_SUFFIX}"
 
 
 def from_uri(uri: str) -> DynamoDbProjection:
@@ -502,7 +535,8 @@ def from_uri(uri: str) -> DynamoDbProjection:
     own retries are disabled: :class:`RetryPolicy` does the backoff.
 
     Raises:
-        ConfigError: a malformed URI, an unknown query parameter, a botocore configuration
+        ConfigError: a malformed URI, an unknown query parameter, a table name so long that
+            ``<name>-checkpoints`` exceeds DynamoDB's 255 characters, a botocore configuration
             error while building the clients (no region, unknown profile, partial
             credentials), or, with ``create=true``, no AWS credentials at all.
         RetryableError: with ``create=true``, the table could not be created or checked.
@@ -515,6 +549,12 @@ def from_uri(uri: str) -> DynamoDbProjection:
     unknown = set(query) - {"overflow", "create"}
     if unknown:
         msg = f"unknown DynamoDB target option(s) {sorted(unknown)} in {uri!r}"
+        raise ConfigError(msg)
+    if len(checkpoint_table_name(parts.netloc)) > MAX_TABLE_NAME:
+        msg = (
+            f"DynamoDB table name in {uri!r} is too long: its checkpoints table "
+            f"<name>{CHECKPOINT_TABLE_SUFFIX} must fit in {MAX_TABLE_NAME} characters"
+        )
         raise ConfigError(msg)
     config = client_config(DEFAULT_WORKERS + 4)
     overflow = OverflowLocation.parse(query["overflow"][-1]) if "overflow" in query else None
@@ -540,6 +580,7 @@ __all__ = [
     "DynamoDbProjection",
     "ITEM_LIMIT_BYTES",
     "change_item",
+    "checkpoint_table_name",
     "from_attribute_value",
     "from_uri",
     "item_size",

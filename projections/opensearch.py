@@ -16,7 +16,8 @@ The default port is 443 for ``https`` and 9200 for ``http``.
 
 Guarantees (the contract of :mod:`projections.base`):
 
-* One index per ledger table, ``<prefix>-<table lowercased>``; ``_id`` is the QLDB document id.
+* One index per ledger table, ``<prefix>-<escaped table name>`` (valid and collision-free for
+  any name, see :mod:`projections.opensearch_names`); ``_id`` is the QLDB document id.
 * Every write is ``index`` with ``version_type=external`` and ``version = qldb_version * 2 +
   redacted`` (see :mod:`projections.opensearch_bulk`), so OpenSearch itself rejects anything that
   does not supersede the stored document; the rejection (409) is counted as ``stale``.
@@ -30,7 +31,7 @@ Guarantees (the contract of :mod:`projections.base`):
   change in it is a :class:`~schemas.errors.RetryableError` failure; a 413 splits the request.
   A document, id or table name that is not valid UTF-8 (a lone UTF-16 surrogate) is an
   :class:`~schemas.errors.UnstorableChangeError` failure before anything is sent.
-* Replay checkpoints are documents in ``<prefix>-qldb-cdc-checkpoints``.
+* Replay checkpoints are documents in ``<prefix>-~checkpoints``, a name no table maps to.
 """
 
 from __future__ import annotations
@@ -63,11 +64,10 @@ from projections.opensearch_bulk import (
     ItemOutcome,
     bulk_body,
     bulk_entry,
-    checkpoint_index,
     chunk_by_bytes,
     classify_item,
-    invalid_prefix_reason,
 )
+from projections.opensearch_names import checkpoint_index, invalid_prefix_reason
 from projections.opensearch_template import DATA_MAPPINGS, DataMapping, templates
 from schemas.errors import (
     CdcError,
@@ -133,7 +133,7 @@ class OpenSearchProjection:
     Args:
         client: an ``opensearchpy.OpenSearch`` client; build it with :class:`ExactJSONSerializer`
             (as :func:`from_uri` does) so responses keep exact decimals.
-        prefix: index-name prefix (lowercase, see :func:`invalid_prefix_reason`).
+        prefix: index-name prefix (see :func:`projections.opensearch_names.invalid_prefix_reason`).
         max_bulk_bytes: upper bound of one ``_bulk`` body; a single larger document is sent alone.
         retry: backoff for 429/5xx items and failed requests.
         sleep: called with the backoff in seconds (inject a recorder in tests).

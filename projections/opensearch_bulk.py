@@ -24,6 +24,7 @@ from typing import Any
 
 from changes import json_codec
 from changes.model import Change
+from projections.opensearch_names import index_name
 from schemas.errors import (
     CdcError,
     RetryableError,
@@ -33,11 +34,6 @@ from schemas.errors import (
 
 DEFAULT_MAX_BULK_BYTES = 5 * 1024 * 1024
 """Default upper bound of one ``_bulk`` request body (about 5 MiB, the AWS sizing guidance)."""
-
-CHECKPOINT_INDEX_SUFFIX = "qldb-cdc-checkpoints"
-"""``<prefix>-qldb-cdc-checkpoints`` holds replay checkpoints (QLDB table names have no ``-``)."""
-
-_INVALID_INDEX_CHARS = frozenset('\\/*?"<>|, #:')
 
 
 def external_version(change: Change) -> int:
@@ -50,38 +46,12 @@ def external_version(change: Change) -> int:
     return change.version * 2 + (1 if change.is_redacted else 0)
 
 
-def index_name(prefix: str, table: str) -> str:
-    """Index of ledger ``table``: ``<prefix>-<table lowercased>``."""
-    return f"{prefix}-{table.lower()}"
-
-
-def checkpoint_index(prefix: str) -> str:
-    """Index that stores replay checkpoints for ``prefix``."""
-    return f"{prefix}-{CHECKPOINT_INDEX_SUFFIX}"
-
-
-def invalid_prefix_reason(prefix: str) -> str | None:
-    """Why ``prefix`` cannot start an OpenSearch index name, or ``None`` when it can."""
-    if not prefix:
-        return "the index prefix is empty (use opensearch+https://host/<index-prefix>)"
-    if prefix != prefix.lower():
-        return f"index prefix {prefix!r} must be lowercase"
-    if prefix[0] in "_-+":
-        return f"index prefix {prefix!r} must not start with '_', '-' or '+'"
-    bad = sorted(set(prefix) & _INVALID_INDEX_CHARS)
-    if bad:
-        return f"index prefix {prefix!r} contains characters OpenSearch forbids: {''.join(bad)!r}"
-    if prefix in (".", ".."):
-        return f"index prefix {prefix!r} is not allowed"
-    if len(prefix.encode()) > 200:
-        return f"index prefix {prefix!r} is too long (index names are limited to 255 bytes)"
-    return None
-
-
 def document_body(change: Change) -> dict[str, Any]:
     """The stored document: ``data`` (``None`` for deletes and redactions) plus ``qldb`` metadata.
 
-    ``qldb.version`` is the true QLDB version (not the external version).
+    ``qldb.version`` is the true QLDB version (not the external version); ``qldb.ledgerTable``
+    is the table name as QLDB spells it (index names escape it, see
+    :mod:`projections.opensearch_names`).
     """
     return {
         "data": None if change.is_tombstone or change.is_redacted else change.data,

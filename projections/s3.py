@@ -1,6 +1,7 @@
 """S3 projection: one JSON object per revision plus one per document's current state.
 
-URI: ``s3://bucket[/prefix]``. Layout (see ``docs/s3-layout.md``)::
+URI: ``s3://bucket[/prefix]``. Layout (see ``docs/s3-layout.md``; keys built by
+:mod:`projections.s3_keys`)::
 
     <prefix>/<table>/revisions/<docId>/<version, zero-padded to 20 digits>.json
     <prefix>/<table>/current/<docId>.json
@@ -10,8 +11,9 @@ Every object body is one JSON object (``changes.json_codec``, exact decimals) wi
 ``ledgerTable, documentId, version, deleted, redacted, data, txId, txTime, revisionHash,
 dataHash, blockStrand, blockSeq``; ``data`` is ``null`` for tombstones and redactions. The
 object metadata repeats ``version``, ``deleted`` and ``redacted`` so a ``HEAD`` is enough to
-compare versions. Table names and document ids are percent-encoded in keys (QLDB names need
-no encoding, so keys read as the plain names).
+compare versions. Table names and document ids are percent-encoded in keys, dot-only names and
+a table name's leading ``_`` too (QLDB names need no encoding, so keys read as the plain names);
+an empty name or a key over 1024 bytes is poison (see :mod:`projections.s3_keys`).
 
 Guarantees (S3 has no "write if greater" so both are compare-and-swap loops on the ETag):
 
@@ -26,8 +28,9 @@ Guarantees (S3 has no "write if greater" so both are compare-and-swap loops on t
 * Throttling (``SlowDown``), 5xx, a concurrent conditional write (409
   ``ConditionalRequestConflict``) and connection errors are retried with backoff inside
   ``apply``; still failing -> ``Failure(RetryableError)`` for that change only. Requests S3
-  rejects as invalid, and changes whose JSON, table name or document id is not valid UTF-8 (a
-  lone UTF-16 surrogate) -> ``Failure(PoisonError)`` for that change only.
+  rejects as invalid, changes whose JSON, table name or document id is not valid UTF-8 (a
+  lone UTF-16 surrogate), and changes with an empty table name or id or a key over 1024 bytes
+  -> ``Failure(PoisonError)`` for that change only.
 * Every change is counted once: ``applied + stale + superseded + len(failures) == received``.
   The current object is written only after the winning change's revision object was: when
   that revision write fails the change is only a failure. A failed older revision is a failure,
@@ -36,13 +39,12 @@ Guarantees (S3 has no "write if greater" so both are compare-and-swap loops on t
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -50,6 +52,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from changes import json_codec
 from changes.coalesce import coalesce
 from changes.model import Change, DocKey, wins
+from projections import s3_keys
 from projections.aws_errors import (
     ConditionFailedError,
     RetryPolicy,
@@ -60,11 +63,10 @@ from projections.aws_errors import (
     http_status,
 )
 from projections.base import ApplyReport, Failure
+from projections.s3_keys import parse_object_key
 from schemas.errors import CdcError, ConfigError, RetryableError, UnstorableChangeError
 
 DEFAULT_WORKERS = 16
-CHECKPOINT_DIR = "_checkpoints"
-VERSION_DIGITS = 20
 
 
 def object_body(change: Change) -> dict[str, Any]:
@@ -141,10 +143,13 @@ class S3Projection:
     Args:
         client: a boto3 S3 client (thread-safe; give it ``max_pool_connections`` >= workers).
         bucket: the bucket.
-        prefix: key prefix without leading or trailing slash (may be empty).
+        prefix: key prefix, leading and trailing slashes ignored (may be empty).
         retry: backoff policy for retryable failures.
         workers: documents written concurrently.
         max_cas_rounds: compare-and-swap attempts per object before giving up as retryable.
+
+    Raises:
+        ConfigError: ``prefix`` has an empty, ``.`` or ``..`` segment, or is too long.
     """
 
     def __init__(
@@ -159,7 +164,7 @@ class S3Projection:
     ) -> None:
         self._client = client
         self._bucket = bucket
-        self._prefix = prefix.strip("/")
+        self._prefix = s3_keys.checked_prefix(prefix)
         self._retry = retry or RetryPolicy()
         self._rounds = max_cas_rounds
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3")
@@ -171,21 +176,17 @@ class S3Projection:
 
     # ------------------------------------------------------------------ keys
 
-    def _key(self, *parts: str) -> str:
-        return "/".join(p for p in (self._prefix, *parts) if p)
-
     def current_key(self, key: DocKey) -> str:
-        """Object key of a document's current state."""
-        return self._key(_seg(key.table), "current", f"{_seg(key.doc_id)}.json")
+        """Object key of a document's current state (see :func:`s3_keys.current_key`)."""
+        return s3_keys.current_key(self._prefix, key)
 
     def revision_key(self, key: DocKey, version: int) -> str:
-        """Object key of one revision."""
-        name = f"{version:0{VERSION_DIGITS}d}.json"
-        return self._key(_seg(key.table), "revisions", _seg(key.doc_id), name)
+        """Object key of one revision (see :func:`s3_keys.revision_key`)."""
+        return s3_keys.revision_key(self._prefix, key, version)
 
     def checkpoint_prefix(self, export_id: str) -> str:
         """Key prefix (ending in ``/``) of the checkpoints of ``export_id``."""
-        return self._key(CHECKPOINT_DIR, _seg(export_id)) + "/"
+        return s3_keys.checkpoint_prefix(self._prefix, export_id)
 
     # ------------------------------------------------------------------ apply
 
@@ -340,14 +341,14 @@ class S3Projection:
         while True:
             page = self._retry.run(lambda: checked_call(self._client.list_objects_v2, **kwargs))
             for entry in page.get("Contents", []):
-                keys.add(_decode_name(entry["Key"][len(prefix) :]))
+                keys.add(s3_keys.object_key_of(entry["Key"][len(prefix) :]))
             if not page.get("IsTruncated"):
                 return keys
             kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
     def mark_object_complete(self, export_id: str, key: str) -> None:
         """Write the (idempotent) checkpoint object of data object ``key``."""
-        name = self.checkpoint_prefix(export_id) + _encode_name(key)
+        name = self.checkpoint_prefix(export_id) + s3_keys.checkpoint_name(key)
         self._retry.run(
             lambda: checked_call(
                 self._client.put_object, Bucket=self._bucket, Key=name, Body=key.encode("utf-8")
@@ -359,44 +360,8 @@ class S3Projection:
         self._pool.shutdown(wait=True)
 
 
-def _seg(name: str) -> str:
-    """``name`` percent-encoded as one key segment.
-
-    Raises:
-        UnstorableChangeError: ``name`` holds a lone UTF-16 surrogate (not valid UTF-8).
-    """
-    try:
-        return quote(name, safe="")
-    except UnicodeEncodeError as exc:
-        msg = f"name {name!r} contains a lone UTF-16 surrogate, which is not valid UTF-8"
-        raise UnstorableChangeError(msg) from exc
-
-
 def _flag(value: bool) -> str:
     return "true" if value else "false"
-
-
-def _encode_name(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode("utf-8")).decode("ascii").rstrip("=")
-
-
-def _decode_name(name: str) -> str:
-    return base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode("utf-8")
-
-
-def parse_object_key(key: str, prefix: str = "") -> tuple[str, DocKey, int | None] | None:
-    """Split a projection object key into (``"current"``/``"revisions"``, key, version).
-
-    Returns ``None`` for keys outside the layout (checkpoints, foreign objects).
-    """
-    rest = key[len(prefix.strip("/")) :].lstrip("/") if prefix.strip("/") else key
-    parts = rest.split("/")
-    if len(parts) == 3 and parts[1] == "current" and parts[2].endswith(".json"):
-        return "current", DocKey(unquote(parts[0]), unquote(parts[2][: -len(".json")])), None
-    if len(parts) == 4 and parts[1] == "revisions" and parts[3].endswith(".json"):
-        version = int(parts[3][: -len(".json")])
-        return "revisions", DocKey(unquote(parts[0]), unquote(parts[2])), version
-    return None
 
 
 def from_uri(uri: str) -> S3Projection:
@@ -406,13 +371,21 @@ def from_uri(uri: str) -> S3Projection:
     ``AWS_ENDPOINT_URL_S3``); botocore's own retries are off, :class:`RetryPolicy` backs off.
 
     Raises:
-        ConfigError: a malformed URI, or a botocore configuration error while building the
-            client (unknown profile, partial credentials...).
+        ConfigError: a malformed URI, a prefix with an empty, ``.`` or ``..`` segment, or a
+            botocore configuration error while building the client (unknown profile, partial
+            credentials...).
     """
     parts = urlsplit(uri)
     if parts.scheme != "s3" or not parts.netloc or parts.query:
         msg = f"S3 target must look like s3://bucket/prefix, got {uri!r}"
         raise ConfigError(msg)
+    reason = s3_keys.invalid_prefix_reason(parts.path.strip("/"))
+    if reason is not None:
+        msg = f"S3 target {uri!r}: {reason}"
+        raise ConfigError(msg)
     config = client_config(DEFAULT_WORKERS + 4)
     client = configured_client(lambda: boto3.client("s3", config=config), f"the S3 target {uri}")
     return S3Projection(client, parts.netloc, parts.path.strip("/"))
+
+
+__all__ = ["S3Projection", "StoredState", "encoded_body", "from_uri", "parse_object_key"]

@@ -7,7 +7,10 @@ not enforce external versioning. This server follows the OpenSearch documentatio
 * ``POST /_bulk`` with ``index`` actions: ``_index``, ``_id``, ``version`` and
   ``version_type=external`` (a write whose version is not *strictly* greater than the stored one
   gets a per-item 409 ``version_conflict_engine_exception``), per-item ``status``/``result``/
-  ``_version``, top-level ``errors``;
+  ``_version``, top-level ``errors``; an index name a real cluster refuses (see
+  :func:`invalid_index_name`: uppercase, ``, # : \\ / * ? " < > |`` or space, a leading
+  ``_ - +``, ``.``/``..``, over 255 bytes) gets a per-item 400 ``invalid_index_name_exception``,
+  also on ``PUT <index>/_doc``;
 * mappings: ``"enabled": false`` and ``flat_object`` fields accept any value (assumed for
   ``flat_object``, documented for ``enabled: false``); elsewhere dynamic mapping: the first value
   seen fixes a field's type; a later value that the type cannot
@@ -342,13 +345,14 @@ class FakeOpenSearch:
                 "status": status,
                 "error": {"type": kind, "reason": f"injected {status}"},
             }
-        if index != index.lower() or index.startswith(("_", "-", "+")):
+        invalid = invalid_index_name(index)
+        if invalid is not None:
             return {
                 **head,
                 "status": 400,
                 "error": {
                     "type": "invalid_index_name_exception",
-                    "reason": f"Invalid index name [{index}]",
+                    "reason": f"Invalid index name [{index}], {invalid}",
                 },
             }
         external = meta.get("version_type") == "external"
@@ -645,6 +649,37 @@ def _iso_date(value: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+_FORBIDDEN_INDEX_CHARS = '\\/*?"<>| ,'
+"""OpenSearch's ``Strings.INVALID_FILENAME_CHARS``: never allowed in an index name."""
+
+
+def invalid_index_name(name: str) -> str | None:
+    """Why a real cluster refuses index ``name`` (``MetadataCreateIndexService``), or ``None``.
+
+    The rules: not empty, lowercase, none of ``\\ / * ? " < > | , #``, ``:`` or space, not
+    starting with ``_``, ``-`` or ``+``, not ``.`` or ``..``, at most 255 UTF-8 bytes.
+    """
+    if not name:
+        return "must not be empty"
+    bad = sorted(set(name) & set(_FORBIDDEN_INDEX_CHARS))
+    if bad:
+        return f"must not contain the following characters {bad}"
+    if "#" in name:
+        return "must not contain '#'"
+    if ":" in name:
+        return "must not contain ':'"
+    if name.startswith(("_", "-", "+")):
+        return "must not start with '_', '-', or '+'"
+    if name != name.lower():
+        return "must be lowercase"
+    if name in (".", ".."):
+        return "must not be '.' or '..'"
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > 255:
+        return f"index name is too long, ({size} > 255)"
+    return None
 
 
 def _cluster_info() -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from changes.model import DocKey
 from projections.aws_errors import RetryPolicy
-from projections.dynamodb import CHECKPOINT_PREFIX, DynamoDbProjection, read_document
+from projections.dynamodb import DynamoDbProjection, read_document
 from projections.large_documents import OverflowLocation
 from tests.contract.harness import CurrentRow, Harness
 from tests.moto_server import aws_client, unique_name
@@ -67,15 +67,19 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         return {
             DocKey(item["ledgerTable"]["S"], item["pk"]["S"]): item_row(item, s3)
             for item in scan_all(client, table)
-            if not item["pk"]["S"].startswith(CHECKPOINT_PREFIX)
         }
 
     def reset() -> None:
         for item in scan_all(client, table):
             client.delete_item(TableName=table, Key={"pk": item["pk"]})
+        checkpoints = projection.checkpoint_table
+        for item in scan_all(client, checkpoints):
+            key = {"exportId": item["exportId"], "objectKey": item["objectKey"]}
+            client.delete_item(TableName=checkpoints, Key=key)
 
     try:
         yield Harness(projection, read_current, None, reset, max_examples=20)
     finally:
         projection.close()
         client.delete_table(TableName=table)
+        client.delete_table(TableName=projection.checkpoint_table)

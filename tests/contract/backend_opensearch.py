@@ -14,7 +14,7 @@ from opensearchpy.exceptions import NotFoundError
 
 from changes.model import DocKey
 from projections.opensearch import OpenSearchProjection, build_client, parse_uri
-from projections.opensearch_bulk import checkpoint_index
+from projections.opensearch_names import checkpoint_index, index_name
 from tests.contract.harness import CurrentRow, Harness
 from tests.opensearch_fake import FakeOpenSearch
 
@@ -36,7 +36,7 @@ def read_current_rows(projection: OpenSearchProjection) -> dict[DocKey, CurrentR
         meta = hit["_source"]["qldb"]
         key = DocKey(meta["ledgerTable"], hit["_id"])
         assert key not in rows, f"document {key} stored twice"
-        assert hit["_index"] == f"{projection.prefix}-{key.table.lower()}"
+        assert hit["_index"] == index_name(projection.prefix, key.table)
         rows[key] = CurrentRow(
             version=meta["version"],
             deleted=meta["deleted"],

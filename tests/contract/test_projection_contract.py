@@ -235,6 +235,66 @@ def test_unencodable_older_revision_is_counted_once(harness: Harness) -> None:
     assert set(harness.read_history()) == {(DocKey("Person", "a"), 1)}
 
 
+HOSTILE_NAMES: list[tuple[str, str]] = [
+    # DynamoDB once kept checkpoints in the documents table under this id.
+    ("Person", "#checkpoint#exp#hidden.ion"),
+    ("Person", "#checkpoint#exp#"),
+    # S3 keys: dot segments, slashes and percent signs, the checkpoint folder.
+    ("..", "dotdot-table"),
+    (".", "dot-table"),
+    ("Person", ".."),
+    ("Person", "."),
+    ("Per/son", "a/b"),
+    ("Per%2Fson", "a%2Fb"),
+    ("_checkpoints", "exp"),
+    ("_checkpoints", "hidden"),
+    ("%5Fcheckpoints", "pct-underscore"),
+    ("%2E%2E", "pct-dots"),
+    # OpenSearch index names: characters a cluster refuses, case, length, the checkpoint index.
+    ("a,b", "os-comma"),
+    ("x\ny", "os-newline"),
+    ("a b#c:d*e?f", "os-punctuation"),
+    ('\\/"<>|', "os-forbidden"),
+    ("_x", "os-underscore"),
+    ("-x", "os-dash"),
+    ("+x", "os-plus"),
+    ("PERSON", "os-upper"),
+    ("person", "os-lower"),
+    (".person", "os-dot-lower"),
+    ("Łódź", "os-unicode"),
+    ("T" * 304, "os-long"),
+    ("T" * 303 + "U", "os-long-2"),
+    ("qldb-cdc-checkpoints", "os-old-checkpoints"),
+    ("~checkpoints", "os-tilde-checkpoints"),
+    ("Checkpoints", "os-checkpoints"),
+]
+"""(table, document id) pairs crafted to collide with a target's own records or layout.
+
+Document ids are distinct: DynamoDB keys documents by id alone (ids are unique per ledger).
+"""
+
+
+def test_hostile_names_are_documents_and_never_checkpoints(harness: Harness) -> None:
+    changes = [make_change(doc_id, 0, table=table) for table, doc_id in HOSTILE_NAMES]
+    harness.projection.mark_object_complete("exp", "real.ion")
+    apply_in_batches(harness, changes, len(changes))
+    assert_converged(harness, changes)
+    assert harness.projection.completed_objects("exp") == {"real.ion"}
+    for export_id in ("current", "revisions", "hidden", "Person"):
+        assert harness.projection.completed_objects(export_id) == set()
+
+
+def test_checkpoints_round_trip(harness: Harness) -> None:
+    projection = harness.projection
+    assert projection.completed_objects("exp") == set()
+    for key in ("a.ion", "dir/b.ion", "a.ion", "../c.ion", "#d.ion"):
+        projection.mark_object_complete("exp", key)
+    projection.mark_object_complete("other", "e.ion")
+    assert projection.completed_objects("exp") == {"a.ion", "dir/b.ion", "../c.ion", "#d.ion"}
+    assert projection.completed_objects("other") == {"e.ion"}
+    assert harness.read_current() == {}
+
+
 @st.composite
 def shuffled_histories(draw: st.DrawFn) -> tuple[list[Change], list[Change], int]:
     """A random multi-document history plus a permutation of it with duplicates."""

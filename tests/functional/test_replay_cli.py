@@ -190,6 +190,24 @@ def test_missing_folder_and_bad_target(tmp_path: Path) -> None:
     assert "unknown target" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("opensearch+http://127.0.0.1:9/Bad,Prefix", "index prefix"),
+        ("opensearch+http://127.0.0.1:9/" + "p" * 129, "longer than 128 bytes"),
+        ("s3://bucket/a/../b", "S3 prefix"),
+    ],
+)
+def test_a_target_prefix_that_cannot_name_indices_or_keys_is_a_usage_error(
+    tmp_path: Path, target: str, message: str
+) -> None:
+    write_export(tmp_path / "e", sample_objects())
+    result = run_cli("replay", str(tmp_path / "e"), "--to", target)
+    assert (result.returncode, "Traceback" in result.stderr) == (2, False), result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert message in result.stderr
+
+
 def test_truncated_object_names_object_and_rerun_fixes(tmp_path: Path) -> None:
     objects = sample_objects()
     keys = write_export(tmp_path / "e", objects, fmt=ExportFormat.ION_TEXT)

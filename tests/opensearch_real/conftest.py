@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from projections.opensearch_names import checkpoint_index
 from tests.contract.backend_opensearch import delete_indices, opensearch_harness
 from tests.contract.harness import Harness
 
@@ -62,7 +63,7 @@ def harness(real_prefix: str) -> Iterator[Harness]:
     finally:
         projection: Any = h.projection
         delete_indices(projection)
-        for name in (real_prefix, f"{real_prefix}-qldb-cdc-checkpoints"):
+        for name in (real_prefix, checkpoint_index(real_prefix)):
             projection._client.transport.perform_request(
                 "DELETE", f"/_index_template/{name}", params={"ignore": 404}
             )

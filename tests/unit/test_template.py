@@ -19,6 +19,8 @@ from typing import Any
 import cfnlint.decode  # type: ignore[import-untyped]
 import pytest
 
+from projections.dynamodb import CHECKPOINT_TABLE_SUFFIX
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 ASL = ROOT / "deploy" / "statemachine" / "replay.asl.json"
@@ -288,6 +290,42 @@ def test_table_shape(raw: dict[str, Any]) -> None:
     assert props["SSESpecification"] == {"SSEEnabled": True}
 
 
+def test_checkpoints_table_is_the_one_the_projection_derives(raw: dict[str, Any]) -> None:
+    resource = raw["Resources"]["CheckpointsTable"]
+    props = resource["Properties"]
+    assert resource["Condition"] == "DynamoDBEnabled"
+    assert resource["DeletionPolicy"] == "Retain"
+    assert props["TableName"] == {"Fn::Sub": "${DocumentsTable}" + CHECKPOINT_TABLE_SUFFIX}
+    assert props["KeySchema"] == [
+        {"AttributeName": "exportId", "KeyType": "HASH"},
+        {"AttributeName": "objectKey", "KeyType": "RANGE"},
+    ]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_replay_reaches_the_checkpoints_table_and_nothing_scans(raw: dict[str, Any]) -> None:
+    actions = [
+        action
+        for _, statement in _statements(raw)
+        for action in _as_list(statement["Action"])
+        if action.startswith("dynamodb:")
+    ]
+    assert "dynamodb:Scan" not in actions
+    checkpoint_statements = [
+        (role, statement)
+        for role, statement in _statements(raw)
+        if statement["Resource"] == {"Fn::GetAtt": ["CheckpointsTable", "Arn"]}
+    ]
+    assert [role for role, _ in checkpoint_statements] == ["ReplayObjectsRole"]
+    ((_, statement),) = checkpoint_statements
+    assert set(statement["Action"]) == {
+        "dynamodb:DescribeTable",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+    }
+
+
 def test_queues_keep_messages_14_days_encrypted(raw: dict[str, Any]) -> None:
     queues = _resources(raw, "AWS::SQS::Queue")
     assert set(queues) == {"DeadLetterQueue", "StreamFailureQueue"}
@@ -430,6 +468,7 @@ def test_outputs(raw: dict[str, Any]) -> None:
         "StreamArn",
         "StreamName",
         "DocumentsTableName",
+        "CheckpointsTableName",
         "ProjectionBucketName",
         "DeadLetterQueueUrl",
         "ReplayStateMachineArn",

@@ -44,6 +44,7 @@ def setup(moto_endpoint: str) -> Iterator[Setup]:  # noqa: F811
     yield projection, dynamodb, s3, table
     projection.close()
     dynamodb.delete_table(TableName=table)
+    dynamodb.delete_table(TableName=projection.checkpoint_table)
 
 
 def test_big_document_round_trip_through_s3(

@@ -9,14 +9,16 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from changes.model import Change, ChangeKind, DocKey
 from projections.aws_errors import RetryPolicy
 from projections.dynamodb import (
-    CHECKPOINT_PREFIX,
     GSI_NAME,
     DynamoDbProjection,
     change_item,
+    checkpoint_table_name,
     from_uri,
 )
 from schemas.errors import (
@@ -49,13 +51,13 @@ def table(moto_endpoint: str) -> Iterator[str]:  # noqa: F811 - fixture injectio
     projection.close()
     yield name
     aws_client("dynamodb").delete_table(TableName=name)
+    aws_client("dynamodb").delete_table(TableName=checkpoint_table_name(name))
 
 
 def current(client: Any, table: str) -> dict[DocKey, Any]:
     return {
         DocKey(item["ledgerTable"]["S"], item["pk"]["S"]): item_row(item, None)
         for item in scan_all(client, table)
-        if not item["pk"]["S"].startswith(CHECKPOINT_PREFIX)
     }
 
 
@@ -201,9 +203,19 @@ def test_missing_table_is_retryable_not_poison(moto_endpoint: str) -> None:  # n
     projection.close()
 
 
-def test_checkpoints_round_trip_and_stay_out_of_the_gsi(table: str) -> None:
+def test_checkpoints_live_in_their_own_table_read_by_query(table: str) -> None:
     client = aws_client("dynamodb")
+    operations: list[str] = []
+    client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: operations.append(model.name)
+    )
     projection = DynamoDbProjection(client, table, retry=NO_SLEEP)
+    assert projection.checkpoint_table == f"{table}-checkpoints"
+    described = client.describe_table(TableName=projection.checkpoint_table)["Table"]
+    assert described["KeySchema"] == [
+        {"AttributeName": "exportId", "KeyType": "HASH"},
+        {"AttributeName": "objectKey", "KeyType": "RANGE"},
+    ]
     projection.apply(history("a", 1, table="Car") + history("b", 1, table="Person"))
     projection.mark_object_complete("exp1", "ledger/2024/obj-1.ion")
     projection.mark_object_complete("exp1", "ledger/2024/obj-2.ion")
@@ -215,6 +227,9 @@ def test_checkpoints_round_trip_and_stay_out_of_the_gsi(table: str) -> None:
     }
     assert projection.completed_objects("exp2") == {"other.ion"}
     assert projection.completed_objects("nope") == set()
+    assert "Scan" not in operations
+    assert operations.count("Query") == 3
+    assert [item["pk"]["S"] for item in scan_all(client, table)] in (["a", "b"], ["b", "a"])
     page = client.query(
         TableName=table,
         IndexName=GSI_NAME,
@@ -222,6 +237,35 @@ def test_checkpoints_round_trip_and_stay_out_of_the_gsi(table: str) -> None:
         ExpressionAttributeValues={":t": {"S": "Car"}},
     )
     assert [item["pk"]["S"] for item in page["Items"]] == ["a"]
+    projection.close()
+
+
+_names = st.text(
+    st.one_of(st.sampled_from("#checkpoint/."), st.characters(blacklist_categories=("Cs",))),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(export_id=_names, object_key=_names, suffix=_names)
+def test_no_document_id_is_ever_read_as_a_checkpoint(
+    table: str, export_id: str, object_key: str, suffix: str
+) -> None:
+    # Any id, including one spelled like the checkpoint items of older releases.
+    client = aws_client("dynamodb")
+    projection = DynamoDbProjection(client, table, retry=NO_SLEEP)
+    marked = projection.completed_objects(export_id)
+    doc_ids = [f"#checkpoint#{export_id}#{suffix}", export_id, object_key]
+    changes = [make_change(doc_id, 0) for doc_id in dict.fromkeys(doc_ids)]
+    assert projection.apply(changes).failures == []
+    assert projection.completed_objects(export_id) == marked
+    projection.mark_object_complete(export_id, object_key)
+    assert projection.completed_objects(export_id) == marked | {object_key}
+    assert {k.doc_id for k in current(client, table)} >= set(doc_ids)
+    assert checkpoint_table_name(table) != table
     projection.close()
 
 
@@ -233,8 +277,16 @@ def test_from_uri_creates_the_table_and_rejects_bad_uris(aws_env: str) -> None: 
     assert projection.name == "dynamodb"
     assert projection.apply(history("a", 1)).applied == 1
     assert aws_client("dynamodb").describe_table(TableName=name)["Table"]["TableName"] == name
+    checkpoints = aws_client("dynamodb").describe_table(TableName=f"{name}-checkpoints")
+    assert checkpoints["Table"]["TableStatus"] == "ACTIVE"
     projection.close()
-    for bad in (f"dynamodb://{name}?bogus=1", "dynamodb:///path", f"dynamodb://{name}?overflow=x"):
+    too_long = "t" * 244  # a valid table name whose <name>-checkpoints is 256 characters
+    for bad in (
+        f"dynamodb://{name}?bogus=1",
+        "dynamodb:///path",
+        f"dynamodb://{name}?overflow=x",
+        f"dynamodb://{too_long}",
+    ):
         with pytest.raises(ConfigError):
             from_uri(bad)
 

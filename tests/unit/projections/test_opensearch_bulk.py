@@ -17,14 +17,12 @@ from projections.opensearch_bulk import (
     ItemOutcome,
     bulk_body,
     bulk_entry,
-    checkpoint_index,
     chunk_by_bytes,
     classify_item,
     document_body,
     external_version,
-    index_name,
-    invalid_prefix_reason,
 )
+from projections.opensearch_names import checkpoint_index
 from projections.opensearch_template import checkpoint_template, table_template, templates
 from schemas.errors import (
     PoisonError,
@@ -94,7 +92,7 @@ def test_bulk_entry_is_an_external_index_action_with_exact_decimals() -> None:
     assert rest == ""
     assert json.loads(action_line) == {
         "index": {
-            "_index": "cdc-vehicleregistration",
+            "_index": "cdc-.vehicle.registration",
             "_id": "Doc1",
             "version": 10,
             "version_type": "external",
@@ -183,30 +181,6 @@ def test_classified_400_is_poison_and_names_the_cause() -> None:
     assert "caused by c" in str(error)
 
 
-@pytest.mark.parametrize(
-    ("prefix", "ok"),
-    [
-        ("cdc", True),
-        ("qldb-cdc.prod_1", True),
-        ("", False),
-        ("CDC", False),
-        ("_cdc", False),
-        ("-cdc", False),
-        ("a*b", False),
-        ("a b", False),
-        ("a:b", False),
-        ("x" * 201, False),
-    ],
-)
-def test_invalid_prefix_reason(prefix: str, ok: bool) -> None:
-    assert (invalid_prefix_reason(prefix) is None) == ok
-
-
-def test_index_names() -> None:
-    assert index_name("cdc", "VehicleRegistration") == "cdc-vehicleregistration"
-    assert checkpoint_index("cdc") == "cdc-qldb-cdc-checkpoints"
-
-
 def test_table_template_maps_qldb_metadata() -> None:
     body = table_template("cdc")
     assert body["index_patterns"] == ["cdc-*"]
@@ -234,7 +208,7 @@ def test_data_mapping_modes(mode: str, data: dict[str, object]) -> None:
 
 def test_checkpoint_template_wins_over_the_table_template() -> None:
     table, checkpoints = table_template("cdc"), checkpoint_template("cdc")
-    assert checkpoints["index_patterns"] == ["cdc-qldb-cdc-checkpoints"]
+    assert checkpoints["index_patterns"] == [checkpoint_index("cdc")] == ["cdc-~checkpoints"]
     assert checkpoints["priority"] > table["priority"]
     assert checkpoints["template"]["mappings"]["properties"] == {
         "exportId": {"type": "keyword"},

@@ -79,7 +79,7 @@ def bulk_items(fake: FakeOpenSearch) -> list[list[str]]:
     return out
 
 
-def stored(fake: FakeOpenSearch, doc_id: str, index: str = "cdc-person") -> Any:
+def stored(fake: FakeOpenSearch, doc_id: str, index: str = "cdc-.person") -> Any:
     doc = fake.doc(index, doc_id)
     assert doc is not None, f"{doc_id} not stored"
     return json_codec.loads(doc.source_text)
@@ -97,8 +97,8 @@ def test_writes_one_index_per_table_with_external_versions(
     report = projection.apply(changes)
     assert (report.received, report.applied, report.superseded, report.stale) == (4, 2, 2, 0)
     assert report.failures == []
-    assert fake.doc("cdc-person", "a").version == 4  # type: ignore[union-attr]
-    assert fake.doc("cdc-vehicleregistration", "v").version == 2  # type: ignore[union-attr]
+    assert fake.doc("cdc-.person", "a").version == 4  # type: ignore[union-attr]
+    assert fake.doc("cdc-.vehicle.registration", "v").version == 2  # type: ignore[union-attr]
     assert stored(fake, "a")["qldb"]["version"] == 2
     assert sleeps.delays == []
 
@@ -107,7 +107,7 @@ def test_decimals_reach_the_server_with_exact_digits(fake: FakeOpenSearch, sleep
     projection = make_projection(fake, sleeps)
     data = {"p": Decimal("1.50"), "z": Decimal("-0.000"), "e": Decimal("1.2E+5"), "n": 2**62}
     projection.apply([make_change("a", 0, data=data)])
-    source = fake.doc("cdc-person", "a").source_text  # type: ignore[union-attr]
+    source = fake.doc("cdc-.person", "a").source_text  # type: ignore[union-attr]
     assert '"data":{"p":1.50,"z":-0.000,"e":1.2E+5,"n":4611686018427387904}' in source
 
 
@@ -123,7 +123,7 @@ def test_deletes_and_redactions_are_tombstone_documents_never_native_deletes(
     assert stored(fake, "a")["data"] is None
     assert stored(fake, "a")["qldb"]["deleted"] is True
     assert stored(fake, "b")["qldb"]["redacted"] is True
-    assert fake.doc("cdc-person", "b").version == 1  # type: ignore[union-attr]
+    assert fake.doc("cdc-.person", "b").version == 1  # type: ignore[union-attr]
     late = projection.apply([v1])
     assert (late.applied, late.stale) == (0, 1)
     assert stored(fake, "a")["qldb"]["deleted"] is True
@@ -154,8 +154,8 @@ def test_items_failing_every_attempt_become_retryable_failures_for_those_changes
     assert report.applied == 1
     assert [f.change.key.doc_id for f in report.failures] == ["d0", "d1"]
     assert all(isinstance(f.error, ThrottledError) and f.retryable for f in report.failures)
-    assert fake.doc("cdc-person", "d2") is not None
-    assert fake.doc("cdc-person", "d0") is None
+    assert fake.doc("cdc-.person", "d2") is not None
+    assert fake.doc("cdc-.person", "d0") is None
 
 
 def test_5xx_items_exhausting_retries_are_retryable_not_throttled(
@@ -186,7 +186,7 @@ def test_a_mapping_conflict_is_poison_for_that_change_only(
     assert isinstance(failure.error, UnstorableChangeError)
     assert "mapper_parsing_exception" in str(failure.error)
     assert sleeps.delays == []  # poison is never retried
-    assert fake.doc("cdc-person", "b") is None
+    assert fake.doc("cdc-.person", "b") is None
 
 
 def test_stored_data_mapping_accepts_any_document_shape(
@@ -282,12 +282,12 @@ def test_templates_are_installed_once_before_the_first_write(
     puts = fake.requests_to("PUT", "/_index_template/")
     assert [r.path for r in puts] == [
         "/_index_template/cdc",
-        "/_index_template/cdc-qldb-cdc-checkpoints",
+        "/_index_template/cdc-~checkpoints",
     ]
     assert fake.requests.index(puts[-1]) < fake.requests.index(
         fake.requests_to("POST", "/_bulk")[0]
     )
-    assert fake.indices["cdc-person"].mapping["qldb.txTime"] == "date"
+    assert fake.indices["cdc-.person"].mapping["qldb.txTime"] == "date"
     # A second projection (a new Lambda container) re-puts the same body: idempotent.
     make_projection(fake, sleeps).apply([make_change("d2", 0)])
     puts = [r for r in fake.requests_to("PUT", "/_index_template/cdc") if r.path.endswith("/cdc")]
@@ -342,13 +342,13 @@ def test_checkpoints_round_trip_and_page(
     assert projection.completed_objects("exp1") == keys
     assert projection.completed_objects("exp2") == {"other.ion"}
     assert projection.completed_objects("exp3") == set()
-    assert len(fake.indices["cdc-qldb-cdc-checkpoints"].docs) == 6
-    assert fake.indices["cdc-qldb-cdc-checkpoints"].mapping["exportId"] == "keyword"
+    assert len(fake.indices["cdc-~checkpoints"].docs) == 6
+    assert fake.indices["cdc-~checkpoints"].mapping["exportId"] == "keyword"
 
 
 def test_checkpoint_write_failure_is_retryable(fake: FakeOpenSearch, sleeps: Sleeps) -> None:
     projection = make_projection(fake, sleeps)
-    fake.fail_next_requests(1, status=503, path="/cdc-qldb-cdc-checkpoints/")
+    fake.fail_next_requests(1, status=503, path="/cdc-~checkpoints/")
     with pytest.raises(RetryableError):
         projection.mark_object_complete("exp1", "k")
 
@@ -453,3 +453,49 @@ def test_sigv4_with_an_unknown_profile_is_a_config_error(monkeypatch: pytest.Mon
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
     with pytest.raises(ConfigError, match="no-such-profile"):
         from_uri("opensearch+https://example.com/cdc?auth=sigv4&region=eu-west-1")
+
+
+def test_tables_differing_only_in_case_keep_separate_documents(
+    fake: FakeOpenSearch, sleeps: Sleeps
+) -> None:
+    projection = make_projection(fake, sleeps)
+    report = projection.apply(
+        [make_change("same", 2, table="Person"), make_change("same", 0, table="person")]
+    )
+    assert (report.applied, report.stale, report.failures) == (2, 0, [])
+    assert stored(fake, "same", "cdc-.person")["qldb"]["version"] == 2
+    assert stored(fake, "same", "cdc-person")["qldb"]["version"] == 0
+    assert stored(fake, "same", "cdc-person")["qldb"]["ledgerTable"] == "person"
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        "cdc-Person",
+        "cdc-a,b",
+        "cdc-a b",
+        "cdc-a#b",
+        "cdc-a:b",
+        "_cdc",
+        "-cdc",
+        "+cdc",
+        "..",
+        "c" * 256,
+    ],
+)
+def test_the_fake_refuses_index_names_a_cluster_refuses(fake: FakeOpenSearch, index: str) -> None:
+    action = json.dumps({"index": {"_index": index, "_id": "x"}})
+    status, text = fake.handle("POST", "/_bulk", f"{action}\n{{}}\n".encode())
+    (item,) = json.loads(text)["items"]
+    assert (status, item["index"]["status"]) == (200, 400)
+    assert item["index"]["error"]["type"] == "invalid_index_name_exception"
+    assert index not in fake.indices
+    status, _ = fake.handle("PUT", f"/{index.replace('#', '%23')}/_doc/x", b"{}")
+    assert status == 400
+
+
+def test_a_bad_prefix_is_a_one_line_config_error() -> None:
+    for prefix in ("Cdc", "a,b", "p" * 129, "_x", "a%25b"):
+        with pytest.raises(ConfigError, match="index prefix") as raised:
+            parse_uri(f"opensearch+http://localhost:9200/{prefix}")
+        assert "\n" not in str(raised.value)

@@ -15,7 +15,7 @@ from changes import json_codec
 from changes.model import Change, ChangeKind, DocKey
 from projections.aws_errors import RetryPolicy
 from projections.s3 import S3Projection, from_uri, parse_object_key
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, UnstorableChangeError
 from tests.builders import history, make_change
 from tests.contract.backend_s3 import list_keys, read_json
 from tests.contract.harness import expected_state, history_row
@@ -246,6 +246,39 @@ def test_from_uri(aws_env: str) -> None:  # noqa: F811
     for bad in ("s3:///nobucket", f"s3://{name}/p?x=1", "gs://b/p"):
         with pytest.raises(ConfigError):
             from_uri(bad)
+    for prefix in ("a/../b", "a//b", "./a", "a/..", "p" * 600):
+        with pytest.raises(ConfigError, match="S3 prefix") as raised:
+            from_uri(f"s3://{name}/{prefix}")
+        assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("table", "doc_id", "reason"),
+    [
+        ("", "doc", "table name is empty"),
+        ("Person", "", "document id is empty"),
+        ("Person", "d" * 980, "longer than S3's 1024"),
+        ("T" * 500, "é" * 260, "longer than S3's 1024"),
+    ],
+)
+def test_empty_names_and_keys_over_1024_bytes_are_poison(
+    bucket: str, table: str, doc_id: str, reason: str
+) -> None:
+    client = aws_client("s3")
+    projection = S3Projection(client, bucket, "p", retry=NO_SLEEP)
+    bad, good = make_change(doc_id, 0, table=table), make_change("good", 0)
+    report = projection.apply([bad, good])
+    assert report.applied == 1
+    (failure,) = report.failures
+    assert failure.change == bad
+    assert failure.poison
+    assert isinstance(failure.error, UnstorableChangeError)
+    assert reason in str(failure.error)
+    assert list_keys(client, bucket) == [
+        "p/Person/current/good.json",
+        "p/Person/revisions/good/00000000000000000000.json",
+    ]
+    projection.close()
 
 
 def fail_revision_puts(client: Any, doc_id: str) -> None:
