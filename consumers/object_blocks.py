@@ -10,7 +10,9 @@ last good block in the message.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypeVar
 
+from consumers import ion_watchdog
 from consumers.export_plan import ExportObject
 from consumers.export_source import ExportStore
 from schemas.errors import InvalidRecordError, PoisonError
@@ -34,8 +36,10 @@ def iter_object_blocks(
     with store.open(obj.key) as stream:
         peek = getattr(stream, "peek", None)
         actual = fmt or detect_format(peek(1 << 20) if peek is not None else b"")
+        watch = ion_watchdog.current()
+        blocks = iter_blocks(stream, actual, exact=exact, check_binary=ion_watchdog.check_wanted())
         try:
-            for block in iter_blocks(stream, actual, exact=exact):
+            for block in _watched(blocks, watch):
                 address = block.address
                 if address.sequence_no != expected or address.strand_id != obj.range.strand_id:
                     msg = (
@@ -56,3 +60,22 @@ def iter_object_blocks(
             f"{obj.range.last}: the object is truncated"
         )
         raise ObjectContentError(msg)
+
+
+_T = TypeVar("_T")
+
+
+def _watched(items: Iterator[_T], watch: ion_watchdog.DecodeWatch | None) -> Iterator[_T]:
+    """``items``, each ``next`` marked in ``watch`` (it is the C reader's turn then)."""
+    if watch is None:
+        yield from items
+        return
+    while True:
+        watch.begin()
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        finally:
+            watch.end()
+        yield item

@@ -21,6 +21,7 @@ Everything here is pure except :func:`iter_values`, which reads from a file obje
 from __future__ import annotations
 
 import base64
+import codecs
 import datetime as dt
 import io
 import warnings
@@ -35,9 +36,10 @@ from amazon.ion.simple_types import IonPyDict, IonPyNull
 from amazon.ion.symbols import SymbolToken
 
 from schemas.errors import DecodeError
+from schemas.ion_binary_check import ION_BVM, ByteSource, CheckedIonStream, check_ion_binary
 from schemas.limits import MAX_NESTING
 
-ION_BINARY_MARKER = b"\xe0\x01\x00\xea"
+ION_BINARY_MARKER = ION_BVM
 """The Ion 1.0 binary version marker that starts every Ion binary stream."""
 
 # MAY_BE_BARE keeps every distinction Ion hashing needs (symbols stay SymbolToken, typed nulls,
@@ -73,8 +75,18 @@ def loads(data: bytes | str, *, exact: bool = True) -> Any:
     """Decode exactly one Ion value (binary or text); raise DecodeError on any malformed input.
 
     ``exact=True`` keeps everything Ion hashing needs; ``exact=False`` returns structs as plain
-    dicts (faster, for values that are only projected).
+    dicts (faster, for values that are only projected). Ion binary passes
+    :func:`~schemas.ion_binary_check.check_ion_binary` first: the C reader can hang or crash on
+    malformed binary.
     """
+    if isinstance(data, bytes) and data.startswith(ION_BINARY_MARKER):
+        check_ion_binary(data)
+    elif isinstance(data, bytes):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            msg = f"Ion text is not valid UTF-8 at byte {exc.start}"
+            raise DecodeError(msg) from exc
     try:
         return simpleion.loads(data, value_model=_EXACT_MODEL if exact else _FAST_MODEL)
     except _ION_ERRORS as exc:
@@ -82,24 +94,127 @@ def loads(data: bytes | str, *, exact: bool = True) -> Any:
         raise DecodeError(msg) from exc
 
 
-def iter_values(stream: IO[bytes], *, exact: bool = True) -> Iterator[Any]:
+def iter_values(
+    stream: IO[bytes], *, exact: bool = True, check_binary: bool = True
+) -> Iterator[Any]:
     """Yield top-level Ion values from a binary or text stream lazily, one at a time.
 
     Memory stays bounded by the largest single value, not by the stream size. A truncated or
     corrupt stream raises DecodeError at the first value that cannot be read. ``exact`` as in
-    :func:`loads`.
+    :func:`loads`. Ion binary reaches the C reader only through
+    :class:`~schemas.ion_binary_check.CheckedIonStream`, one checked top-level value at a time,
+    unless ``check_binary`` is False: only for a caller whose process is watched from outside
+    (``consumers.ion_watchdog``), since the C reader can hang or crash on malformed binary. Ion
+    text is always checked to be UTF-8 (the C reader crashes on invalid UTF-8 in field names).
     """
+    head = b""
+    while len(head) < len(ION_BINARY_MARKER):
+        more = stream.read(len(ION_BINARY_MARKER) - len(head))
+        if not more:
+            break
+        head += more
+    checked: CheckedIonStream | _Utf8Stream | _Unchecked
+    if head == ION_BINARY_MARKER and not check_binary:
+        checked = _Unchecked(_Prefixed(head, stream))
+    elif head == ION_BINARY_MARKER:
+        checked = CheckedIonStream(_Prefixed(head, stream))
+    else:
+        checked = _Utf8Stream(_Prefixed(head, stream))
+    source = io.BufferedReader(checked)
     try:
         reader = simpleion.load(
-            stream,
+            source,
             single_value=False,
             parse_eagerly=False,
             value_model=_EXACT_MODEL if exact else _FAST_MODEL,
         )
         yield from reader
     except _ION_ERRORS as exc:
+        if checked.error is not None:
+            raise checked.error from exc
         msg = f"corrupt or truncated Ion data: {exc}"
         raise DecodeError(msg) from exc
+    if checked.error is not None:
+        raise checked.error
+
+
+class _Unchecked(io.RawIOBase):
+    """The stream as it is, for a reader watched from outside; ``error`` is always None."""
+
+    error: DecodeError | None = None
+
+    def __init__(self, raw: io.RawIOBase) -> None:
+        super().__init__()
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._raw.readinto(buffer) or 0
+
+
+class _Utf8Stream(io.RawIOBase):
+    """Ion text that is valid UTF-8, or a clean end and ``error``: amazon-ion's C reader crashes
+    the process on invalid UTF-8 in a field name or symbol of Ion text."""
+
+    def __init__(self, raw: ByteSource) -> None:
+        super().__init__()
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._offset = 0
+        self._pending = b""
+        self._carry = b""
+        self.error: DecodeError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending and self.error is None:
+            chunk = self._raw.read(max(len(buffer), 1 << 16)) or b""
+            try:
+                self._decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                offset = self._offset - len(self._carry) + exc.start
+                self.error = DecodeError(f"Ion text is not valid UTF-8 at byte {offset}")
+                return 0
+            if not chunk:
+                return 0
+            self._offset += len(chunk)
+            # Bytes of a character not complete yet wait for the next chunk.
+            waiting = len(self._decoder.getstate()[0])
+            whole = self._carry + chunk
+            self._pending, self._carry = (
+                whole[: len(whole) - waiting],
+                whole[len(whole) - waiting :],
+            )
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` (bytes already read) followed by the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._head = head
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            size = min(len(buffer), len(self._head))
+            buffer[:size] = self._head[:size]
+            self._head = self._head[size:]
+            return size
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def dumps_pure(value: Any) -> bytes:

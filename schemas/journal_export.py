@@ -110,13 +110,14 @@ def detect_format(head: bytes) -> ExportFormat:
 
 
 def iter_blocks(
-    stream: IO[bytes], fmt: ExportFormat, *, exact: bool = True
+    stream: IO[bytes], fmt: ExportFormat, *, exact: bool = True, check_binary: bool = True
 ) -> Iterator[JournalBlock]:
     """Yield the typed blocks of one data object, lazily, in order.
 
     Raises DecodeError for bytes that are not the declared format (including a truncated last
     block) and InvalidRecordError for a value that is not a well-formed journal block.
     ``exact=False`` decodes Ion faster but the raw values can no longer be hash-verified.
+    ``check_binary`` as in :func:`schemas.ion_values.iter_values`.
     """
     if fmt is ExportFormat.JSON:
         for number, line in enumerate(stream, start=1):
@@ -133,5 +134,5 @@ def iter_blocks(
                 raise DecodeError(msg) from exc
             yield parse_block(value, text)
         return
-    for value in ion_values.iter_values(stream, exact=exact):
+    for value in ion_values.iter_values(stream, exact=exact, check_binary=check_binary):
         yield parse_block(value)

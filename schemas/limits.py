@@ -7,9 +7,13 @@
   document are poison. QLDB documents are at most 128 KB of Ion binary and real ones nest a few
   levels; the bound keeps every recursive walk (conversion, JSON, hashing, the targets' encoders)
   far from Python's recursion limit. The document struct itself is level 1.
+* :data:`MAX_READ_NESTING`: containers nested more deeply than this anywhere in an Ion binary
+  stream make it unreadable (the same bound amazon-ion's C reader has); the structural check
+  (``schemas.ion_binary_check``) refuses them before decoding.
 """
 
 from __future__ import annotations
 
 MAX_INT64 = 2**63 - 1
 MAX_NESTING = 100
+MAX_READ_NESTING = 1000

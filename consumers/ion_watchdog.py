@@ -1,0 +1,228 @@
+"""Keep amazon-ion's C reader from hanging or crashing a replay on corrupt Ion binary.
+
+amazon-ion 0.15's C extension loops forever on some malformed Ion binary (a container that ends
+early: amazon-ion/ion-python#398, fixed in ion-c but in no released wheel) and has crashed the
+process on others. It holds the GIL while it spins, so nothing inside the process can stop it.
+``schemas.ion_binary_check`` rejects such input before the C reader sees it, but walking every
+value header in Python doubles the time of a replay. So the command line runs ``replay`` and
+``verify`` like this instead:
+
+* :func:`supervise` (the parent, which imports nothing heavy) runs the command in a child
+  process and watches it. The child marks each top-level value it hands to the C reader in a
+  small shared file (:class:`DecodeWatch`: two writes to a memory map per block, one file per
+  process, workers included).
+* A value that takes longer than :data:`STALL_SECONDS` (real blocks take milliseconds), or a
+  child killed by a crash signal (SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE), means the C reader
+  met input it cannot handle. The parent stops the child and all its workers and runs the same
+  command once more with the structural check on (:data:`CHECK_ENV`). That run resumes after
+  the objects already recorded, finds the corrupt object and reports it the normal way (one
+  line, exit 3, or a dead letter), after writing what was read before it.
+* If the checked run also crashes or stalls, the parent says so in one line (exit 3).
+
+SIGINT and SIGTERM reach the parent and are passed on to the child's process group, so Ctrl-C
+ends the run exactly as without the parent (130 or 143, with the resume hint from the child).
+Guarantees: the child's exit code is the command's exit code; the watch files live in a private
+temporary folder removed at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+WATCH_DIR_ENV = "QLDB_CDC_ION_WATCH"
+"""Set by :func:`supervise` in the child: the folder of the per-process watch files."""
+CHECK_ENV = "QLDB_CDC_CHECK_ION"
+"""``1`` turns the structural Ion binary check on in a supervised child (the second attempt)."""
+STALL_SECONDS = 60.0
+"""How long one top-level Ion value (one block) may take in the C reader before it counts as
+stuck. QLDB blocks are at most a few MB and decode in milliseconds. ``QLDB_CDC_ION_STALL_SECONDS``
+overrides it."""
+STALL_ENV = "QLDB_CDC_ION_STALL_SECONDS"
+SUPERVISED_COMMANDS = frozenset({"replay", "verify"})
+CRASH_SIGNALS = frozenset(
+    {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE}
+)
+EXIT_BAD_DATA = 3
+EXIT_RETRYABLE = 4
+_SLOT = struct.Struct("<q")
+
+
+class DecodeWatch:
+    """This process's watch file: when the value now in the C reader started, or 0."""
+
+    def __init__(self, directory: Path) -> None:
+        self._path = directory / str(os.getpid())
+        with self._path.open("wb") as file:
+            file.write(bytes(_SLOT.size))
+        with self._path.open("r+b") as file:
+            self._map = mmap.mmap(file.fileno(), _SLOT.size)
+
+    def begin(self) -> None:
+        _SLOT.pack_into(self._map, 0, time.monotonic_ns())
+
+    def end(self) -> None:
+        _SLOT.pack_into(self._map, 0, 0)
+
+
+@dataclass
+class _Current:
+    pid: int = 0
+    watch: DecodeWatch | None = None
+
+
+_CURRENT = _Current()
+
+
+def current() -> DecodeWatch | None:
+    """The watch of this process when it runs under :func:`supervise`, else None."""
+    directory = os.environ.get(WATCH_DIR_ENV)
+    if not directory:
+        return None
+    if _CURRENT.pid != os.getpid():  # first call here, or a new worker process
+        _CURRENT.pid = os.getpid()
+        try:
+            _CURRENT.watch = DecodeWatch(Path(directory))
+        except OSError:
+            _CURRENT.watch = None  # the parent's folder is gone: nothing left to watch for
+    return _CURRENT.watch
+
+
+def check_wanted() -> bool:
+    """Whether this process must check Ion binary structurally before decoding it.
+
+    True everywhere except in a child :func:`supervise` watches on its first attempt: a process
+    nobody watches (a test, a Lambda, a library user) keeps the check.
+    """
+    return not os.environ.get(WATCH_DIR_ENV) or os.environ.get(CHECK_ENV) == "1"
+
+
+def needs_supervision(argv: Sequence[str]) -> bool:
+    """Whether the command line ``argv`` reads export objects and is not watched yet."""
+    return bool(argv) and argv[0] in SUPERVISED_COMMANDS and not os.environ.get(WATCH_DIR_ENV)
+
+
+def stall_seconds_from_env() -> float:
+    """:data:`STALL_SECONDS`, or the positive seconds in ``QLDB_CDC_ION_STALL_SECONDS``."""
+    text = os.environ.get(STALL_ENV, "")
+    try:
+        value = float(text)
+    except ValueError:
+        return STALL_SECONDS
+    return value if value > 0 else STALL_SECONDS
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    code: int | None  # the command's exit code, or None when the C reader failed
+    reason: str = ""
+
+
+def supervise(
+    argv: Sequence[str],
+    *,
+    command: Sequence[str] | None = None,
+    stall_seconds: float | None = None,
+    poll_seconds: float = 0.2,
+) -> int:
+    """Run the command line ``argv`` in a watched child; return its exit code (see module doc).
+
+    ``command`` replaces the child's command (tests); by default it is this interpreter running
+    ``consumers.cli`` with ``argv``.
+    """
+    stall = stall_seconds if stall_seconds is not None else stall_seconds_from_env()
+    child = list(command) if command is not None else [sys.executable, "-m", "consumers.cli"]
+    if command is None:
+        child.extend(argv)
+    with tempfile.TemporaryDirectory(prefix="qldb-cdc-watch-") as folder:
+        outcome = _Outcome(None)
+        for attempt in (1, 2):
+            env = dict(
+                os.environ, **{WATCH_DIR_ENV: folder, CHECK_ENV: "1" if attempt == 2 else "0"}
+            )
+            outcome = _run_once(child, env, Path(folder), stall, poll_seconds)
+            if outcome.code is not None:
+                return outcome.code
+            for stale in Path(folder).iterdir():
+                stale.unlink(missing_ok=True)
+    sys.stderr.write(
+        f"qldb-cdc: {outcome.reason}, even with the structural Ion check on: the export holds "
+        "Ion data amazon-ion cannot read; re-export it or report it with the object\n"
+    )
+    return EXIT_BAD_DATA
+
+
+def _run_once(
+    command: list[str], env: dict[str, str], folder: Path, stall_seconds: float, poll: float
+) -> _Outcome:
+    forwarded: list[int] = []
+    process = subprocess.Popen(command, env=env, process_group=0)
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        forwarded.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+
+    previous = {
+        signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        while True:
+            try:
+                code = process.wait(timeout=poll)
+            except subprocess.TimeoutExpired:
+                if _stalled(folder, stall_seconds):
+                    _kill_group(process)
+                    return _Outcome(
+                        None, f"the Ion reader made no progress for {stall_seconds:g} s"
+                    )
+                continue
+            if code >= 0:
+                _kill_group(process)  # workers left behind, if any
+                return _Outcome(code)
+            signum = -code
+            _kill_group(process)
+            if forwarded:
+                return _Outcome(128 + forwarded[0])
+            if signum in CRASH_SIGNALS:
+                return _Outcome(None, f"the replay process crashed ({signal.Signals(signum).name})")
+            sys.stderr.write(
+                f"qldb-cdc: the replay process was killed ({signal.Signals(signum).name}, out of "
+                "memory?); re-run the same command to resume\n"
+            )
+            return _Outcome(EXIT_RETRYABLE)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _stalled(folder: Path, stall_seconds: float) -> bool:
+    now = time.monotonic_ns()
+    limit = int(stall_seconds * 1e9)
+    for path in folder.iterdir():
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if len(data) == _SLOT.size:
+            (started,) = _SLOT.unpack(data)
+            if started and now - started > limit:
+                return True
+    return False
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
