@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 verification found problems (``verify``); 2 a usage or input mistake
 (bad flag, missing manifest, unknown target); 3 the export data is corrupt, truncated or fails
-verification; 4 a target kept failing (re-run to resume); 130 interrupted (re-run to resume).
+verification; 4 a target kept failing (re-run to resume); 130 interrupted by Ctrl-C (SIGINT), 143
+terminated by SIGTERM (re-run to resume).
 Errors are printed as one line on stderr, never as a traceback.
 """
 
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from consumers import interrupts
 from consumers.dead_letter import JsonLinesDeadLetterSink
 from consumers.export_plan import ExportPlan, plan_exports
 from consumers.export_source import ExportStore, open_store
@@ -130,21 +132,32 @@ def _format(args: argparse.Namespace) -> ExportFormat | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "replay":
-            return _replay(args)
-        if args.command == "verify":
-            return _verify(args)
-        return simulation_cli.run(args)
-    except KeyboardInterrupt:
-        _say("interrupted; re-run the same command to resume")
-        return EXIT_INTERRUPTED
-    except (CdcError, OSError) as exc:
-        code = exit_code(exc)
-        hint = "re-run the same command to resume"
-        resume = f" ({hint})" if code == EXIT_TARGET_DOWN and hint not in str(exc) else ""
-        _say(f"error: {exc}{resume}")
-        return code
+    interrupts.reset()
+    with interrupts.handling():
+        try:
+            if args.command == "replay":
+                return _replay(args)
+            if args.command == "verify":
+                return _verify(args)
+            return simulation_cli.run(args)
+        except KeyboardInterrupt:
+            return _interrupted()
+        except (CdcError, OSError) as exc:
+            if interrupts.received() is not None:
+                # amazon-ion's C extension turns a Ctrl-C into an IonException: the signal
+                # decides, not the exception it surfaced as.
+                return _interrupted()
+            code = exit_code(exc)
+            hint = "re-run the same command to resume"
+            resume = f" ({hint})" if code == EXIT_TARGET_DOWN and hint not in str(exc) else ""
+            _say(f"error: {exc}{resume}")
+            return code
+
+
+def _interrupted() -> int:
+    interrupts.record()  # a KeyboardInterrupt raised without a signal counts as Ctrl-C
+    _say(f"{interrupts.describe()}; re-run the same command to resume")
+    return interrupts.exit_code()
 
 
 def exit_code(exc: BaseException) -> int:

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from changes.from_qldb import block_changes
 from changes.model import Change
+from consumers import interrupts
 from consumers.dead_letter import DeadLetter, DeadLetterSink
 from consumers.export_plan import ExportObject, ExportPlan
 from consumers.export_source import ExportStore
@@ -239,7 +240,7 @@ class ReplayOptions:
     verifier: BlockVerifier | None = None
     dead_letters: ChangeDeadLetters | None = None
     max_attempts: int = 5
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = interrupts.sleep
     progress: Progress | None = None
 
 
@@ -296,7 +297,9 @@ def replay(
             batch.use_targets(pending)
             try:
                 _replay_object(store, obj, opts, ObjectOutcome(obj.key, summary), batch)
-            except (CdcError, OSError):
+            except (CdcError, OSError) as exc:
+                if interrupts.received() is not None:
+                    raise KeyboardInterrupt from exc  # a Ctrl-C seen as corrupt Ion: stop now
                 # A read error: keep what the objects read before this one did, so a re-run
                 # starts here (unless it was writing the batch that failed).
                 if not batch.failed:
@@ -457,6 +460,7 @@ def _replay_object(
     keep_raw = opts.dead_letters is not None
     exact = opts.verifier is not None
     for block, fmt in iter_object_blocks(store, obj, opts.fmt, exact=exact):
+        interrupts.check()  # amazon-ion's C extension may have swallowed a Ctrl-C
         summary.blocks += 1
         if outcome.first_previous_hash is None:
             outcome.first_previous_hash = block.previous_block_hash

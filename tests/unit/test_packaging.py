@@ -15,9 +15,9 @@ def test_requirements_txt_matches_pyproject() -> None:
     assert sorted(requirements) == sorted(project["dependencies"])
 
 
-def test_console_script_points_at_main() -> None:
+def test_console_script_handles_signals_before_importing_the_cli() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["qldb-cdc"] == "consumers.cli:main"
-    from consumers.cli import main
+    assert project["scripts"]["qldb-cdc"] == "consumers.entry_point:run"
+    from consumers.entry_point import run
 
-    assert callable(main)
+    assert callable(run)
