@@ -10,6 +10,7 @@ Errors are printed as one line on stderr, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from consumers.replay import (
 from consumers.targets import normalise_uri, open_projection, scheme_of
 from consumers.verify import ChainBlockVerifier, verify_export
 from projections.base import Projection
+from projections.closing import closing_all
 from schemas import ion_values
 from schemas.errors import CdcError, RetryableError, UserInputError
 from schemas.journal_export import ExportFormat
@@ -148,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # decides, not the exception it surfaced as.
                 return _interrupted()
             code = exit_code(exc)
+            if _is_disk_full(exc):
+                _say(f"error: disk full: {exc}; free space and re-run the same command to resume")
+                return code
             hint = "re-run the same command to resume"
             resume = f" ({hint})" if code == EXIT_TARGET_DOWN and hint not in str(exc) else ""
             _say(f"error: {exc}{resume}")
@@ -162,11 +167,17 @@ def _interrupted() -> int:
 
 def exit_code(exc: BaseException) -> int:
     """The exit code for a failure (see the module docstring); the class decides, not the text."""
+    if _is_disk_full(exc):
+        return EXIT_TARGET_DOWN  # nothing was lost: free space and re-run
     if isinstance(exc, UserInputError | OSError):
         return EXIT_USAGE  # a mistake in flags, paths or configuration
     if isinstance(exc, RetryableError):
         return EXIT_TARGET_DOWN  # a target or the source kept failing: nothing was lost
     return EXIT_BAD_DATA  # corrupt, truncated or unverifiable data, or an unstorable change
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in {errno.ENOSPC, errno.EDQUOT}
 
 
 def _say(text: str) -> None:
@@ -206,7 +217,7 @@ def _replay_in_process(
     dead_letters = (
         ChangeDeadLetters(JsonLinesDeadLetterSink(args.dead_letter)) if args.dead_letter else None
     )
-    try:
+    with closing_all(targets):
         for uri in uris:
             targets.append(open_projection(uri))
         options = ReplayOptions(
@@ -217,9 +228,6 @@ def _replay_in_process(
             progress=progress,
         )
         return replay(store, plan, targets, options)
-    finally:
-        for target in targets:
-            target.close()
 
 
 def _replay_with_workers(

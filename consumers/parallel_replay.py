@@ -42,6 +42,7 @@ from consumers.replay import (
 from consumers.targets import open_projection
 from consumers.verify import ChainBlockVerifier
 from projections.base import ApplyReport, Projection
+from projections.closing import closing_all
 from schemas.errors import RetryableError
 from schemas.journal_export import ExportFormat
 
@@ -178,14 +179,12 @@ def _pending_objects(
     on_object: Callable[[ObjectOutcome], None] | None,
 ) -> Pending:
     """Each object still missing from at least one target, with the target URIs missing it."""
-    targets = [open_projection(uri) for uri in config.target_uris]
-    try:
+    targets: list[Projection] = []
+    with closing_all(targets):
+        targets.extend(open_projection(uri) for uri in config.target_uris)
         done = completed_by_target(plan, targets)
         names = {uri: target.name for uri, target in zip(config.target_uris, targets, strict=True)}
         summary.targets = {t.name: ApplyReport() for t in targets}
-    finally:
-        for target in targets:
-            target.close()
     todo: Pending = []
     for obj in plan.objects:
         uris = tuple(

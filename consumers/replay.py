@@ -34,7 +34,14 @@ from consumers.object_blocks import iter_object_blocks
 from consumers.progress import Progress
 from consumers.verify import JSON_NOT_VERIFIABLE
 from projections.base import ApplyReport, Failure, Projection
-from schemas.errors import CdcError, DecodeError, PoisonError, RetryableError, UserInputError
+from schemas.errors import (
+    CdcError,
+    DecodeError,
+    PoisonError,
+    RetryableError,
+    StorageError,
+    UserInputError,
+)
 from schemas.ion_values import dumps_pure
 from schemas.journal import JournalBlock, RejectedRevision
 from schemas.journal_export import ExportFormat
@@ -523,6 +530,8 @@ def _apply(
         for attempt in range(1, opts.max_attempts + 1):
             try:
                 report = target.apply(todo)
+            except StorageError:
+                raise  # a full disk: waiting does not free space, a re-run after freeing does
             except RetryableError as exc:
                 error: CdcError = exc
             else:

@@ -34,7 +34,7 @@ from changes import json_codec
 from changes.coalesce import coalesce
 from changes.model import Change, ChangeKind
 from projections.base import ApplyReport, Failure
-from schemas.errors import ConfigError, RetryableError, UnstorableChangeError
+from schemas.errors import ConfigError, RetryableError, StorageError, UnstorableChangeError
 
 _COLUMNS = (
     "ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time, "
@@ -150,6 +150,9 @@ class SQLiteProjection:
             self._db.execute("PRAGMA cache_size=-65536")
             self._db.executescript(SCHEMA)
         except sqlite3.OperationalError as exc:
+            if _disk_full(exc):
+                what = "creating its tables"
+                raise self._disk_full_error(what) from exc
             msg = f"cannot open SQLite database {self.path}: {exc}"
             raise ConfigError(msg) from exc
 
@@ -195,14 +198,38 @@ class SQLiteProjection:
                         UPSERT_REVISION, all_history
                     ).rowcount
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                self._rollback_after(exc)
                 raise
         except sqlite3.OperationalError as exc:
-            # Locked or busy database, full disk, I/O error: nothing was written, try again.
-            msg = f"SQLite write failed: {exc}"
-            raise RetryableError(msg) from exc
+            raise self._write_error(exc, "writing a batch") from exc
         return report
+
+    def _rollback_after(self, error: BaseException) -> None:
+        """Roll back the open transaction, if any, without replacing ``error``.
+
+        SQLite rolls back by itself after some errors (a full disk, an I/O error); a ROLLBACK
+        then fails with "no transaction is active", which must never hide the real error.
+        """
+        if not self._db.in_transaction:
+            return
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error as rollback_error:
+            error.add_note(f"the rollback after it failed too: {rollback_error}")
+
+    def _write_error(self, exc: sqlite3.OperationalError, what: str) -> RetryableError:
+        """A full disk is a StorageError; locked or busy database, I/O error: retry."""
+        if _disk_full(exc):
+            return self._disk_full_error(what)
+        return RetryableError(f"SQLite write failed ({what}): {exc}")
+
+    def _disk_full_error(self, what: str) -> StorageError:
+        msg = (
+            f"disk full: SQLite database {self.path} cannot grow ({what}); nothing was lost: "
+            "free space and re-run the same command to resume"
+        )
+        return StorageError(msg)
 
     def completed_objects(self, export_id: str) -> set[str]:
         """Keys recorded by :meth:`mark_object_complete` for ``export_id``."""
@@ -219,12 +246,19 @@ class SQLiteProjection:
                 (export_id, key),
             )
         except sqlite3.OperationalError as exc:
-            msg = f"SQLite checkpoint write failed: {exc}"
-            raise RetryableError(msg) from exc
+            raise self._write_error(exc, "recording a completed object") from exc
 
     def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
+        """Close the connection (SQLite checkpoints the WAL into the database then)."""
+        try:
+            self._db.close()
+        except sqlite3.OperationalError as exc:
+            raise self._write_error(exc, "closing") from exc
+
+
+def _disk_full(exc: sqlite3.Error) -> bool:
+    """SQLITE_FULL: no space left on the device, or ``PRAGMA max_page_count`` reached."""
+    return (exc.sqlite_errorcode & 0xFF) == sqlite3.SQLITE_FULL
 
 
 def _require_utf8(change: Change, data: str | None) -> None:
