@@ -101,7 +101,8 @@ def sleep(seconds: float) -> None:
 
 @contextmanager
 def handling(*, raise_interrupt: bool = True) -> Iterator[None]:
-    """:func:`install` for the duration of the block, then restore the previous handlers.
+    """:func:`install` for the duration of the block, then restore the previous handlers and
+    forget the signal.
 
     Outside the main thread (where Python cannot set handlers) only recording by hand works.
     """
@@ -115,6 +116,7 @@ def handling(*, raise_interrupt: bool = True) -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        reset()  # a later command in this process starts uninterrupted
 
 
 def ignore() -> None:
