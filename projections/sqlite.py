@@ -96,6 +96,9 @@ SET data = NULL, redacted = 1, data_hash = excluded.data_hash
 WHERE excluded.redacted = 1 AND revisions.redacted = 0
 """
 
+WAL_CHECKPOINT_BYTES = (16 * 1024 * 1024, 200_000_000)
+"""The WAL is checkpointed once it exceeds half the database size, clamped to this range."""
+
 Row = tuple[str, str, int, int, int, str | None, str, str, str, int, str, str | None]
 
 
@@ -143,12 +146,14 @@ class SQLiteProjection:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            # Rows are large (document JSON) and upserts land on random pages: checkpoint the WAL
-            # rarely (at 200 MB; it is removed when the last connection closes) and cache more
-            # pages. About 2x faster than the defaults on replays (bench/bench_replay.py).
-            self._db.execute("PRAGMA wal_autocheckpoint=50000")
+            # Rows are large (document JSON) and upserts land on random pages: cache more pages
+            # and checkpoint the WAL rarely, but on a size that fits the data (see
+            # _fit_checkpoint), so a replay needs little more free space than the database.
             self._db.execute("PRAGMA cache_size=-65536")
             self._db.executescript(SCHEMA)
+            self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+            self._checkpoint_pages = 0
+            self._fit_checkpoint()
         except sqlite3.OperationalError as exc:
             if _disk_full(exc):
                 what = "creating its tables"
@@ -201,9 +206,26 @@ class SQLiteProjection:
             except BaseException as exc:
                 self._rollback_after(exc)
                 raise
+            self._fit_checkpoint()
         except sqlite3.OperationalError as exc:
             raise self._write_error(exc, "writing a batch") from exc
         return report
+
+    def _fit_checkpoint(self) -> None:
+        """Let the WAL grow to half the database, within ``WAL_CHECKPOINT_BYTES``, then
+        checkpoint it back into the database (and truncate the WAL file to that size).
+
+        Checkpointing rarely is faster (upserts land on random pages, which a checkpoint writes
+        once however often they changed), but the WAL is disk space on top of the database: a
+        fixed 200 MB failed a 46 MB database on a 100 MB filesystem.
+        """
+        pages = int(self._db.execute("PRAGMA page_count").fetchone()[0])
+        low, high = (n // self._page_size for n in WAL_CHECKPOINT_BYTES)
+        target = max(low, min(high, pages // 2))
+        if target != self._checkpoint_pages:
+            self._db.execute(f"PRAGMA wal_autocheckpoint={target}")
+            self._db.execute(f"PRAGMA journal_size_limit={target * self._page_size}")
+            self._checkpoint_pages = target
 
     def _rollback_after(self, error: BaseException) -> None:
         """Roll back the open transaction, if any, without replacing ``error``.
