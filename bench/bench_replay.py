@@ -12,6 +12,11 @@ amazon-ion alone (no change model, no writes), so ``replay / baseline`` says how
 time the pipeline adds on top of Ion parsing. Each replay runs ``qldb-cdc replay`` in a fresh
 child process; its peak RSS is the largest resident set of that process or any of its workers.
 Nothing here asserts on time.
+
+``--compare-with DIR`` also replays with the code of another checkout (e.g. ``git worktree add
+/tmp/before main``), alternating with this one for ``--rounds`` rounds, and prints the median
+rate of each and their ratio. For SQLite the peak WAL size and the final database size are
+printed too (the free space a replay needs).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import argparse
 import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -35,11 +41,23 @@ from simulation.config import SimulationConfig  # noqa: E402
 from simulation.export_writer import write_export  # noqa: E402
 
 _CHILD = """
-import resource, subprocess, sys, time
+import os, resource, subprocess, sys, threading, time
+wal = os.environ.get("BENCH_WAL_PATH")
+peak = [0]
+done = threading.Event()
+def watch():
+    while not done.wait(0.02):
+        try:
+            peak[0] = max(peak[0], os.stat(wal).st_size)
+        except OSError:
+            pass
+if wal:
+    threading.Thread(target=watch, daemon=True).start()
 start = time.perf_counter()
 code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)
 elapsed = time.perf_counter() - start
-print(code, elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+done.set()
+print(code, elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, peak[0])
 """
 
 
@@ -73,8 +91,11 @@ def decode_baseline(export: Path) -> tuple[float, int]:
     return time.perf_counter() - started, revisions
 
 
-def run_replay(export: Path, uri: str, workers: int) -> tuple[float, int]:
-    """(seconds, peak RSS in KiB) of one ``qldb-cdc replay`` in a fresh child process."""
+def run_replay(
+    export: Path, uri: str, workers: int, code_dir: Path = ROOT
+) -> tuple[float, int, int]:
+    """(seconds, peak RSS in KiB, peak WAL bytes for SQLite) of one ``qldb-cdc replay`` in a
+    fresh child process, running the code in ``code_dir``."""
     command = [
         sys.executable,
         "-m",
@@ -87,18 +108,22 @@ def run_replay(export: Path, uri: str, workers: int) -> tuple[float, int]:
         "--workers",
         str(workers),
     ]
+    env = {**os.environ, "PYTHONPATH": str(code_dir)}
+    if uri.startswith("sqlite:///"):
+        env["BENCH_WAL_PATH"] = uri.removeprefix("sqlite:///") + "-wal"
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, *command],
         capture_output=True,
         text=True,
         check=True,
-        cwd=ROOT,
+        cwd=code_dir,
+        env=env,
     )
-    code, elapsed, rss = result.stdout.split()
+    code, elapsed, rss, wal = result.stdout.split()
     if code != "0":
         msg = f"replay failed ({code}): {result.stderr[-2000:]}"
         raise SystemExit(msg)
-    return float(elapsed), int(rss)
+    return float(elapsed), int(rss), int(wal)
 
 
 def target_uri(kind: str, run: int, args: argparse.Namespace) -> str:
@@ -126,6 +151,8 @@ def main() -> None:
     parser.add_argument("--targets", default="sqlite", help="comma list: sqlite,postgresql")
     parser.add_argument("--pg-dsn", default=None)
     parser.add_argument("--json", action="store_true", help="also print results as JSON")
+    parser.add_argument("--compare-with", type=Path, default=None, metavar="DIR")
+    parser.add_argument("--rounds", type=int, default=0, help="default 1, or 3 with a compare")
     args = parser.parse_args()
     args.documents = args.documents or max(1, args.revisions // 10)
     export = export_for(args)
@@ -135,31 +162,51 @@ def main() -> None:
     print(f"baseline  Ion decode only          {base_rate:>10,.0f} revisions/s")
     results = []
     run = 0
+    codes = [("this", ROOT)] + ([("compared", args.compare_with)] if args.compare_with else [])
+    rounds = args.rounds or (3 if args.compare_with else 1)
     for kind in args.targets.split(","):
         one_worker_rate = None
         for workers in (int(w) for w in args.workers.split(",")):
-            run += 1
-            elapsed, rss_kib = run_replay(export, target_uri(kind, run, args), workers)
-            rate = revisions / elapsed
+            rates: dict[str, list[float]] = {name: [] for name, _ in codes}
+            for _ in range(rounds):
+                for name, code_dir in codes:
+                    run += 1
+                    uri = target_uri(kind, run, args)
+                    elapsed, rss_kib, wal = run_replay(export, uri, workers, code_dir)
+                    rate = revisions / elapsed
+                    rates[name].append(rate)
+                    size = ""
+                    if kind == "sqlite":
+                        db = Path(uri.removeprefix("sqlite:///"))
+                        mb = db.stat().st_size / 1e6
+                        size = f"  peak WAL {wal / 1e6:.0f} MB, database {mb:.0f} MB"
+                    print(
+                        f"replay    {kind:<10} workers={workers} {name:<8} {rate:>10,.0f} "
+                        f"revisions/s = {rate / base_rate:.2f}x baseline  peak RSS "
+                        f"{rss_kib / 1024:.0f} MB{size}",
+                        flush=True,
+                    )
+                    results.append(
+                        {
+                            "target": kind,
+                            "workers": workers,
+                            "code": name,
+                            "revisions_per_s": round(rate),
+                            "vs_baseline": round(rate / base_rate, 3),
+                            "peak_rss_mb": round(rss_kib / 1024),
+                            "peak_wal_bytes": wal,
+                        }
+                    )
+            rate = statistics.median(rates["this"])
             one_worker_rate = rate if workers == 1 else one_worker_rate
-            efficiency = (
-                f"  scaling efficiency {rate / (workers * one_worker_rate):.0%}"
-                if one_worker_rate and workers > 1
-                else ""
-            )
-            print(
-                f"replay    {kind:<10} workers={workers}  {rate:>10,.0f} revisions/s  "
-                f"= {rate / base_rate:.2f}x baseline  peak RSS {rss_kib / 1024:.0f} MB{efficiency}"
-            )
-            results.append(
-                {
-                    "target": kind,
-                    "workers": workers,
-                    "revisions_per_s": round(rate),
-                    "vs_baseline": round(rate / base_rate, 3),
-                    "peak_rss_mb": round(rss_kib / 1024),
-                }
-            )
+            if one_worker_rate and workers > 1:
+                print(f"  scaling efficiency {rate / (workers * one_worker_rate):.0%}")
+            if args.compare_with:
+                other = statistics.median(rates["compared"])
+                print(
+                    f"  median of {rounds}: this {rate:,.0f}, compared {other:,.0f} revisions/s "
+                    f"= {rate / other:.3f}x"
+                )
     if args.json:
         print(json.dumps({"baseline_revisions_per_s": round(base_rate), "runs": results}))
 

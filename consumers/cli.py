@@ -7,14 +7,14 @@ Errors are printed as one line on stderr, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from consumers import interrupts
 from consumers.dead_letter import JsonLinesDeadLetterSink
 from consumers.exit_codes import MEANINGS, ExitCode
 from consumers.export_plan import ExportPlan, plan_exports
@@ -33,6 +33,7 @@ from consumers.replay import (
 from consumers.targets import normalise_uri, open_projection, scheme_of
 from consumers.verify import ChainBlockVerifier, verify_export
 from projections.base import Projection
+from projections.closing import closing_all
 from schemas import ion_values
 from schemas.errors import CdcError, RetryableError, UserInputError
 from schemas.journal_export import ExportFormat
@@ -150,49 +151,53 @@ def _format(args: argparse.Namespace) -> ExportFormat | None:
     return None if args.format == "auto" else ExportFormat(args.format)
 
 
-class _TerminatedError(BaseException):
-    """SIGTERM arrived (raised by the handler :func:`main` installs)."""
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise _TerminatedError
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (see :mod:`consumers.exit_codes`)."""
     args = build_parser().parse_args(argv)
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
-    try:
-        if args.command == "replay":
-            return _replay(args)
-        if args.command == "verify":
-            return _verify(args)
-        return simulation_cli.run(args)
-    except KeyboardInterrupt:
-        _say(f"interrupted; {RESUME_HINT}")
-        return ExitCode.INTERRUPTED
-    except _TerminatedError:
-        _say(f"terminated; {RESUME_HINT}")
-        return ExitCode.TERMINATED
-    except (CdcError, OSError) as exc:
-        code = exit_code(exc)
-        retryable = code == ExitCode.RETRYABLE and RESUME_HINT not in str(exc)
-        resume = f" ({RESUME_HINT})" if retryable else ""
-        _say(f"error: {exc}{resume}")
-        return code
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+    interrupts.reset()
+    with interrupts.handling():
+        try:
+            if args.command == "replay":
+                return _replay(args)
+            if args.command == "verify":
+                return _verify(args)
+            return simulation_cli.run(args)
+        except KeyboardInterrupt:
+            return _interrupted()
+        except (CdcError, OSError) as exc:
+            if interrupts.received() is not None:
+                # amazon-ion's C extension turns a Ctrl-C into an IonException: the signal
+                # decides, not the exception it surfaced as.
+                return _interrupted()
+            code = exit_code(exc)
+            if _is_disk_full(exc):
+                _say(f"error: disk full: {exc}; free space and {RESUME_HINT}")
+                return code
+            retryable = code == ExitCode.RETRYABLE and RESUME_HINT not in str(exc)
+            resume = f" ({RESUME_HINT})" if retryable else ""
+            _say(f"error: {exc}{resume}")
+            return code
+
+
+def _interrupted() -> int:
+    interrupts.record()  # a KeyboardInterrupt raised without a signal counts as Ctrl-C
+    _say(f"{interrupts.describe()}; {RESUME_HINT}")
+    return interrupts.exit_code()
 
 
 def exit_code(exc: BaseException) -> ExitCode:
     """The exit code for a failure (see :mod:`consumers.exit_codes`); the class decides."""
+    if _is_disk_full(exc):
+        return ExitCode.RETRYABLE  # nothing was lost: free space and re-run
     if isinstance(exc, UserInputError | OSError):
         return ExitCode.USER_MISTAKE  # a mistake in flags, paths or configuration
     if isinstance(exc, RetryableError):
         return ExitCode.RETRYABLE  # a target or the source kept failing: nothing was lost
     return ExitCode.BAD_DATA  # corrupt, truncated or unverifiable data, or an unstorable change
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in {errno.ENOSPC, errno.EDQUOT}
 
 
 def _say(text: str) -> None:
@@ -247,7 +252,7 @@ def _replay_in_process(
     dead_letters = (
         ChangeDeadLetters(JsonLinesDeadLetterSink(args.dead_letter)) if args.dead_letter else None
     )
-    try:
+    with closing_all(targets):
         for uri in uris:
             targets.append(open_projection(uri))
         options = ReplayOptions(
@@ -258,9 +263,6 @@ def _replay_in_process(
             progress=progress,
         )
         return replay(store, plan, targets, options)
-    finally:
-        for target in targets:
-            target.close()
 
 
 def _replay_with_workers(

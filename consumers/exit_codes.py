@@ -28,8 +28,8 @@ MEANINGS: dict[ExitCode, str] = {
     "message says and run again",
     ExitCode.BAD_DATA: "poison, corrupt or truncated input, or a failed `--verify` (without "
     "`--dead-letter` for poison)",
-    ExitCode.RETRYABLE: "a target or the source kept failing, or a worker died: nothing was "
-    "lost, re-run the same command to resume",
+    ExitCode.RETRYABLE: "a target or the source kept failing, a worker died or the disk is full: "
+    "nothing was lost, re-run the same command to resume",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C, SIGINT): re-run the same command to resume",
     ExitCode.TERMINATED: "terminated (SIGTERM): re-run the same command to resume",
 }

@@ -139,12 +139,13 @@ def supervise(
     """Run the command line ``argv`` in a watched child; return its exit code (see module doc).
 
     ``command`` replaces the child's command (tests); by default it is this interpreter running
-    ``consumers.cli`` with ``argv``.
+    ``consumers.entry_point`` with ``argv``.
     """
     stall = stall_seconds if stall_seconds is not None else stall_seconds_from_env()
-    child = list(command) if command is not None else [sys.executable, "-m", "consumers.cli"]
     if command is None:
-        child.extend(argv)
+        child = [sys.executable, "-m", "consumers.entry_point", *argv]
+    else:
+        child = list(command)
     with tempfile.TemporaryDirectory(prefix="qldb-cdc-watch-") as folder:
         outcome = _Outcome(None)
         for attempt in (1, 2):

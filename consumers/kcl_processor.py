@@ -75,6 +75,7 @@ from consumers.pipeline import process_batch as pipeline_process_batch
 from consumers.settings import ENV_DEAD_LETTER_QUEUE_URL, ENV_TARGETS, Settings
 from consumers.targets import open_projection
 from projections.base import Projection
+from projections.closing import closing_all
 from schemas.errors import (
     CdcError,
     ConfigError,
@@ -358,11 +359,8 @@ def _serve(argv: Sequence[str] | None, env: Mapping[str, str], protocol_out: Tex
         sys.stderr.write(f"qldb-cdc kcl: cannot start: {type(exc).__name__}: {exc}\n")
         return EXIT_BATCH_FAILED
     channel = DaemonChannel(sys.stdin, protocol_out)
-    try:
+    with closing_all(projections):
         return KclRecordProcessor(channel, projections, sink, config).run()
-    finally:
-        for projection in projections:
-            projection.close()
 
 
 def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
@@ -394,9 +392,8 @@ def _configure(
         for uri in settings.targets:
             projections.append(open_projection(uri))
     except CdcError:
-        for projection in projections:
-            projection.close()
-        raise
+        with closing_all(projections):
+            raise
     return projections, sink, config
 
 

@@ -33,6 +33,7 @@ from consumers.pipeline import BatchCounts, process_batch
 from consumers.settings import Settings, secret_targets
 from consumers.targets import open_projection
 from projections.base import Projection
+from projections.closing import closing_all
 from schemas.errors import PoisonError, RetryableError
 from schemas.ion_values import c_extension_enabled
 from schemas.kinesis import StreamRecord, from_lambda
@@ -182,10 +183,11 @@ def build_handler(env: Mapping[str, str]) -> StreamHandler:
 def reset() -> None:
     """Forget the cached handler (closing its projections); the next call rebuilds it."""
     global _state  # noqa: PLW0603 - the per-execution-environment cache Lambda reuses
-    if _state is not None:
-        for projection in _state.projections:
-            projection.close()
+    state = _state
     _state = None
+    if state is not None:
+        with closing_all(state.projections):
+            pass
 
 
 def handler(event: Mapping[str, Any], context: object) -> dict[str, list[dict[str, str]]]:

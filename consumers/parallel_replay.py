@@ -10,21 +10,31 @@ Guarantees:
   runs of consecutive objects (see :func:`_chunks`) whose changes share batches.
 * An object is recorded complete in a target only after all its changes are applied there, so a
   killed run resumes where it stopped and converges.
-* With ``--verify`` every block is verified inside its worker and the links between objects
-  (each object's first ``previousBlockHash`` against the previous object's last ``blockHash``)
-  are checked here, after the workers report, so the whole chain is still verified.
+* With ``--verify`` every block is verified inside its worker, and so is each link between
+  consecutive objects of one chunk (the worker's verifier runs across them); the links between
+  chunks (an object's first ``previousBlockHash`` against the previous object's last
+  ``blockHash``) are checked here as soon as both chunks report. An object is recorded complete
+  as soon as its changes are applied and its links to both neighbours are verified, so an
+  interrupted verified replay keeps its progress, and a broken link is found again by a re-run.
+* Ctrl-C or SIGTERM (to the whole process group or to this process alone) stops every worker
+  at its next block: the workers only record the signal (:mod:`consumers.interrupts`) and the
+  parent also tells them through an event; nothing queued is started afterwards.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from consumers import interrupts
 from consumers.dead_letter import JsonLinesDeadLetterSink
 from consumers.export_plan import ExportObject, ExportPlan
 from consumers.export_source import ExportStore, open_store
@@ -42,6 +52,7 @@ from consumers.replay import (
 from consumers.targets import open_projection
 from consumers.verify import ChainBlockVerifier
 from projections.base import ApplyReport, Projection
+from projections.closing import closing_all
 from schemas.errors import RetryableError
 from schemas.journal_export import ExportFormat
 
@@ -70,11 +81,31 @@ class _Worker:
     dead_letters: ChangeDeadLetters | None
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    """A run of consecutive pending objects for one worker (picklable).
+
+    ``linked[i]``: object ``i`` continues object ``i - 1``'s chain, so the worker verifies that
+    link. ``held``: objects linked to an object of another chunk; the parent records them once
+    it has checked that link.
+    """
+
+    objects: list[ExportObject]
+    uris: tuple[str, ...]
+    linked: tuple[bool, ...] = ()
+    held: frozenset[str] = frozenset()
+
+
 # One worker process = one source and one set of targets, built by the pool initializer.
 _WORKER: dict[str, _Worker] = {}
 
 
-def _init_worker(config: WorkerConfig) -> None:
+def _init_worker(config: WorkerConfig, stop: EventLike) -> None:
+    # Signals only set a flag here (never an exception inside amazon-ion's C code); the replay
+    # loop stops at its next block. The parent's stop event does the same for a signal that only
+    # the parent received.
+    interrupts.install(raise_interrupt=False)
+    threading.Thread(target=_stop_when_set, args=(stop,), daemon=True).start()
     tune_gc_for_replay()
     _WORKER["current"] = _Worker(
         config=config,
@@ -88,7 +119,24 @@ def _init_worker(config: WorkerConfig) -> None:
     )
 
 
-def _work(objects: list[ExportObject], uris: tuple[str, ...]) -> list[ObjectOutcome]:
+class EventLike(Protocol):
+    """``multiprocessing.Event`` as used here."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until set."""
+        ...
+
+    def set(self) -> None:
+        """Wake every waiter."""
+        ...
+
+
+def _stop_when_set(stop: EventLike) -> None:
+    stop.wait()
+    interrupts.record(signal.SIGTERM)
+
+
+def _work(chunk: _Chunk) -> list[ObjectOutcome]:
     worker = _WORKER["current"]
     options = ReplayOptions(
         batch_size=worker.config.batch_size,
@@ -96,11 +144,9 @@ def _work(objects: list[ExportObject], uris: tuple[str, ...]) -> list[ObjectOutc
         verifier=ChainBlockVerifier() if worker.config.verify else None,
         dead_letters=worker.dead_letters,
     )
-    targets = [worker.targets[uri] for uri in uris]
-    # With --verify the parent records completion after checking links between objects, so a
-    # broken link is found again by a re-run instead of hidden behind completed objects.
+    targets = [worker.targets[uri] for uri in chunk.uris]
     return replay_objects(
-        worker.store, objects, targets, options, mark_complete=not worker.config.verify
+        worker.store, chunk.objects, targets, options, linked=chunk.linked, held=chunk.held
     )
 
 
@@ -116,37 +162,51 @@ def replay_parallel(
     started = time.monotonic()
     summary = ReplaySummary(objects_total=len(plan.objects))
     todo = _pending_objects(plan, config, summary, on_object)
+    links = _required_links(plan, todo) if config.verify else {}
+    chunks = _chunks(todo, workers, links)
+    held = _HeldObjects(plan, chunks, links)
     outcomes: dict[str, ObjectOutcome] = {}
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(config,)
-    ) as pool:
-        futures: list[Future[list[ObjectOutcome]]] = [
-            pool.submit(_work, objects, uris) for objects, uris in _chunks(todo, workers)
-        ]
+    stop = context.Event()
+    recorder: dict[str, Projection] = {}
+    opened: list[Projection] = []
+    with (
+        closing_all(opened),
+        ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(config, stop),
+        ) as pool,
+    ):
         try:
-            pending = set(futures)
+            pending = {pool.submit(_work, chunk) for chunk in chunks}
             while pending:
-                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                interrupts.check()
+                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in finished:
                     for outcome in future.result():
                         outcomes[outcome.key] = outcome
                         summary.merge(outcome.summary)
                         if on_object is not None:
                             on_object(outcome)
+                for obj, uris in held.ready(outcomes):
+                    for uri in uris:
+                        if uri not in recorder:
+                            recorder[uri] = open_projection(uri)
+                            opened.append(recorder[uri])
+                        recorder[uri].mark_object_complete(obj.export_id, obj.key)
         except BrokenProcessPool as exc:
+            stop.set()
             msg = (
                 "a replay worker process died (killed or out of memory); completed objects are "
                 "kept: re-run the same command to resume"
             )
             raise WorkerDiedError(msg) from exc
         except BaseException:
-            for future in futures:
-                future.cancel()
+            stop.set()  # every worker stops at its next block; nothing queued starts
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
-    if config.verify:
-        _check_links(plan, outcomes, {obj.key for obj, _ in todo})
-        _mark_complete(config, todo)
     summary.elapsed_s = time.monotonic() - started
     return summary
 
@@ -159,16 +219,79 @@ consecutive objects missing from the same targets, and its changes share batches
 MAX_CHUNK_OBJECTS = 16
 
 
-def _chunks(todo: Pending, workers: int) -> list[tuple[list[ExportObject], tuple[str, ...]]]:
-    """Split ``todo`` into runs of consecutive objects with the same target URIs."""
+def _chunks(todo: Pending, workers: int, links: Mapping[str, str]) -> list[_Chunk]:
+    """Split ``todo`` into runs of consecutive objects with the same target URIs.
+
+    ``links`` maps an object key to the key of the previous object whose chain it continues
+    (only with ``--verify``); see :class:`_Chunk` for what the chunks say about them.
+    """
     size = max(1, min(MAX_CHUNK_OBJECTS, len(todo) // (workers * CHUNKS_PER_WORKER)))
-    chunks: list[tuple[list[ExportObject], tuple[str, ...]]] = []
+    runs: list[tuple[list[ExportObject], tuple[str, ...]]] = []
     for obj, uris in todo:
-        if chunks and chunks[-1][1] == uris and len(chunks[-1][0]) < size:
-            chunks[-1][0].append(obj)
+        if runs and runs[-1][1] == uris and len(runs[-1][0]) < size:
+            runs[-1][0].append(obj)
         else:
-            chunks.append(([obj], uris))
+            runs.append(([obj], uris))
+    continued = set(links.values())
+    chunks = []
+    for objects, uris in runs:
+        linked = tuple(
+            i > 0 and links.get(obj.key) == objects[i - 1].key for i, obj in enumerate(objects)
+        )
+        held = set()
+        if objects[0].key in links:
+            held.add(objects[0].key)  # continues the last object of the previous chunk
+        if objects[-1].key in continued:
+            held.add(objects[-1].key)  # continued by the first object of the next chunk
+        chunks.append(_Chunk(objects, uris, linked, frozenset(held)))
     return chunks
+
+
+def _required_links(plan: ExportPlan, todo: Pending) -> dict[str, str]:
+    """For each pending object whose chain continues the previous pending object in the plan,
+    that object's key. (When the previous object was done in an earlier run, that run checked
+    the link before recording it, so it is not checked again.)"""
+    keys = {obj.key for obj, _ in todo}
+    return {
+        nxt.key: prev.key
+        for prev, nxt in zip(plan.objects, plan.objects[1:], strict=False)
+        if prev.key in keys and nxt.key in keys and nxt.range.first == prev.range.last + 1
+    }
+
+
+class _HeldObjects:
+    """Objects whose links to another chunk the parent checks before recording them."""
+
+    def __init__(self, plan: ExportPlan, chunks: list[_Chunk], links: Mapping[str, str]) -> None:
+        self.objects = {obj.key: obj for obj in plan.objects}
+        self.previous = dict(links)
+        self.next = {prev: nxt for nxt, prev in links.items()}
+        self.waiting = {
+            obj.key: chunk.uris
+            for chunk in chunks
+            for obj in chunk.objects
+            if obj.key in chunk.held
+        }
+
+    def ready(
+        self, outcomes: Mapping[str, ObjectOutcome]
+    ) -> list[tuple[ExportObject, tuple[str, ...]]]:
+        """Held objects whose neighbours have all been read, their links checked.
+
+        Raises:
+            VerificationFailedError: a link between two objects does not hold.
+        """
+        out = []
+        for key, uris in list(self.waiting.items()):
+            pairs = [(self.previous.get(key), key), (key, self.next.get(key))]
+            links = [(p, n) for p, n in pairs if p is not None and n is not None]
+            if not all(p in outcomes and n in outcomes for p, n in links):
+                continue
+            for p, n in links:
+                _check_link(self.objects[p], self.objects[n], outcomes)
+            del self.waiting[key]
+            out.append((self.objects[key], uris))
+        return out
 
 
 def _pending_objects(
@@ -178,14 +301,12 @@ def _pending_objects(
     on_object: Callable[[ObjectOutcome], None] | None,
 ) -> Pending:
     """Each object still missing from at least one target, with the target URIs missing it."""
-    targets = [open_projection(uri) for uri in config.target_uris]
-    try:
+    targets: list[Projection] = []
+    with closing_all(targets):
+        targets.extend(open_projection(uri) for uri in config.target_uris)
         done = completed_by_target(plan, targets)
         names = {uri: target.name for uri, target in zip(config.target_uris, targets, strict=True)}
         summary.targets = {t.name: ApplyReport() for t in targets}
-    finally:
-        for target in targets:
-            target.close()
     todo: Pending = []
     for obj in plan.objects:
         uris = tuple(
@@ -200,30 +321,14 @@ def _pending_objects(
     return todo
 
 
-def _mark_complete(config: WorkerConfig, todo: Pending) -> None:
-    """Record verified objects complete in the targets that replayed them."""
-    targets = {uri: open_projection(uri) for uri in config.target_uris}
-    try:
-        for obj, uris in todo:
-            for uri in uris:
-                targets[uri].mark_object_complete(obj.export_id, obj.key)
-    finally:
-        for target in targets.values():
-            target.close()
-
-
-def _check_links(plan: ExportPlan, outcomes: dict[str, ObjectOutcome], replayed: set[str]) -> None:
-    """Each replayed object's first block must link to the previous object's last block."""
-    for prev, nxt in zip(plan.objects, plan.objects[1:], strict=False):
-        if nxt.key not in replayed or prev.key not in outcomes:
-            continue  # the previous object was already done: its hashes were not read
-        if nxt.range.first != prev.range.last + 1:
-            continue  # overlapping exports: not a link
-        first_prev = outcomes[nxt.key].first_previous_hash
-        if first_prev != outcomes[prev.key].last_block_hash:
-            msg = (
-                f"verification failed: block {nxt.range.strand_id}/{nxt.range.first}: "
-                "previousBlockHash does not match "
-                f"blockHash of block {prev.range.strand_id}/{prev.range.last} (object {nxt.key})"
-            )
-            raise VerificationFailedError(msg)
+def _check_link(
+    prev: ExportObject, nxt: ExportObject, outcomes: Mapping[str, ObjectOutcome]
+) -> None:
+    """``nxt``'s first block must link to ``prev``'s last block."""
+    if outcomes[nxt.key].first_previous_hash != outcomes[prev.key].last_block_hash:
+        msg = (
+            f"verification failed: block {nxt.range.strand_id}/{nxt.range.first}: "
+            "previousBlockHash does not match "
+            f"blockHash of block {prev.range.strand_id}/{prev.range.last} (object {nxt.key})"
+        )
+        raise VerificationFailedError(msg)

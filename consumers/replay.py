@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from changes.from_qldb import block_changes
 from changes.model import Change
+from consumers import interrupts
 from consumers.dead_letter import DeadLetter, DeadLetterSink
 from consumers.export_plan import ExportObject, ExportPlan
 from consumers.export_source import ExportStore
@@ -33,7 +35,14 @@ from consumers.object_blocks import iter_object_blocks
 from consumers.progress import Progress
 from consumers.verify import JSON_NOT_VERIFIABLE
 from projections.base import ApplyReport, Failure, Projection
-from schemas.errors import CdcError, DecodeError, PoisonError, RetryableError, UserInputError
+from schemas.errors import (
+    CdcError,
+    DecodeError,
+    PoisonError,
+    RetryableError,
+    StorageError,
+    UserInputError,
+)
 from schemas.ion_values import dumps_pure
 from schemas.journal import JournalBlock, RejectedRevision
 from schemas.journal_export import ExportFormat
@@ -240,7 +249,7 @@ class ReplayOptions:
     verifier: BlockVerifier | None = None
     dead_letters: ChangeDeadLetters | None = None
     max_attempts: int = 5
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = interrupts.sleep
     progress: Progress | None = None
 
 
@@ -297,7 +306,9 @@ def replay(
             batch.use_targets(pending)
             try:
                 _replay_object(store, obj, opts, ObjectOutcome(obj.key, summary), batch)
-            except (CdcError, OSError):
+            except (CdcError, OSError) as exc:
+                if interrupts.received() is not None:
+                    raise KeyboardInterrupt from exc  # a Ctrl-C seen as corrupt Ion: stop now
                 # A read error: keep what the objects read before this one did, so a re-run
                 # starts here (unless it was writing the batch that failed).
                 if not batch.failed:
@@ -407,25 +418,38 @@ def replay_objects(
     opts: ReplayOptions,
     *,
     mark_complete: bool = True,
+    linked: Sequence[bool] = (),
+    held: Collection[str] = (),
 ) -> list[ObjectOutcome]:
     """:func:`replay_object` for several objects whose changes share batches.
 
-    Each object is verified as its own chain (the caller checks the links between objects) and
-    recorded complete once the batch holding its last change is applied. The target reports and
-    dead letters of the shared batches are counted in the last outcome's summary.
+    Each object is verified as its own chain, except that ``linked[i]`` says object ``i``
+    continues object ``i - 1``'s chain: then its first block is verified against that object's
+    last block. An object is recorded complete once the batch holding its last change is applied
+    and, when the next object is linked to it, that link is verified (at the next object's first
+    block). Objects in ``held`` are never recorded here: the caller checks their links to objects
+    outside ``objects`` and records them. The target reports and dead letters of the shared
+    batches are counted in the last outcome's summary.
     """
     shared = ReplaySummary(targets={t.name: ApplyReport() for t in targets})
     batch = _Batch(opts, shared, mark_complete=mark_complete)
     batch.use_targets(list(targets))
     outcomes = []
-    for obj in objects:
+    for i, obj in enumerate(objects):
         outcome = ObjectOutcome(
             obj.key, ReplaySummary(targets={t.name: ApplyReport() for t in targets})
         )
-        if opts.verifier is not None:
+        continues = i < len(linked) and linked[i]
+        if opts.verifier is not None and not continues:
             opts.verifier.restart()
-        _replay_object(store, obj, opts, outcome, batch)
-        batch.object_read(obj)
+        previous = objects[i - 1] if continues else None
+        release = None
+        if previous is not None and previous.key not in held:
+            release = partial(batch.object_read, previous)  # its link to this object is verified
+        _replay_object(store, obj, opts, outcome, batch, after_first_block=release)
+        next_linked = i + 1 < len(linked) and linked[i + 1]
+        if not next_linked and obj.key not in held:
+            batch.object_read(obj)
         outcome.summary.objects_replayed = 1
         outcomes.append(outcome)
     batch.flush()
@@ -451,13 +475,17 @@ def _replay_object(
     opts: ReplayOptions,
     outcome: ObjectOutcome,
     batch: _Batch,
+    *,
+    after_first_block: Callable[[], None] | None = None,
 ) -> None:
-    """Read ``obj`` block by block into ``batch``, counting into ``outcome.summary``."""
+    """Read ``obj`` block by block into ``batch``, counting into ``outcome.summary``;
+    ``after_first_block`` runs once the first block is read (and verified, when verifying)."""
     summary = outcome.summary
     origin = {"export_id": obj.export_id, "key": obj.key}
     keep_raw = opts.dead_letters is not None
     exact = opts.verifier is not None
     for block, fmt in iter_object_blocks(store, obj, opts.fmt, exact=exact):
+        interrupts.check()  # amazon-ion's C extension may have swallowed a Ctrl-C
         summary.blocks += 1
         if outcome.first_previous_hash is None:
             outcome.first_previous_hash = block.previous_block_hash
@@ -465,7 +493,10 @@ def _replay_object(
         if opts.verifier is not None:
             if fmt is ExportFormat.JSON:
                 raise UserInputError(JSON_NOT_VERIFIABLE)
-            _verify(opts.verifier, block, summary)
+            _verify(opts.verifier, block, summary, obj)
+        if after_first_block is not None:
+            after_first_block()
+            after_first_block = None
         if not block.has_documents:
             summary.blocks_without_documents += 1
         found = block_changes(block, origin, keep_raw=keep_raw)
@@ -502,11 +533,13 @@ def _reject(
         s.dead_lettered += 1
 
 
-def _verify(verifier: BlockVerifier, block: JournalBlock, s: ReplaySummary) -> None:
+def _verify(
+    verifier: BlockVerifier, block: JournalBlock, s: ReplaySummary, obj: ExportObject
+) -> None:
     problems = verifier.check(block)
     if problems:
         s.verify_failures += len(problems)
-        msg = "verification failed: " + "; ".join(problems[:5])
+        msg = "verification failed: " + "; ".join(problems[:5]) + f" (object {obj.key})"
         raise VerificationFailedError(msg)
     s.verified_blocks += 1
 
@@ -520,6 +553,8 @@ def _apply(
         for attempt in range(1, opts.max_attempts + 1):
             try:
                 report = target.apply(todo)
+            except StorageError:
+                raise  # a full disk: waiting does not free space, a re-run after freeing does
             except RetryableError as exc:
                 error: CdcError = exc
             else:

@@ -32,6 +32,7 @@ from consumers.settings import (
 )
 from consumers.targets import open_projection
 from projections.base import Projection
+from projections.closing import closing_all
 from schemas.errors import ConfigError, PoisonError, RetryableError, UserInputError
 from schemas.journal_export import ExportFormat, parse_object_key, parse_started_manifest
 
@@ -142,16 +143,14 @@ def objects_handler(
         dead_letters = ChangeDeadLetters(SqsDeadLetterSink(sqs, queue_url))
     targets: list[Projection] = []
     try:
-        targets.extend(open_projection(uri) for uri in uris)
-        results = [_replay_item(item, client, targets, dead_letters) for item in items]
+        with closing_all(targets):
+            targets.extend(open_projection(uri) for uri in uris)
+            results = [_replay_item(item, client, targets, dead_letters) for item in items]
     except RetryableError as exc:
         if type(exc) is RetryableError:
             raise
         # Step Functions retries by error name: report every retryable subclass by one name.
         raise RetryableError(str(exc)) from exc
-    finally:
-        for target in targets:
-            target.close()
     return {"objects": results}
 
 

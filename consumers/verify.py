@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from changes.from_qldb import block_changes
+from consumers import interrupts
 from consumers.export_plan import ExportPlan
 from consumers.export_source import ExportStore
 from consumers.object_blocks import iter_object_blocks
@@ -86,6 +87,7 @@ def verify_export(
         if obj.key in plan.chain_starts:
             verifier.restart()
         for block, block_fmt in iter_object_blocks(store, obj, fmt):
+            interrupts.check()  # amazon-ion's C extension may have swallowed a Ctrl-C
             if block_fmt is ExportFormat.JSON:
                 raise UserInputError(JSON_NOT_VERIFIABLE)
             result.blocks += 1

@@ -34,7 +34,7 @@ from changes.coalesce import coalesce
 from changes.model import Change, ChangeKind
 from projections import sqlite_target
 from projections.base import ApplyReport, Failure
-from schemas.errors import ConfigError, RetryableError, UnstorableChangeError
+from schemas.errors import ConfigError, RetryableError, StorageError, UnstorableChangeError
 
 _COLUMNS = (
     "ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time, "
@@ -96,6 +96,9 @@ SET data = NULL, redacted = 1, data_hash = excluded.data_hash
 WHERE excluded.redacted = 1 AND revisions.redacted = 0
 """
 
+WAL_CHECKPOINT_BYTES = (16 * 1024 * 1024, 200_000_000)
+"""The WAL is checkpointed once it exceeds half the database size, clamped to this range."""
+
 Row = tuple[str, str, int, int, int, str | None, str, str, str, int, str, str | None]
 
 
@@ -143,13 +146,18 @@ class SQLiteProjection:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            # Rows are large (document JSON) and upserts land on random pages: checkpoint the WAL
-            # rarely (at 200 MB; it is removed when the last connection closes) and cache more
-            # pages. About 2x faster than the defaults on replays (bench/bench_replay.py).
-            self._db.execute("PRAGMA wal_autocheckpoint=50000")
+            # Rows are large (document JSON) and upserts land on random pages: cache more pages
+            # and checkpoint the WAL rarely, but on a size that fits the data (see
+            # _fit_checkpoint), so a replay needs little more free space than the database.
             self._db.execute("PRAGMA cache_size=-65536")
             self._db.executescript(SCHEMA)
+            self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+            self._checkpoint_pages = 0
+            self._fit_checkpoint()
         except sqlite3.OperationalError as exc:
+            if _disk_full(exc):
+                what = "creating its tables"
+                raise self._disk_full_error(what) from exc
             msg = f"cannot open SQLite database {self.path}: {exc}"
             if "unable to open" in str(exc):
                 msg += " (is its folder writable, and the file a SQLite database?)"
@@ -199,14 +207,55 @@ class SQLiteProjection:
                     if kind is ChangeKind.REDACTION:
                         report.history_redactions += written
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                self._rollback_after(exc)
                 raise
+            self._fit_checkpoint()
         except sqlite3.OperationalError as exc:
-            # Locked or busy database, full disk, I/O error: nothing was written, try again.
-            msg = f"SQLite write failed: {exc}"
-            raise RetryableError(msg) from exc
+            raise self._write_error(exc, "writing a batch") from exc
         return report
+
+    def _fit_checkpoint(self) -> None:
+        """Let the WAL grow to half the database, within ``WAL_CHECKPOINT_BYTES``, then
+        checkpoint it back into the database (and truncate the WAL file to that size).
+
+        Checkpointing rarely is faster (upserts land on random pages, which a checkpoint writes
+        once however often they changed), but the WAL is disk space on top of the database: a
+        fixed 200 MB failed a 46 MB database on a 100 MB filesystem.
+        """
+        pages = int(self._db.execute("PRAGMA page_count").fetchone()[0])
+        low, high = (n // self._page_size for n in WAL_CHECKPOINT_BYTES)
+        target = max(low, min(high, pages // 2))
+        if target != self._checkpoint_pages:
+            self._db.execute(f"PRAGMA wal_autocheckpoint={target}")
+            self._db.execute(f"PRAGMA journal_size_limit={target * self._page_size}")
+            self._checkpoint_pages = target
+
+    def _rollback_after(self, error: BaseException) -> None:
+        """Roll back the open transaction, if any, without replacing ``error``.
+
+        SQLite rolls back by itself after some errors (a full disk, an I/O error); a ROLLBACK
+        then fails with "no transaction is active", which must never hide the real error.
+        """
+        if not self._db.in_transaction:
+            return
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error as rollback_error:
+            error.add_note(f"the rollback after it failed too: {rollback_error}")
+
+    def _write_error(self, exc: sqlite3.OperationalError, what: str) -> RetryableError:
+        """A full disk is a StorageError; locked or busy database, I/O error: retry."""
+        if _disk_full(exc):
+            return self._disk_full_error(what)
+        return RetryableError(f"SQLite write failed ({what}): {exc}")
+
+    def _disk_full_error(self, what: str) -> StorageError:
+        msg = (
+            f"disk full: SQLite database {self.path} cannot grow ({what}); nothing was lost: "
+            "free space and re-run the same command to resume"
+        )
+        return StorageError(msg)
 
     def completed_objects(self, export_id: str) -> set[str]:
         """Keys recorded by :meth:`mark_object_complete` for ``export_id``."""
@@ -223,12 +272,19 @@ class SQLiteProjection:
                 (export_id, key),
             )
         except sqlite3.OperationalError as exc:
-            msg = f"SQLite checkpoint write failed: {exc}"
-            raise RetryableError(msg) from exc
+            raise self._write_error(exc, "recording a completed object") from exc
 
     def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
+        """Close the connection (SQLite checkpoints the WAL into the database then)."""
+        try:
+            self._db.close()
+        except sqlite3.OperationalError as exc:
+            raise self._write_error(exc, "closing") from exc
+
+
+def _disk_full(exc: sqlite3.Error) -> bool:
+    """SQLITE_FULL: no space left on the device, or ``PRAGMA max_page_count`` reached."""
+    return (exc.sqlite_errorcode & 0xFF) == sqlite3.SQLITE_FULL
 
 
 def _require_utf8(change: Change, data: str | None) -> None:

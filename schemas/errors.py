@@ -7,6 +7,8 @@ Classification is the contract, not the message:
   sink with its raw bytes and the reason; it is never dropped silently.
 * :class:`RetryableError`: the input is fine but something around it failed (throttling, 5xx,
   timeouts, a missing table, credentials). The same input must be tried again later.
+  :class:`StorageError` (a full disk) is the retryable case a re-run fixes only after space is
+  freed.
 * :class:`UserInputError`: a mistake in how the tool was invoked (a missing manifest, a bad URI).
   The command line prints it as one line and exits non-zero; it is never shown as a traceback.
 
@@ -42,6 +44,13 @@ class VerificationError(PoisonError):
 
 class RetryableError(CdcError):
     """A transient or environmental failure; the same input must be retried later."""
+
+
+class StorageError(RetryableError):
+    """The target's storage is full (disk full, quota). Nothing was lost: free space and re-run.
+
+    Retryable by a re-run, not by waiting: a replay stops on it at once instead of backing off.
+    """
 
 
 class ThrottledError(RetryableError):

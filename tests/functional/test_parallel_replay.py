@@ -155,25 +155,47 @@ def test_parallel_verify_detects_tampering_inside_a_worker(
     assert "Traceback" not in result.stderr
 
 
-def test_links_between_objects_are_checked() -> None:
+def test_links_between_chunks_are_checked_before_their_objects_are_recorded() -> None:
     from consumers.export_plan import ExportObject, ExportPlan
-    from consumers.parallel_replay import _check_links
+    from consumers.parallel_replay import _chunks, _HeldObjects, _required_links
     from consumers.replay import ObjectOutcome, ReplaySummary, VerificationFailedError
     from schemas.journal_export import ObjectRange
 
     a = ExportObject("e", "S.0-9.10n", ObjectRange("S", 0, 9))
     b = ExportObject("e", "S.10-19.10n", ObjectRange("S", 10, 19))
     plan = ExportPlan((a, b), ("e",))
+    todo = [(a, ("t",)), (b, ("t",))]
+    links = _required_links(plan, todo)
+    assert links == {b.key: a.key}
+    chunks = _chunks(todo, 2, links)  # one object per chunk: the link is between chunks
+    assert [c.held for c in chunks] == [frozenset({a.key}), frozenset({b.key})]
     good = {
         a.key: ObjectOutcome(a.key, ReplaySummary(), b"p" * 32, b"x" * 32),
         b.key: ObjectOutcome(b.key, ReplaySummary(), b"x" * 32, b"y" * 32),
     }
-    _check_links(plan, good, {a.key, b.key})
+    held = _HeldObjects(plan, chunks, links)
+    assert held.ready({a.key: good[a.key]}) == []  # b not read yet: a waits
+    assert held.ready(good) == [(a, ("t",)), (b, ("t",))]
     bad = {**good, b.key: ObjectOutcome(b.key, ReplaySummary(), b"z" * 32, b"y" * 32)}
     with pytest.raises(VerificationFailedError, match="block S/10: previousBlockHash"):
-        _check_links(plan, bad, {a.key, b.key})
-    # an object replayed in an earlier run has no hashes here: its link cannot be checked
-    _check_links(plan, {b.key: bad[b.key]}, {b.key})
+        _HeldObjects(plan, chunks, links).ready(bad)
+    # an object replayed in an earlier run has no hashes here: its link was checked then
+    assert _required_links(plan, [(b, ("t",))]) == {}
+
+
+def test_links_inside_a_chunk_are_left_to_its_worker() -> None:
+    from consumers.export_plan import ExportObject, ExportPlan
+    from consumers.parallel_replay import _chunks, _required_links
+    from schemas.journal_export import ObjectRange
+
+    objs = [ExportObject("e", f"S.{i}-{i}.10n", ObjectRange("S", i, i)) for i in range(8)]
+    plan = ExportPlan(tuple(objs), ("e",))
+    todo = [(obj, ("t",)) for obj in objs]
+    chunks = _chunks(todo, 1, _required_links(plan, todo))
+    assert [len(c.objects) for c in chunks] == [2, 2, 2, 2]
+    assert all(c.linked == (False, True) for c in chunks)
+    assert chunks[0].held == frozenset({objs[1].key})
+    assert chunks[1].held == frozenset({objs[2].key, objs[3].key})
 
 
 @pytest.mark.parametrize(("objects", "workers"), [(1, 1), (7, 2), (100, 2), (1000, 3), (9, 8)])
@@ -189,14 +211,15 @@ def test_work_is_handed_out_in_runs_of_consecutive_objects(objects: int, workers
         )
         for i in range(objects)
     ]
-    chunks = _chunks(todo, workers)
+    chunks = _chunks(todo, workers, {})
     # every object once, in order, with its own targets
-    assert [(obj, uris) for objs, uris in chunks for obj in objs] == todo
-    assert all(1 <= len(objs) <= MAX_CHUNK_OBJECTS for objs, _ in chunks)
+    assert [(obj, c.uris) for c in chunks for obj in c.objects] == todo
+    assert all(1 <= len(c.objects) <= MAX_CHUNK_OBJECTS for c in chunks)
     # enough chunks to keep every worker busy when there are enough objects
     assert len(chunks) >= min(objects, workers * 4)
     if objects >= 1000:
-        assert max(len(objs) for objs, _ in chunks) == MAX_CHUNK_OBJECTS
+        assert max(len(c.objects) for c in chunks) == MAX_CHUNK_OBJECTS
+    assert all(not c.held and not any(c.linked) for c in chunks)  # no links without --verify
 
 
 def test_nested_overlapping_export_is_harmless_for_replay_and_verify(
@@ -257,3 +280,64 @@ def test_broken_link_between_objects_fails_every_parallel_verify_run(
         assert result.returncode == 3, result.stderr
         assert "previousBlockHash does not match" in result.stderr
         assert victim.name in result.stderr or "object" in result.stderr
+
+
+def checkpoints(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        con = sqlite3.connect(db)
+        try:
+            return int(con.execute("SELECT count(*) FROM qldb_cdc_checkpoints").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.OperationalError:
+        return 0  # tables not created yet
+
+
+@pytest.mark.parametrize(
+    ("signum", "to_group"),
+    [(signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["ctrl-c-to-the-process-group", "sigterm-to-the-parent-only"],
+)
+def test_interrupted_verified_parallel_replay_keeps_progress_and_stops_promptly(
+    export_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    signum: signal.Signals,
+    to_group: bool,
+) -> None:
+    reference, db = tmp_path / "ref.db", tmp_path / "interrupted.db"
+    assert main(["replay", str(export_dir), "--to", str(reference), "--no-progress"]) == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "consumers.cli", "replay", str(export_dir), "--to", str(db)]
+        + ["--workers", "2", "--verify", "--no-progress", "--batch-size", "50"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and checkpoints(db) < 2:
+        time.sleep(0.02)
+    # GIVEN a verified parallel replay that has recorded objects (before, it recorded none
+    # until every worker was done) WHEN it is interrupted
+    signalled = time.monotonic()
+    if to_group:
+        os.killpg(proc.pid, signum)  # what Ctrl-C in a terminal does
+    else:
+        proc.send_signal(signum)  # a supervisor stopping the main process only
+    _, err = proc.communicate(timeout=60)
+    took = time.monotonic() - signalled
+    # THEN it stops promptly as interrupted (it took 11 s; generous bound: it does not linger)
+    assert proc.returncode == 128 + signum, err
+    assert "re-run the same command to resume" in err and "Traceback" not in err, err
+    assert took < 5, f"took {took:.1f}s to stop"
+    done = checkpoints(db)
+    assert done >= 2, "objects verified and applied before the interrupt must stay recorded"
+    capsys.readouterr()
+    # WHEN the same command runs again THEN it skips them and ends in the exact state
+    args = ["replay", str(export_dir), "--to", str(db), "--no-progress", "--workers", "2"]
+    assert main([*args, "--verify"]) == 0
+    assert f"replayed, {done} already done" in capsys.readouterr().out
+    assert dump(db) == dump(reference)

@@ -13,6 +13,7 @@ names, hostile manifests) and checks, besides the harness's checks:
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -75,12 +76,15 @@ def _genuine(root: Path) -> dict[tuple[str, str, int], set[Row]]:
     return out
 
 
+DATA_OBJECT = re.compile(r"[^.]+\.\d+-\d+\.(ion|10n|json)")
+
+
 @pytest.fixture(scope="module", params=list(FORMATS))
 def base(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Base:
     root = tmp_path_factory.mktemp(f"base-{request.param}") / "export"
     _simulate(root, request.param)
     manifests = sorted(root.rglob("*.completed.manifest"))
-    objects = tuple(sorted(p for p in root.rglob("*") if p.is_file() and "manifest" not in p.name))
+    objects = tuple(sorted(p for p in root.rglob("*") if DATA_OBJECT.fullmatch(p.name)))
     return Base(root, FORMATS[request.param], manifests[0], objects, _genuine(root))
 
 

@@ -15,12 +15,12 @@ def test_requirements_txt_matches_pyproject() -> None:
     assert sorted(requirements) == sorted(project["dependencies"])
 
 
-def test_console_script_points_at_main() -> None:
+def test_console_script_handles_signals_before_importing_the_cli() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["qldb-cdc"] == "consumers.cli:main"
-    from consumers.cli import main
+    assert project["scripts"]["qldb-cdc"] == "consumers.entry_point:run"
+    from consumers.entry_point import run
 
-    assert callable(main)
+    assert callable(run)
 
 
 def test_license_is_an_spdx_string_with_a_setuptools_that_reads_it() -> None:

@@ -31,6 +31,7 @@ FORBIDDEN = {
     "urllib3",
     "sqlite3",
     "time",
+    "signal",  # only the CLI handles signals (consumers/interrupts.py)
 }
 # Attribute names that read a clock (``datetime.now()``, ``date.today()``, ``utcnow``) or do
 # file I/O through pathlib (``Path.read_bytes()``...) or any ``x.open(...)``.
