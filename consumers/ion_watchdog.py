@@ -11,8 +11,9 @@ value header in Python doubles the time of a replay. So the command line runs ``
   process and watches it. The child marks each top-level value it hands to the C reader in a
   small shared file (:class:`DecodeWatch`: two writes to a memory map per block, one file per
   process, workers included).
-* A value that takes longer than :data:`STALL_SECONDS` (real blocks take milliseconds), or a
-  child killed by a crash signal (SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE), means the C reader
+* A value that takes longer than :data:`STALL_SECONDS` (real blocks take milliseconds), a
+  child killed by a crash signal (SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE), or a failed run
+  that leaves a process's mark set (a worker that died inside the C reader) means the C reader
   met input it cannot handle. The parent stops the child and all its workers and runs the same
   command once more with the structural check on (:data:`CHECK_ENV`). That run resumes after
   the objects already recorded, finds the corrupt object and reports it the normal way (one
@@ -191,6 +192,8 @@ def _run_once(
                 continue
             if code >= 0:
                 _kill_group(process)  # workers left behind, if any
+                if code and _died_decoding(folder):  # a worker crashed inside the C reader
+                    return _Outcome(None, "a replay worker crashed in the Ion reader")
                 return _Outcome(code)
             signum = -code
             _kill_group(process)
@@ -220,6 +223,18 @@ def _stalled(folder: Path, stall_seconds: float) -> bool:
             (started,) = _SLOT.unpack(data)
             if started and now - started > limit:
                 return True
+    return False
+
+
+def _died_decoding(folder: Path) -> bool:
+    """Whether a watched process ended while a value was in the C reader (its mark is left)."""
+    for path in folder.iterdir():
+        try:
+            (started,) = _SLOT.unpack(path.read_bytes())
+        except (OSError, struct.error):
+            continue
+        if started:
+            return True  # every process has ended by now (the group was killed)
     return False
 
 

@@ -184,3 +184,31 @@ def test_an_export_that_hangs_the_c_reader_ends_in_one_line_after_writing_what_c
     checked = _console("verify", str(export), env=env)
     assert checked.returncode in (1, 3), checked.stderr
     assert "10-19" in checked.stdout + checked.stderr
+
+
+def test_a_worker_that_dies_in_the_reader_reruns_with_the_check(tmp_path: Path) -> None:
+    """With --workers the pool reports a dead worker (exit 4); its mark tells the reader did it."""
+    body = textwrap.dedent(
+        """
+        import multiprocessing, os, signal, sys
+        from pathlib import Path
+
+        def worker():
+            from consumers import ion_watchdog
+            ion_watchdog.current().begin()
+            os.kill(os.getpid(), signal.SIGSEGV)
+
+        if __name__ == "__main__":
+            calls = Path(sys.argv[1])
+            mark = os.environ["QLDB_CDC_CHECK_ION"]
+            calls.write_text((calls.read_text() if calls.exists() else "") + mark)
+            if mark == "1":
+                sys.exit(3)
+            p = multiprocessing.get_context("spawn").Process(target=worker)
+            p.start()
+            p.join()
+            sys.exit(4)  # what the pool says: a worker died
+        """
+    )
+    assert ion_watchdog.supervise([], command=_script(tmp_path, body)) == 3
+    assert (tmp_path / "calls").read_text() == "01"

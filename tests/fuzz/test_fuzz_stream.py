@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from consumers import lambda_handler
 from tests.conftest import CAPTURE_NAMES
+from tests.functional.test_hostile_stream import sqs_letters
 from tests.fuzz.harness import EXAMPLE_SECONDS, EXAMPLES
 from tests.fuzz.test_fuzz_exports import _flip, _insert, _truncate
 from tests.kinesis_events import StreamWithDlq, stream_with_dlq
@@ -92,19 +93,6 @@ def genuine(
     return rows
 
 
-def _drain(stream: StreamWithDlq) -> list[dict[str, Any]]:
-    letters = []
-    while page := stream.sqs.receive_message(QueueUrl=stream.queue_url, MaxNumberOfMessages=10).get(
-        "Messages"
-    ):
-        for message in page:
-            letters.append(json.loads(message["Body"]))
-            stream.sqs.delete_message(
-                QueueUrl=stream.queue_url, ReceiptHandle=message["ReceiptHandle"]
-            )
-    return letters
-
-
 def _mutate_payload(data: bytes, rnd: random.Random) -> bytes:
     choice = rnd.randrange(5)
     if choice == 4 or not data:
@@ -135,7 +123,7 @@ def test_mutated_stream_records_end_in_a_partial_batch_response(  # noqa: PLR091
         records[index]["kinesis"]["data"] = base64.b64encode(_mutate_payload(data, rnd)).decode()
     batch_bytes = b"".join(base64.b64decode(r["kinesis"]["data"]) for r in records)
     db = tmp_path_factory.mktemp("fuzz-stream") / "stream.db"
-    _drain(stream)
+    sqs_letters(stream)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDC_TARGETS", f"sqlite:///{db}")
         patch.setenv("CDC_DEAD_LETTER_QUEUE_URL", stream.queue_url)
@@ -154,6 +142,6 @@ def test_mutated_stream_records_end_in_a_partial_batch_response(  # noqa: PLR091
     if verify:
         stored = _rows(db)
         assert stored <= genuine, (seed, sorted(stored - genuine)[:3])
-    for letter in _drain(stream):
+    for letter in sqs_letters(stream):
         raw = base64.b64decode(letter["rawBase64"])
         assert raw in batch_bytes, (seed, letter.get("reason"))

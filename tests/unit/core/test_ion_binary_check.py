@@ -27,6 +27,24 @@ HANG_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "ion-c-hangs"
 C_READER_HANGS = sorted(p.name for p in HANG_DIR.glob("*.10n"))
 
 
+class Trickle(io.RawIOBase):
+    """A stream that hands out at most ``chunk`` bytes per read, as a slow S3 body may."""
+
+    def __init__(self, rest: bytes, chunk: int) -> None:
+        super().__init__()
+        self.rest = rest
+        self.chunk = chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        size = min(self.chunk, len(buffer), len(self.rest))
+        buffer[:size] = self.rest[:size]
+        self.rest = self.rest[size:]
+        return size
+
+
 def _ion(value: object) -> bytes:
     return simpleion.dumps(value, binary=True)
 
@@ -149,20 +167,7 @@ def test_everything_amazon_ion_writes_passes_and_streams_the_same(
     data = b"".join(_ion(v) for v in values)
     check_ion_binary(data)
 
-    class Trickle(io.RawIOBase):
-        def __init__(self) -> None:
-            self.rest = data
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-            size = min(chunk, len(buffer), len(self.rest))
-            buffer[:size] = self.rest[:size]
-            self.rest = self.rest[size:]
-            return size
-
-    streamed = [ion_values.to_plain(v) for v in ion_values.iter_values(Trickle())]
+    streamed = [ion_values.to_plain(v) for v in ion_values.iter_values(Trickle(data, chunk))]
     whole = [ion_values.to_plain(v) for v in simpleion.loads(data, single_value=False)]
     assert streamed == whole
 
@@ -241,20 +246,7 @@ def test_utf8_split_across_reads_is_not_an_error(text: str, cut: int, chunk: int
     """Multi-byte characters split across reads pass; a character cut at the end does not."""
     data = ('{"k":' + '"' + text.replace("\\", "").replace('"', "") + '"}').encode("utf-8")
 
-    class Trickle(io.RawIOBase):
-        def __init__(self, rest: bytes) -> None:
-            self.rest = rest
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-            size = min(chunk, len(buffer), len(self.rest))
-            buffer[:size] = self.rest[:size]
-            self.rest = self.rest[size:]
-            return size
-
-    assert [ion_values.to_plain(v) for v in ion_values.iter_values(Trickle(data))] == [
+    assert [ion_values.to_plain(v) for v in ion_values.iter_values(Trickle(data, chunk))] == [
         ion_values.to_plain(simpleion.loads(data))
     ]
     truncated = data[: min(cut, len(data))]
@@ -262,4 +254,4 @@ def test_utf8_split_across_reads_is_not_an_error(text: str, cut: int, chunk: int
         truncated.decode("utf-8")
     except UnicodeDecodeError:
         with pytest.raises(DecodeError):
-            list(ion_values.iter_values(Trickle(truncated)))
+            list(ion_values.iter_values(Trickle(truncated, chunk)))
