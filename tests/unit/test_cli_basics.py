@@ -76,7 +76,7 @@ def test_sigterm_exits_143_with_one_line(monkeypatch: pytest.MonkeyPatch, tmp_pa
     before = signal.getsignal(signal.SIGTERM)
     code, _, err = run_main("replay", str(tmp_path), "--to", str(tmp_path / "x.db"))
     assert code == ExitCode.TERMINATED == 143
-    assert err == "qldb-cdc: terminated; re-run the same command to resume\n"
+    assert err == "qldb-cdc: terminated (SIGTERM); re-run the same command to resume\n"
     assert signal.getsignal(signal.SIGTERM) is before
 
 
