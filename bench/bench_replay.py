@@ -96,10 +96,12 @@ def run_replay(
 ) -> tuple[float, int, int]:
     """(seconds, peak RSS in KiB, peak WAL bytes for SQLite) of one ``qldb-cdc replay`` in a
     fresh child process, running the code in ``code_dir``."""
+    # What the console script runs: the watched replay (consumers.ion_watchdog) where it exists.
+    watched = (code_dir / "consumers" / "entry_point.py").exists()
     command = [
         sys.executable,
         "-m",
-        "consumers.cli",
+        "consumers.entry_point" if watched else "consumers.cli",
         "replay",
         str(export),
         "--to",
