@@ -94,7 +94,19 @@ def test_the_exit_code_and_the_output_pass_through(tmp_path: Path) -> None:
 
 
 def test_sigint_and_sigterm_reach_the_child(tmp_path: Path) -> None:
-    (tmp_path / "child.py").write_text("import time\ntime.sleep(60)\n")
+    """Also when the test runs in the background, where SIGINT starts out ignored."""
+    ready = tmp_path / "ready"
+    (tmp_path / "child.py").write_text(
+        textwrap.dedent(
+            f"""
+            import signal, sys, time
+            from pathlib import Path
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # like the real CLI
+            Path({str(ready)!r}).write_text("")
+            time.sleep(60)
+            """
+        )
+    )
     runner = textwrap.dedent(
         f"""
         import sys
@@ -104,8 +116,12 @@ def test_sigint_and_sigterm_reach_the_child(tmp_path: Path) -> None:
         """
     )
     for signum, expected in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        ready.unlink(missing_ok=True)
         process = subprocess.Popen([sys.executable, "-c", runner], cwd=REPO_ROOT)
-        time.sleep(1.5)
+        deadline = time.monotonic() + 60
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists()
         process.send_signal(signum)
         assert process.wait(timeout=30) == expected
 
