@@ -191,8 +191,9 @@ def _run_once(
                     )
                 continue
             if code >= 0:
+                died = bool(code) and not forwarded and _died_decoding(folder)
                 _kill_group(process)  # workers left behind, if any
-                if code and _died_decoding(folder):  # a worker crashed inside the C reader
+                if died:  # a worker crashed inside the C reader
                     return _Outcome(None, "a replay worker crashed in the Ion reader")
                 return _Outcome(code)
             signum = -code
@@ -227,15 +228,25 @@ def _stalled(folder: Path, stall_seconds: float) -> bool:
 
 
 def _died_decoding(folder: Path) -> bool:
-    """Whether a watched process ended while a value was in the C reader (its mark is left)."""
+    """Whether a watched process has ended while a value was in the C reader (its mark is left)."""
     for path in folder.iterdir():
         try:
             (started,) = _SLOT.unpack(path.read_bytes())
         except (OSError, struct.error):
             continue
-        if started:
-            return True  # every process has ended by now (the group was killed)
+        if started and not _alive(path.name):
+            return True
     return False
+
+
+def _alive(pid_text: str) -> bool:
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
