@@ -24,7 +24,7 @@ def run() -> None:
     try:
         argv = sys.argv[1:]
         if ion_watchdog.needs_supervision(argv):
-            code = ion_watchdog.supervise(argv)
+            code = ion_watchdog.supervise(argv, restore_signals=False)
         else:
             from consumers.cli import main  # after the handlers, on purpose
 

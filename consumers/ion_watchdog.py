@@ -130,30 +130,61 @@ class _Outcome:
     reason: str = ""
 
 
+class _Forwarder:
+    """SIGINT/SIGTERM handlers of the parent for the whole supervision: a signal goes to the
+    running child's process group, or, between attempts, stops the next one from starting."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signum)
+
+
 def supervise(
     argv: Sequence[str],
     *,
     command: Sequence[str] | None = None,
     stall_seconds: float | None = None,
     poll_seconds: float = 0.2,
+    restore_signals: bool = True,
 ) -> int:
     """Run the command line ``argv`` in a watched child; return its exit code (see module doc).
 
     ``command`` replaces the child's command (tests); by default it is this interpreter running
-    ``consumers.entry_point`` with ``argv``.
+    ``consumers.entry_point`` with ``argv``. With ``restore_signals=False`` (the console script,
+    which exits next) SIGINT and SIGTERM stay ignored afterwards, so a late second Ctrl-C cannot
+    add a line or change the exit code.
     """
     stall = stall_seconds if stall_seconds is not None else stall_seconds_from_env()
     if command is None:
         child = [sys.executable, "-m", "consumers.entry_point", *argv]
     else:
         child = list(command)
+    forwarder = _Forwarder()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, forwarder) for signum in signals}
+    try:
+        return _attempts(child, forwarder, stall, poll_seconds)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if restore_signals else signal.SIG_IGN)
+
+
+def _attempts(child: list[str], forwarder: _Forwarder, stall: float, poll: float) -> int:
     with tempfile.TemporaryDirectory(prefix="qldb-cdc-watch-") as folder:
         outcome = _Outcome(None)
         for attempt in (1, 2):
+            if forwarder.received:
+                return 128 + forwarder.received[0]
             env = dict(
                 os.environ, **{WATCH_DIR_ENV: folder, CHECK_ENV: "1" if attempt == 2 else "0"}
             )
-            outcome = _run_once(child, env, Path(folder), stall, poll_seconds)
+            outcome = _run_once(child, env, Path(folder), forwarder, stall, poll)
             if outcome.code is not None:
                 return outcome.code
             for stale in Path(folder).iterdir():
@@ -165,20 +196,19 @@ def supervise(
     return EXIT_BAD_DATA
 
 
-def _run_once(
-    command: list[str], env: dict[str, str], folder: Path, stall_seconds: float, poll: float
+def _run_once(  # noqa: PLR0917 - one attempt, all it needs
+    command: list[str],
+    env: dict[str, str],
+    folder: Path,
+    forwarder: _Forwarder,
+    stall_seconds: float,
+    poll: float,
 ) -> _Outcome:
-    forwarded: list[int] = []
     process = subprocess.Popen(command, env=env, process_group=0)
-
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        forwarded.append(signum)
+    forwarder.process = process
+    for signum in forwarder.received:  # arrived while the child was starting
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signum)
-
-    previous = {
-        signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)
-    }
     try:
         while True:
             try:
@@ -191,15 +221,15 @@ def _run_once(
                     )
                 continue
             if code >= 0:
-                died = bool(code) and not forwarded and _died_decoding(folder)
+                died = bool(code) and not forwarder.received and _died_decoding(folder)
                 _kill_group(process)  # workers left behind, if any
                 if died:  # a worker crashed inside the C reader
                     return _Outcome(None, "a replay worker crashed in the Ion reader")
                 return _Outcome(code)
             signum = -code
             _kill_group(process)
-            if forwarded:
-                return _Outcome(128 + forwarded[0])
+            if forwarder.received:
+                return _Outcome(128 + forwarder.received[0])
             if signum in CRASH_SIGNALS:
                 return _Outcome(None, f"the replay process crashed ({signal.Signals(signum).name})")
             sys.stderr.write(
@@ -208,8 +238,7 @@ def _run_once(
             )
             return _Outcome(EXIT_RETRYABLE)
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        forwarder.process = None
 
 
 def _stalled(folder: Path, stall_seconds: float) -> bool:
