@@ -113,9 +113,9 @@ def iter_values(
         if not more:
             break
         head += more
-    checked: CheckedIonStream | _Utf8Stream | _Unchecked
+    checked: CheckedIonStream | _Utf8Stream | _Prefixed
     if head == ION_BINARY_MARKER and not check_binary:
-        checked = _Unchecked(_Prefixed(head, stream))
+        checked = _Prefixed(head, stream)  # watched from outside: bytes as they are
     elif head == ION_BINARY_MARKER:
         checked = CheckedIonStream(_Prefixed(head, stream))
     else:
@@ -136,22 +136,6 @@ def iter_values(
         raise DecodeError(msg) from exc
     if checked.error is not None:
         raise checked.error
-
-
-class _Unchecked(io.RawIOBase):
-    """The stream as it is, for a reader watched from outside; ``error`` is always None."""
-
-    error: DecodeError | None = None
-
-    def __init__(self, raw: io.RawIOBase) -> None:
-        super().__init__()
-        self._raw = raw
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._raw.readinto(buffer) or 0
 
 
 class _Utf8Stream(io.RawIOBase):
@@ -196,7 +180,10 @@ class _Utf8Stream(io.RawIOBase):
 
 
 class _Prefixed(io.RawIOBase):
-    """``head`` (bytes already read) followed by the rest of ``stream``."""
+    """``head`` (bytes already read) followed by the rest of ``stream``; it checks nothing, so
+    ``error`` is always None."""
+
+    error: DecodeError | None = None
 
     def __init__(self, head: bytes, stream: IO[bytes]) -> None:
         super().__init__()
