@@ -40,7 +40,7 @@ import psycopg
 from psycopg import sql
 
 from changes.coalesce import coalesce
-from changes.model import Change
+from core.model import Change
 from projections.base import ApplyReport
 from projections.postgres import from_uri
 from projections.postgres_rows import COLUMNS, copy_line

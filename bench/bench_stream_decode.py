@@ -28,6 +28,7 @@ import aws_kinesis_agg.deaggregator  # noqa: F401 - patches sys.path for the _pb
 from amazon.ion import simpleion
 from aws_kinesis_agg.aggregator import RecordAggregator
 
+from changes.from_qldb import stream_change
 from schemas.ion_values import c_extension_enabled
 from schemas.kinesis import StreamRecord
 from schemas.kpl import iter_user_records
@@ -114,7 +115,7 @@ def main() -> None:
             for user in iter_user_records(outer):
                 decoded = decode_stream_record(user.data, exact=False)
                 if isinstance(decoded, RevisionDetailsRecord):
-                    decoded.to_change(user)
+                    stream_change(decoded, user)
                     n += 1
         return n
 

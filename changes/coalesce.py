@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from changes.model import Change, DocKey
+from core.model import Change, DocKey
 
 
 @dataclass(frozen=True, slots=True)

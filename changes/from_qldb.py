@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from changes.model import BlockAddress, Change, ChangeKind, DocKey
-from schemas.errors import InvalidRecordError, PoisonError
+from core.errors import InvalidRecordError, PoisonError
+from core.model import BlockAddress, Change, ChangeKind, DocKey
 from schemas.ion_values import to_plain
 from schemas.journal import JournalBlock, JournalRevision, RejectedRevision
+from schemas.qldb_stream import RevisionDetailsRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,15 @@ def to_change(
         table_id=table_id,
         origin=origin,
     )
+
+
+def stream_change(record: RevisionDetailsRecord, origin: Any = None) -> Change:
+    """The change of one stream ``REVISION_DETAILS`` record (kind inferred as for exports).
+
+    Raises:
+        InvalidRecordError: the revision has no metadata or no blockAddress.
+    """
+    return to_change(record.revision, record.table_name, table_id=record.table_id, origin=origin)
 
 
 def block_changes(

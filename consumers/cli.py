@@ -14,14 +14,15 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from consumers import interrupts
-from consumers.dead_letter import JsonLinesDeadLetterSink
 from consumers.exit_codes import MEANINGS, ExitCode
-from consumers.export_plan import ExportPlan, plan_exports
-from consumers.export_source import ExportStore, open_store
-from consumers.parallel_replay import WorkerConfig, replay_parallel
-from consumers.progress import Progress
-from consumers.replay import (
+from core.errors import CdcError, RetryableError, UserInputError
+from dead_letters.sinks import JsonLinesDeadLetterSink
+from exports.plan import ExportPlan, plan_exports
+from exports.store import ExportStore, open_store
+from projections.base import Projection
+from projections.closing import closing_all
+from projections.targets import normalise_uri, open_projection, scheme_of
+from replay.engine import (
     DEFAULT_BATCH_SIZE,
     ChangeDeadLetters,
     ObjectOutcome,
@@ -30,12 +31,11 @@ from consumers.replay import (
     replay,
     tune_gc_for_replay,
 )
-from consumers.targets import normalise_uri, open_projection, scheme_of
-from consumers.verify import ChainBlockVerifier, verify_export
-from projections.base import Projection
-from projections.closing import closing_all
+from replay.parallel import WorkerConfig, replay_parallel
+from replay.progress import Progress
+from replay.verify import ChainBlockVerifier, verify_export
+from runtime import interrupts
 from schemas import ion_values
-from schemas.errors import CdcError, RetryableError, UserInputError
 from schemas.journal_export import ExportFormat
 from simulation import cli as simulation_cli
 

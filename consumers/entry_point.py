@@ -1,7 +1,7 @@
 """The ``qldb-cdc`` console script: Ctrl-C and SIGTERM are handled from its first line.
 
 Importing the command line takes a noticeable time (amazon-ion, boto3, psycopg...); a signal
-arriving then would otherwise end in a traceback. :mod:`consumers.interrupts` is installed
+arriving then would otherwise end in a traceback. :mod:`runtime.interrupts` is installed
 before those imports, an interruption during them exits like any other (130 or 143), and once
 the command is done further signals are ignored, so a second Ctrl-C while the interpreter shuts
 down cannot replace the exit code.
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import sys
 
-from consumers import interrupts, ion_watchdog
+from consumers import ion_watchdog
+from runtime import interrupts
 
 
 def run() -> None:

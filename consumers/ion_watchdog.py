@@ -29,7 +29,6 @@ temporary folder removed at the end.
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 import signal
 import struct
@@ -42,10 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-WATCH_DIR_ENV = "QLDB_CDC_ION_WATCH"
-"""Set by :func:`supervise` in the child: the folder of the per-process watch files."""
-CHECK_ENV = "QLDB_CDC_CHECK_ION"
-"""``1`` turns the structural Ion binary check on in a supervised child (the second attempt)."""
+from runtime.decode_watch import CHECK_ENV, SLOT, WATCH_DIR_ENV
+
 STALL_SECONDS = 60.0
 """How long one top-level Ion value (one block) may take in the C reader before it counts as
 stuck. QLDB blocks are at most a few MB and decode in milliseconds. ``QLDB_CDC_ION_STALL_SECONDS``
@@ -57,56 +54,6 @@ CRASH_SIGNALS = frozenset(
 )
 EXIT_BAD_DATA = 3
 EXIT_RETRYABLE = 4
-_SLOT = struct.Struct("<q")
-
-
-class DecodeWatch:
-    """This process's watch file: when the value now in the C reader started, or 0."""
-
-    def __init__(self, directory: Path) -> None:
-        self._path = directory / str(os.getpid())
-        with self._path.open("wb") as file:
-            file.write(bytes(_SLOT.size))
-        with self._path.open("r+b") as file:
-            self._map = mmap.mmap(file.fileno(), _SLOT.size)
-
-    def begin(self) -> None:
-        _SLOT.pack_into(self._map, 0, time.monotonic_ns())
-
-    def end(self) -> None:
-        _SLOT.pack_into(self._map, 0, 0)
-
-
-@dataclass
-class _Current:
-    pid: int = 0
-    watch: DecodeWatch | None = None
-
-
-_CURRENT = _Current()
-
-
-def current() -> DecodeWatch | None:
-    """The watch of this process when it runs under :func:`supervise`, else None."""
-    directory = os.environ.get(WATCH_DIR_ENV)
-    if not directory:
-        return None
-    if _CURRENT.pid != os.getpid():  # first call here, or a new worker process
-        _CURRENT.pid = os.getpid()
-        try:
-            _CURRENT.watch = DecodeWatch(Path(directory))
-        except OSError:
-            _CURRENT.watch = None  # the parent's folder is gone: nothing left to watch for
-    return _CURRENT.watch
-
-
-def check_wanted() -> bool:
-    """Whether this process must check Ion binary structurally before decoding it.
-
-    True everywhere except in a child :func:`supervise` watches on its first attempt: a process
-    nobody watches (a test, a Lambda, a library user) keeps the check.
-    """
-    return not os.environ.get(WATCH_DIR_ENV) or os.environ.get(CHECK_ENV) == "1"
 
 
 def needs_supervision(argv: Sequence[str]) -> bool:
@@ -249,8 +196,8 @@ def _stalled(folder: Path, stall_seconds: float) -> bool:
             data = path.read_bytes()
         except OSError:
             continue
-        if len(data) == _SLOT.size:
-            (started,) = _SLOT.unpack(data)
+        if len(data) == SLOT.size:
+            (started,) = SLOT.unpack(data)
             if started and now - started > limit:
                 return True
     return False
@@ -260,7 +207,7 @@ def _died_decoding(folder: Path) -> bool:
     """Whether a watched process has ended while a value was in the C reader (its mark is left)."""
     for path in folder.iterdir():
         try:
-            (started,) = _SLOT.unpack(path.read_bytes())
+            (started,) = SLOT.unpack(path.read_bytes())
         except (OSError, struct.error):
             continue
         if started and not _alive(path.name):

@@ -8,7 +8,7 @@ so a stray ``print`` in any library can never corrupt the protocol stream.
 Guarantees:
 
 * **Checkpoint only after every projection acknowledged.** Each ``processRecords`` batch goes
-  through :func:`consumers.pipeline.process_batch`. When it reports ``retry_from`` (a target
+  through :func:`stream.pipeline.process_batch`. When it reports ``retry_from`` (a target
   failed retryably), the *whole* batch is processed again in-process with bounded exponential
   backoff; this is safe because every projection write is conditioned on the QLDB version, so
   re-applying is idempotent. Only when a run reports nothing to retry is the checkpoint written,
@@ -48,13 +48,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
-from consumers.dead_letter import (
-    DeadLetter,
-    DeadLetterSink,
-    JsonLinesDeadLetterSink,
-    OncePerBatchDeadLetterSink,
-    SqsDeadLetterSink,
-)
 from consumers.exit_codes import ExitCode
 from consumers.kcl_protocol import (
     Backoff,
@@ -70,20 +63,27 @@ from consumers.kcl_protocol import (
     ShutdownRequested,
     checkpoint_with_retry,
 )
-from consumers.pipeline import BatchOutcome
-from consumers.pipeline import process_batch as pipeline_process_batch
 from consumers.settings import ENV_DEAD_LETTER_QUEUE_URL, ENV_TARGETS, Settings
-from consumers.targets import open_projection
-from projections.base import Projection
-from projections.closing import closing_all
-from schemas.errors import (
+from core.errors import (
     CdcError,
     ConfigError,
     PoisonError,
     RetryableError,
     UserInputError,
 )
+from dead_letters.sinks import (
+    DeadLetter,
+    DeadLetterSink,
+    JsonLinesDeadLetterSink,
+    OncePerBatchDeadLetterSink,
+    SqsDeadLetterSink,
+)
+from projections.base import Projection
+from projections.closing import closing_all
+from projections.targets import open_projection
 from schemas.kinesis import StreamRecord, from_kcl
+from stream.pipeline import BatchOutcome
+from stream.pipeline import process_batch as pipeline_process_batch
 
 LOG = logging.getLogger("qldb_cdc.kcl")
 
@@ -95,7 +95,7 @@ Position = tuple[str, int | None]
 """A checkpointable shard position: (sequenceNumber, subSequenceNumber)."""
 
 ProcessBatch = Callable[..., BatchOutcome]
-"""The signature of :func:`consumers.pipeline.process_batch` (injectable for unit tests)."""
+"""The signature of :func:`stream.pipeline.process_batch` (injectable for unit tests)."""
 
 
 class BatchNotAcknowledgedError(RetryableError):

@@ -52,7 +52,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from schemas.errors import CdcError
+from core.errors import CdcError
 
 RETRYABLE_CHECKPOINT_ERRORS = frozenset(
     {"ThrottlingException", "KinesisClientLibDependencyException"}

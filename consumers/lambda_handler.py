@@ -28,15 +28,15 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 
-from consumers.dead_letter import DeadLetter, DeadLetterSink, SqsDeadLetterSink
-from consumers.pipeline import BatchCounts, process_batch
 from consumers.settings import Settings, secret_targets
-from consumers.targets import open_projection
+from core.errors import PoisonError, RetryableError
+from dead_letters.sinks import DeadLetter, DeadLetterSink, SqsDeadLetterSink
 from projections.base import Projection
 from projections.closing import closing_all
-from schemas.errors import PoisonError, RetryableError
+from projections.targets import open_projection
 from schemas.ion_values import c_extension_enabled
 from schemas.kinesis import StreamRecord, from_lambda
+from stream.pipeline import BatchCounts, process_batch
 
 DEFAULT_NAMESPACE = "QldbCdc"
 SERVICE = "qldb-cdc"

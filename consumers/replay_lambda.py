@@ -19,10 +19,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from consumers.dead_letter import SqsDeadLetterSink
-from consumers.export_plan import ExportObject, plan_exports
-from consumers.export_source import S3ExportStore
-from consumers.replay import ChangeDeadLetters, ReplayOptions, replay_object
 from consumers.settings import (
     ENV_DEAD_LETTER_QUEUE_URL,
     ENV_TARGETS,
@@ -30,10 +26,14 @@ from consumers.settings import (
     parse_targets,
     secret_targets,
 )
-from consumers.targets import open_projection
+from core.errors import ConfigError, PoisonError, RetryableError, UserInputError
+from dead_letters.sinks import SqsDeadLetterSink
+from exports.plan import ExportObject, plan_exports
+from exports.store import S3ExportStore
 from projections.base import Projection
 from projections.closing import closing_all
-from schemas.errors import ConfigError, PoisonError, RetryableError, UserInputError
+from projections.targets import open_projection
+from replay.engine import ChangeDeadLetters, ReplayOptions, replay_object
 from schemas.journal_export import ExportFormat, parse_object_key, parse_started_manifest
 
 ENV_WORK_BUCKET = "CDC_REPLAY_WORK_BUCKET"

@@ -1,6 +1,6 @@
 """Stream-consumer configuration from environment variables, validated once at start-up.
 
-Every problem is reported as a :class:`~schemas.errors.ConfigError` with one sentence naming the
+Every problem is reported as a :class:`~core.errors.ConfigError` with one sentence naming the
 variable and what is wrong with it.
 """
 
@@ -14,11 +14,11 @@ from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from consumers.targets import scheme_of
-from schemas.errors import ConfigError
+from core.errors import ConfigError
+from projections.targets import scheme_of
 
 ENV_TARGETS = "CDC_TARGETS"
-"""Comma-separated projection URIs (see ``consumers.targets``); required."""
+"""Comma-separated projection URIs (see ``projections.targets``); required."""
 ENV_DEAD_LETTER_QUEUE_URL = "CDC_DEAD_LETTER_QUEUE_URL"
 """SQS queue URL for poison records; required for the Lambda handler."""
 ENV_VERIFY_HASHES = "CDC_VERIFY_HASHES"

@@ -1,7 +1,7 @@
 """Classification of botocore failures, and the bounded retry loop the AWS projections share.
 
 :func:`classify_client_error` turns any exception raised by a botocore client call into the
-project's failure classes (``schemas.errors``). The rules, in order:
+project's failure classes (``core.errors``). The rules, in order:
 
 * Throttling codes (``ProvisionedThroughputExceededException``, ``ThrottlingException``,
   ``RequestLimitExceeded``, S3 ``SlowDown``, HTTP 429...) -> :class:`ThrottledError`.
@@ -52,7 +52,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from schemas.errors import CdcError, ConfigError, PoisonError, RetryableError, ThrottledError
+from core.errors import CdcError, ConfigError, PoisonError, RetryableError, ThrottledError
 
 T = TypeVar("T")
 

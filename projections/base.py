@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from changes.model import Change
-from schemas.errors import CdcError, PoisonError, RetryableError
+from core.errors import CdcError, PoisonError, RetryableError
+from core.model import Change
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,7 +78,8 @@ from botocore.exceptions import (
 )
 
 from changes.coalesce import coalesce
-from changes.model import Change
+from core.errors import CdcError, ConfigError, RetryableError, UnstorableChangeError
+from core.model import Change
 from projections import large_documents
 from projections.aws_errors import (
     ConditionFailedError,
@@ -90,7 +91,6 @@ from projections.aws_errors import (
 )
 from projections.base import ApplyReport, Failure
 from projections.large_documents import DocumentRef, OverflowLocation
-from schemas.errors import CdcError, ConfigError, RetryableError, UnstorableChangeError
 
 ITEM_LIMIT_BYTES = 400 * 1024
 """DynamoDB's maximum item size."""
@@ -200,7 +200,7 @@ def from_attribute_value(value: dict[str, Any]) -> Any:
     """Decode a low-level ``AttributeValue`` to plain Python.
 
     Numbers with a fraction or exponent become ``Decimal``, others ``int`` (the same shapes a
-    JSON round trip through ``changes.json_codec`` gives).
+    JSON round trip through ``core.json_codec`` gives).
     """
     ((tag, inner),) = value.items()
     if tag == "S":

@@ -2,7 +2,7 @@
 
 Guarantees:
 
-* :func:`offload` writes the document's JSON (``changes.json_codec.dumps``, exact decimals) to
+* :func:`offload` writes the document's JSON (``core.json_codec.dumps``, exact decimals) to
   ``s3://<bucket>/<prefix>/<sha256 hex>.json`` exactly once (``If-None-Match: *``; HTTP 412 means
   the same bytes are already there, which is success). Because the key is the SHA-256 of the
   bytes, an object is never changed after it is written and two documents with equal content
@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError
 
-from changes import json_codec
+from core import json_codec
+from core.errors import ConfigError, VerificationError
 from projections.aws_errors import ConditionFailedError, checked_call, classify_client_error
-from schemas.errors import ConfigError, VerificationError
 
 
 class OffloadedDocumentCorruptError(VerificationError):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from changes.coalesce import coalesce
-from changes.model import Change, ChangeKind, DocKey
+from core.model import Change, ChangeKind, DocKey
 from projections.base import ApplyReport
 
 

@@ -24,13 +24,13 @@ Guarantees (the contract of :mod:`projections.base`):
 * Deletes and redactions are tombstone documents (``data: null``, ``qldb.deleted`` /
   ``qldb.redacted``), never native deletes, so a late older update can never resurrect them.
 * Decimals are written as JSON numbers with their exact digits (the body is serialised by
-  :func:`changes.json_codec.dumps`, never by the client).
+  :func:`core.json_codec.dumps`, never by the client).
 * Per item: 429/5xx are retried with backoff for those items only (bounded); 400 (mapping or
-  parse errors) is a :class:`~schemas.errors.UnstorableChangeError` failure for that change
+  parse errors) is a :class:`~core.errors.UnstorableChangeError` failure for that change
   alone. A whole request that fails (connection error, timeout, 429, 5xx) is retried, then every
-  change in it is a :class:`~schemas.errors.RetryableError` failure; a 413 splits the request.
+  change in it is a :class:`~core.errors.RetryableError` failure; a 413 splits the request.
   A document, id or table name that is not valid UTF-8 (a lone UTF-16 surrogate) is an
-  :class:`~schemas.errors.UnstorableChangeError` failure before anything is sent.
+  :class:`~core.errors.UnstorableChangeError` failure before anything is sent.
 * Replay checkpoints are documents in ``<prefix>-~checkpoints``, a name no table maps to.
 """
 
@@ -54,9 +54,16 @@ from opensearchpy.exceptions import (
 )
 from opensearchpy.serializer import JSONSerializer
 
-from changes import json_codec
 from changes.coalesce import coalesce
-from changes.model import Change
+from core import json_codec
+from core.errors import (
+    CdcError,
+    ConfigError,
+    RetryableError,
+    ThrottledError,
+    UnstorableChangeError,
+)
+from core.model import Change
 from projections.base import ApplyReport, Failure
 from projections.opensearch_bulk import (
     DEFAULT_MAX_BULK_BYTES,
@@ -69,13 +76,6 @@ from projections.opensearch_bulk import (
 )
 from projections.opensearch_names import checkpoint_index, invalid_prefix_reason
 from projections.opensearch_template import DATA_MAPPINGS, DataMapping, templates
-from schemas.errors import (
-    CdcError,
-    ConfigError,
-    RetryableError,
-    ThrottledError,
-    UnstorableChangeError,
-)
 
 _NDJSON = {"content-type": "application/x-ndjson"}
 _CHECKPOINT_PAGE = 1000
@@ -85,7 +85,7 @@ class ExactJSONSerializer(JSONSerializer):
     """opensearch-py serializer that keeps decimals exact both ways.
 
     ``dumps`` passes ``str``/``bytes`` bodies through untouched and writes everything else with
-    :func:`changes.json_codec.dumps`; ``loads`` reads fractional numbers as ``Decimal``.
+    :func:`core.json_codec.dumps`; ``loads`` reads fractional numbers as ``Decimal``.
     """
 
     def dumps(self, data: Any) -> Any:

@@ -7,7 +7,7 @@ External version mapping (the one ordering rule OpenSearch enforces for us):
 ``version_type=external`` only writes when the given version is *strictly* greater than the stored
 one, so a redaction (which must beat the unredacted copy of the *same* QLDB version) needs a
 higher number than that copy, while every higher QLDB version must still beat both. Doubling keeps
-the order of :meth:`changes.model.Change.supersedes` exactly: ``(v, unredacted) < (v, redacted) <
+the order of :meth:`core.model.Change.supersedes` exactly: ``(v, unredacted) < (v, redacted) <
 (v + 1, anything)``. The true QLDB version is kept in the document body under ``qldb.version``.
 
 Deletes and redactions are *tombstone documents* indexed with their external version, never a
@@ -22,15 +22,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from changes import json_codec
-from changes.model import Change
-from projections.opensearch_names import index_name
-from schemas.errors import (
+from core import json_codec
+from core.errors import (
     CdcError,
     RetryableError,
     ThrottledError,
     UnstorableChangeError,
 )
+from core.model import Change
+from projections.opensearch_names import index_name
 
 DEFAULT_MAX_BULK_BYTES = 5 * 1024 * 1024
 """Default upper bound of one ``_bulk`` request body (about 5 MiB, the AWS sizing guidance)."""

@@ -41,12 +41,12 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from changes.coalesce import coalesce
-from changes.model import Change
+from core.errors import ConfigError, RetryableError, UnstorableChangeError
+from core.model import Change
 from projections.base import ApplyReport, Failure
 from projections.postgres_connect_errors import connect_error
 from projections.postgres_rows import Unstorable, copy_line, encode_lines, unstorable_reason
 from projections.postgres_sql import SCHEMA_LOCK_KEY, Statements
-from schemas.errors import ConfigError, RetryableError, UnstorableChangeError
 
 CONNECT_TIMEOUT_S = 10
 """libpq ``connect_timeout`` used unless the URI sets one."""

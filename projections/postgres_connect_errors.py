@@ -18,7 +18,7 @@ import re
 
 import psycopg
 
-from schemas.errors import CdcError, ConfigError, RetryableError
+from core.errors import CdcError, ConfigError, RetryableError
 
 _UNRESOLVED = re.compile(
     r"failed to resolve host '(?P<host>[^']*)'.*"

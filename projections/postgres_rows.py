@@ -14,10 +14,10 @@ Guarantees:
   the reference the fast path is tested against) says why. Other server-side data errors
   (numeric overflow of huge exponents, oversized keys) are found by the projection's probe
   after the server rejects a batch.
-* ``data`` is the exact JSON text of :func:`changes.json_codec.dumps`. ``data_exact`` repeats it
+* ``data`` is the exact JSON text of :func:`core.json_codec.dumps`. ``data_exact`` repeats it
   only when ``jsonb`` would respell a number (negative zero, exponent notation, including the
   codec's ``5E0`` spelling of integral decimals): reading ``coalesce(data_exact::text,
-  data::text)`` with :func:`changes.json_codec.loads` gives back the exact decimals every time,
+  data::text)`` with :func:`core.json_codec.loads` gives back the exact decimals every time,
   ``data`` alone always gives numerically equal values. The JSON is encoded once per change and
   the same text serves both tables.
 """
@@ -29,8 +29,8 @@ import functools
 import re
 from dataclasses import dataclass
 
-from changes import json_codec
-from changes.model import Change
+from core import json_codec
+from core.model import Change
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 

@@ -7,7 +7,7 @@ URI: ``s3://bucket[/prefix]``. Layout (see ``docs/s3-layout.md``; keys built by
     <prefix>/<table>/current/<docId>.json
     <prefix>/_checkpoints/<export_id>/<urlsafe base64 of the data-object key>
 
-Every object body is one JSON object (``changes.json_codec``, exact decimals) with the fields
+Every object body is one JSON object (``core.json_codec``, exact decimals) with the fields
 ``ledgerTable, documentId, version, deleted, redacted, data, txId, txTime, revisionHash,
 dataHash, blockStrand, blockSeq``; ``data`` is ``null`` for tombstones and redactions. The
 object metadata repeats ``version``, ``deleted`` and ``redacted`` so a ``HEAD`` is enough to
@@ -49,9 +49,10 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from changes import json_codec
 from changes.coalesce import coalesce
-from changes.model import Change, DocKey, wins
+from core import json_codec
+from core.errors import CdcError, ConfigError, RetryableError, UnstorableChangeError
+from core.model import Change, DocKey, wins
 from projections import s3_keys
 from projections.aws_errors import (
     ConditionFailedError,
@@ -64,7 +65,6 @@ from projections.aws_errors import (
 )
 from projections.base import ApplyReport, Failure
 from projections.s3_keys import parse_object_key
-from schemas.errors import CdcError, ConfigError, RetryableError, UnstorableChangeError
 
 DEFAULT_WORKERS = 16
 
@@ -97,7 +97,7 @@ class StoredState:
 
 
 def wins_over(change: Change, stored: StoredState) -> bool:
-    """Whether ``change`` supersedes ``stored`` (the rule of ``changes.model.wins``)."""
+    """Whether ``change`` supersedes ``stored`` (the rule of ``core.model.wins``)."""
     return wins(change.version, change.is_redacted, stored.version, stored.redacted)
 
 

@@ -18,7 +18,7 @@ Encoding of a name (table name, document id, export id) as one key segment:
 ``quote`` never writes ``%2E`` or ``%5F`` itself (both characters are unreserved), so the
 encoding is injective and :func:`parse_object_key` inverts it. An empty name has no segment and
 a key longer than S3's 1024 UTF-8 bytes cannot be written: both are
-:class:`~schemas.errors.UnstorableChangeError` (poison), as is a name holding a lone UTF-16
+:class:`~core.errors.UnstorableChangeError` (poison), as is a name holding a lone UTF-16
 surrogate (not valid UTF-8).
 """
 
@@ -27,8 +27,8 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote, unquote
 
-from changes.model import DocKey
-from schemas.errors import ConfigError, UnstorableChangeError
+from core.errors import ConfigError, UnstorableChangeError
+from core.model import DocKey
 
 MAX_KEY_BYTES = 1024
 """S3's longest object key, in UTF-8 bytes."""

@@ -29,12 +29,12 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from changes import json_codec
 from changes.coalesce import coalesce
-from changes.model import Change, ChangeKind
+from core import json_codec
+from core.errors import ConfigError, RetryableError, StorageError, UnstorableChangeError
+from core.model import Change, ChangeKind
 from projections import sqlite_target
 from projections.base import ApplyReport, Failure
-from schemas.errors import ConfigError, RetryableError, StorageError, UnstorableChangeError
 
 _COLUMNS = (
     "ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time, "

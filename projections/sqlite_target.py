@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from schemas.errors import ConfigError
+from core.errors import ConfigError
 
 MEMORY = ":memory:"
 SUFFIXES = (".db", ".sqlite", ".sqlite3")

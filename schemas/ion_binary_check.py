@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 from typing import Any, NoReturn, Protocol
 
-from schemas.errors import DecodeError
+from core.errors import DecodeError
 from schemas.limits import MAX_READ_NESTING
 
 ION_BVM = b"\xe0\x01\x00\xea"

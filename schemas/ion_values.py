@@ -13,7 +13,7 @@ Guarantees of :func:`to_plain` (the form every projection stores):
   becomes ``dict`` (the last of duplicate field names wins); every typed null becomes ``None``.
 * Annotations are dropped, at any depth and on any type, in both value models.
 * Containers nested more than ``schemas.limits.MAX_NESTING`` levels deep, and symbols whose text
-  is unknown, raise :class:`~schemas.errors.DecodeError` (poison), never a RecursionError.
+  is unknown, raise :class:`~core.errors.DecodeError` (poison), never a RecursionError.
 
 Everything here is pure except :func:`iter_values`, which reads from a file object it is given.
 """
@@ -35,7 +35,7 @@ from amazon.ion.exceptions import IonException
 from amazon.ion.simple_types import IonPyDict, IonPyNull
 from amazon.ion.symbols import SymbolToken
 
-from schemas.errors import DecodeError
+from core.errors import DecodeError
 from schemas.ion_binary_check import ION_BVM, ByteSource, CheckedIonStream, check_ion_binary
 from schemas.limits import MAX_NESTING
 

@@ -29,9 +29,9 @@ from amazon.ion.core import Timestamp
 from amazon.ion.simple_types import IonPyNull
 from amazon.ion.symbols import SymbolToken
 
-from changes.model import BlockAddress
-from schemas.errors import InvalidRecordError, PoisonError
-from schemas.fast_init import fast_init
+from core.errors import InvalidRecordError, PoisonError
+from core.fast_init import fast_init
+from core.model import BlockAddress
 from schemas.ion_values import format_timestamp, to_plain
 from schemas.limits import MAX_INT64
 

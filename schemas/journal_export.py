@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from changes import json_codec
+from core import json_codec
+from core.errors import DecodeError, InvalidRecordError
 from schemas import ion_values
-from schemas.errors import DecodeError, InvalidRecordError
 from schemas.journal import JournalBlock, parse_block
 
 COMPLETED_MANIFEST = re.compile(

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.errors import DecodeError, InvalidRecordError
+from core.errors import DecodeError, InvalidRecordError
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ Guarantees of :func:`iter_user_records`:
 
 * A record that starts with the magic is an aggregate, full stop. A bad MD5, truncated or
   unparsable protobuf, a missing required field or a key index out of range raises
-  :class:`~schemas.errors.DecodeError` before any user record is yielded; the aggregate is never
+  :class:`~core.errors.DecodeError` before any user record is yielded; the aggregate is never
   silently dropped and never mistaken for a plain record. (QLDB records are Ion binary and start
   with ``E0 01 00 EA``, so they can never start with the magic.)
 * A record without the magic passes through unchanged (``sub_sequence_number`` stays ``None``).
@@ -36,7 +36,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from schemas.errors import DecodeError
+from core.errors import DecodeError
 from schemas.kinesis import StreamRecord
 
 KPL_MAGIC = b"\xf3\x89\x9a\xc2"

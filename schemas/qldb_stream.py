@@ -7,9 +7,9 @@ Every user record QLDB writes is ``{qldbStreamArn, recordType, payload}`` in Ion
 Guarantees of :func:`decode_stream_record`:
 
 * It returns exactly one of :class:`ControlRecord`, :class:`BlockSummaryRecord` or
-  :class:`RevisionDetailsRecord`, or raises a :class:`~schemas.errors.PoisonError` subclass:
-  :class:`~schemas.errors.DecodeError` for bytes that are not one Ion value,
-  :class:`~schemas.errors.InvalidRecordError` for an unknown ``recordType`` or a payload that
+  :class:`RevisionDetailsRecord`, or raises a :class:`~core.errors.PoisonError` subclass:
+  :class:`~core.errors.DecodeError` for bytes that are not one Ion value,
+  :class:`~core.errors.InvalidRecordError` for an unknown ``recordType`` or a payload that
   lacks or mistypes a field, always with a reason naming the field.
 * The raw decoded Ion values needed for hash verification are kept (``raw``): the BLOCK_SUMMARY
   payload struct and the REVISION_DETAILS revision struct (inside ``revision.raw``).
@@ -23,9 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from changes.from_qldb import to_change
-from changes.model import Change
-from schemas.errors import InvalidRecordError
+from core.errors import InvalidRecordError
 from schemas.ion_values import loads
 from schemas.journal import (
     JournalBlock,
@@ -82,14 +80,6 @@ class RevisionDetailsRecord:
     table_name: str
     table_id: str | None
     revision: JournalRevision
-
-    def to_change(self, origin: Any = None) -> Change:
-        """The :class:`Change` of this revision (kind inferred as in ``changes.from_qldb``).
-
-        Raises:
-            InvalidRecordError: the revision has no metadata or no blockAddress.
-        """
-        return to_change(self.revision, self.table_name, table_id=self.table_id, origin=origin)
 
 
 StreamRecordValue = ControlRecord | BlockSummaryRecord | RevisionDetailsRecord

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from schemas.errors import ConfigError
+from core.errors import ConfigError
 from schemas.journal_export import ExportFormat
 from simulation.config import DEFAULT_TABLES, SimulationConfig
 from simulation.export_writer import write_export

@@ -3,7 +3,7 @@
 Guarantees:
     * A :class:`SimulationConfig` that constructs successfully can always be generated: the
       requested number of user revisions is reachable with the requested number of documents.
-    * Invalid values raise :class:`schemas.errors.ConfigError` with a one-line message naming
+    * Invalid values raise :class:`core.errors.ConfigError` with a one-line message naming
       the parameter, so the command line can print it as is.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from schemas.errors import ConfigError
+from core.errors import ConfigError
 
 DEFAULT_TABLES = ("Person", "Vehicle", "Registration", "Policy")
 """The DMV-style tables of the QLDB tutorials, plus ``Policy``."""

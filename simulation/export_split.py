@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from schemas.errors import ConfigError
+from core.errors import ConfigError
 from simulation.config import SimulationConfig
 from simulation.planner import LedgerPlan
 

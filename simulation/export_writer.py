@@ -40,8 +40,8 @@ from typing import IO, Any
 
 from amazon.ion import simpleion
 
-from changes import json_codec
-from schemas.errors import ConfigError
+from core import json_codec
+from core.errors import ConfigError
 from schemas.ion_values import to_plain
 from schemas.journal_export import ExportFormat
 from simulation import timestamps

@@ -7,7 +7,7 @@ import hashlib
 from decimal import Decimal
 from typing import Any
 
-from changes.model import BlockAddress, Change, ChangeKind, DocKey
+from core.model import BlockAddress, Change, ChangeKind, DocKey
 
 STRAND = "JUJgrQeIeI64ZgvXIuqlZ1"
 

@@ -12,7 +12,7 @@ from typing import Any
 from amazon.ion import simpleion
 from amazon.ion.core import Timestamp, TimestampPrecision
 
-from changes import json_codec
+from core import json_codec
 from schemas import ion_values
 from schemas.journal_export import ExportFormat
 

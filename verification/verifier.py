@@ -20,7 +20,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from changes.model import BlockAddress
+from core.model import BlockAddress
 from verification.ionhash import IonHashError, ion_hash
 from verification.qldb_hashes import (
     HASH_LENGTH,

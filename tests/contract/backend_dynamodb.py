@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from changes.model import DocKey
+from core.model import DocKey
 from projections.aws_errors import RetryPolicy
 from projections.dynamodb import DynamoDbProjection, read_document
 from projections.large_documents import OverflowLocation

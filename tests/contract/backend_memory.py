@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from changes.model import DocKey
+from core.model import DocKey
 from projections.memory import MemoryProjection
 from tests.contract.harness import CurrentRow, Harness, HistoryRow, current_row, history_row
 

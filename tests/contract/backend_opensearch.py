@@ -12,7 +12,7 @@ from typing import Any
 
 from opensearchpy.exceptions import NotFoundError
 
-from changes.model import DocKey
+from core.model import DocKey
 from projections.opensearch import OpenSearchProjection, build_client, parse_uri
 from projections.opensearch_names import checkpoint_index, index_name
 from tests.contract.harness import CurrentRow, Harness

@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from changes import json_codec
-from changes.model import DocKey
+from core import json_codec
+from core.model import DocKey
 from projections.postgres import PostgresProjection, from_uri
 from tests import pg_server
 from tests.contract.harness import CurrentRow, Harness, HistoryRow

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from changes import json_codec
-from changes.model import DocKey
+from core import json_codec
+from core.model import DocKey
 from projections.aws_errors import RetryPolicy
 from projections.s3 import S3Projection, parse_object_key
 from tests.contract.harness import CurrentRow, Harness, HistoryRow

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from changes import json_codec
-from changes.model import DocKey
+from core import json_codec
+from core.model import DocKey
 from projections.sqlite import SQLiteProjection
 from tests.contract.harness import CurrentRow, Harness, HistoryRow
 

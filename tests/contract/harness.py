@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from changes import json_codec
-from changes.model import Change, DocKey
+from core import json_codec
+from core.model import Change, DocKey
 from projections.base import Projection
 from projections.memory import MemoryProjection
 

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from changes.model import Change, ChangeKind, DocKey
+from core.errors import UnstorableChangeError
+from core.model import Change, ChangeKind, DocKey
 from projections.base import ApplyReport
 from projections.memory import MemoryProjection
-from schemas.errors import UnstorableChangeError
 from tests.builders import history, make_change
 from tests.contract.harness import Harness, expected_state
 

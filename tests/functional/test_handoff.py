@@ -26,9 +26,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from changes import json_codec
 from consumers import lambda_handler
 from consumers.cli import main
+from core import json_codec
 from simulation.config import SimulationConfig
 from simulation.ledger import final_state
 from tests import pg_server

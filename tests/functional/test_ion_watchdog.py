@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from consumers import ion_watchdog
+from runtime import decode_watch
 from tests.conftest import REPO_ROOT
 
 
@@ -52,8 +53,8 @@ def test_a_stall_in_the_reader_is_stopped_and_rerun(tmp_path: Path) -> None:
         """
         if checked:
             sys.exit(0)
-        from consumers import ion_watchdog
-        ion_watchdog.current().begin()   # in the C reader ...
+        from runtime import decode_watch
+        decode_watch.current().begin()   # in the C reader ...
         while True:                      # ... for ever
             pass
         """
@@ -127,23 +128,23 @@ def test_sigint_and_sigterm_reach_the_child(tmp_path: Path) -> None:
 
 
 def test_only_replay_and_verify_are_supervised(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ion_watchdog.WATCH_DIR_ENV, raising=False)
+    monkeypatch.delenv(decode_watch.WATCH_DIR_ENV, raising=False)
     assert ion_watchdog.needs_supervision(["replay", "x"])
     assert ion_watchdog.needs_supervision(["verify", "x"])
     assert not ion_watchdog.needs_supervision(["simulate", "x"])
     assert not ion_watchdog.needs_supervision([])
-    monkeypatch.setenv(ion_watchdog.WATCH_DIR_ENV, "/somewhere")
+    monkeypatch.setenv(decode_watch.WATCH_DIR_ENV, "/somewhere")
     assert not ion_watchdog.needs_supervision(["replay", "x"])
 
 
 def test_an_unwatched_process_always_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ion_watchdog.WATCH_DIR_ENV, raising=False)
-    assert ion_watchdog.check_wanted()
-    monkeypatch.setenv(ion_watchdog.WATCH_DIR_ENV, "/somewhere")
-    monkeypatch.setenv(ion_watchdog.CHECK_ENV, "0")
-    assert not ion_watchdog.check_wanted()
-    monkeypatch.setenv(ion_watchdog.CHECK_ENV, "1")
-    assert ion_watchdog.check_wanted()
+    monkeypatch.delenv(decode_watch.WATCH_DIR_ENV, raising=False)
+    assert decode_watch.check_wanted()
+    monkeypatch.setenv(decode_watch.WATCH_DIR_ENV, "/somewhere")
+    monkeypatch.setenv(decode_watch.CHECK_ENV, "0")
+    assert not decode_watch.check_wanted()
+    monkeypatch.setenv(decode_watch.CHECK_ENV, "1")
+    assert decode_watch.check_wanted()
 
 
 # ---------------------------------------------------------------------------- end to end
@@ -170,7 +171,7 @@ def test_an_export_that_hangs_the_c_reader_ends_in_one_line_after_writing_what_c
     tmp_path: Path, verify: bool
 ) -> None:
     env = dict(os.environ, QLDB_CDC_ION_STALL_SECONDS="2")
-    env.pop(ion_watchdog.WATCH_DIR_ENV, None)
+    env.pop(decode_watch.WATCH_DIR_ENV, None)
     export = tmp_path / "export"
     made = _console(
         "simulate", str(export), "--documents", "20", "--revisions", "60",
@@ -210,8 +211,8 @@ def test_a_worker_that_dies_in_the_reader_reruns_with_the_check(tmp_path: Path) 
         from pathlib import Path
 
         def worker():
-            from consumers import ion_watchdog
-            ion_watchdog.current().begin()
+            from runtime import decode_watch
+            decode_watch.current().begin()
             os.kill(os.getpid(), signal.SIGSEGV)
 
         if __name__ == "__main__":

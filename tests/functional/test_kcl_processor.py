@@ -26,9 +26,10 @@ import pytest
 from amazon.ion import simpleion
 from aws_kinesis_agg.deaggregator import deaggregate_records
 
-from changes import json_codec
-from changes.model import DocKey
-from schemas.errors import PoisonError
+from changes.from_qldb import stream_change
+from core import json_codec
+from core.errors import PoisonError
+from core.model import DocKey
 from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
 from tests.conftest import CAPTURE_NAMES, REPO_ROOT
 from tests.contract.harness import CurrentRow, expected_state
@@ -132,7 +133,7 @@ def expected_documents(batches: list[list[dict[str, Any]]]) -> dict[DocKey, Curr
             except PoisonError:  # poison in the test input: not part of the state
                 continue
             if isinstance(decoded, RevisionDetailsRecord):
-                changes.append(decoded.to_change())
+                changes.append(stream_change(decoded))
     return expected_state(changes)[0]
 
 

@@ -19,14 +19,15 @@ from typing import Any
 
 import pytest
 
-from changes import json_codec
-from changes.model import Change, DocKey
+from changes.from_qldb import stream_change
 from consumers import lambda_handler, settings
-from consumers.dead_letter import SqsDeadLetterSink
 from consumers.lambda_handler import StreamHandler
+from core import json_codec
+from core.errors import ConfigError, PoisonError, ThrottledError
+from core.model import Change, DocKey
+from dead_letters.sinks import SqsDeadLetterSink
 from projections.base import ApplyReport, Failure, Projection
 from projections.sqlite import SQLiteProjection
-from schemas.errors import ConfigError, PoisonError, ThrottledError
 from schemas.kinesis import StreamRecord
 from schemas.kpl import iter_user_records
 from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
@@ -136,7 +137,7 @@ def valid_changes(payloads: Sequence[bytes]) -> list[Change]:
             except PoisonError:
                 continue
             if isinstance(decoded, RevisionDetailsRecord):
-                out.append(decoded.to_change())
+                out.append(stream_change(decoded))
     return out
 
 
@@ -313,7 +314,7 @@ def test_unwritable_dead_letter_is_reported_not_dropped(stream: Stream, tmp_path
 
 def test_large_poison_record_is_split_across_messages(stream: Stream) -> None:
     big = bytes(random.Random(1).randrange(256) for _ in range(400_000))
-    from consumers.dead_letter import DeadLetter
+    from dead_letters.sinks import DeadLetter
 
     sink = SqsDeadLetterSink(stream.sqs, stream.queue_url)
     sink.put(DeadLetter(big, SHARD, "1", None, "too big to be Ion", "DecodeError"))

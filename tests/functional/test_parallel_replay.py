@@ -156,9 +156,9 @@ def test_parallel_verify_detects_tampering_inside_a_worker(
 
 
 def test_links_between_chunks_are_checked_before_their_objects_are_recorded() -> None:
-    from consumers.export_plan import ExportObject, ExportPlan
-    from consumers.parallel_replay import _chunks, _HeldObjects, _required_links
-    from consumers.replay import ObjectOutcome, ReplaySummary, VerificationFailedError
+    from exports.plan import ExportObject, ExportPlan
+    from replay.engine import ObjectOutcome, ReplaySummary, VerificationFailedError
+    from replay.parallel import _chunks, _HeldObjects, _required_links
     from schemas.journal_export import ObjectRange
 
     a = ExportObject("e", "S.0-9.10n", ObjectRange("S", 0, 9))
@@ -184,8 +184,8 @@ def test_links_between_chunks_are_checked_before_their_objects_are_recorded() ->
 
 
 def test_links_inside_a_chunk_are_left_to_its_worker() -> None:
-    from consumers.export_plan import ExportObject, ExportPlan
-    from consumers.parallel_replay import _chunks, _required_links
+    from exports.plan import ExportObject, ExportPlan
+    from replay.parallel import _chunks, _required_links
     from schemas.journal_export import ObjectRange
 
     objs = [ExportObject("e", f"S.{i}-{i}.10n", ObjectRange("S", i, i)) for i in range(8)]
@@ -200,8 +200,8 @@ def test_links_inside_a_chunk_are_left_to_its_worker() -> None:
 
 @pytest.mark.parametrize(("objects", "workers"), [(1, 1), (7, 2), (100, 2), (1000, 3), (9, 8)])
 def test_work_is_handed_out_in_runs_of_consecutive_objects(objects: int, workers: int) -> None:
-    from consumers.export_plan import ExportObject
-    from consumers.parallel_replay import MAX_CHUNK_OBJECTS, _chunks
+    from exports.plan import ExportObject
+    from replay.parallel import MAX_CHUNK_OBJECTS, _chunks
     from schemas.journal_export import ObjectRange
 
     todo = [

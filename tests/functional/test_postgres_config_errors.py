@@ -12,8 +12,8 @@ import pytest
 
 from consumers.cli import main
 from consumers.exit_codes import ExitCode
+from core.errors import ConfigError, RetryableError
 from projections.postgres_connect_errors import connect_error
-from schemas.errors import ConfigError, RetryableError
 from tests.export_builder import write_export
 from tests.functional.test_replay_cli import sample_objects
 from tests.pg_server import require_dsn

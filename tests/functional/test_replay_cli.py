@@ -48,7 +48,7 @@ def read_db(
 ) -> tuple[
     dict[tuple[str, str], tuple[object, ...]], dict[tuple[str, str, int], tuple[object, ...]]
 ]:
-    from changes import json_codec
+    from core import json_codec
 
     db = sqlite3.connect(path)
     docs = {
@@ -126,7 +126,7 @@ def test_interrupted_replay_resumes_and_converges(
     objects = sample_objects()
     keys = write_export(tmp_path / "export", objects)
     db = tmp_path / "out.db"
-    from changes.model import Change
+    from core.model import Change
     from projections.sqlite import SQLiteProjection
 
     real_apply = SQLiteProjection.apply
@@ -309,9 +309,9 @@ def test_unstorable_document_is_dead_lettered_and_the_rest_applied(tmp_path: Pat
 def test_exit_codes_follow_the_failure_class() -> None:
     from consumers.cli import exit_code
     from consumers.exit_codes import ExitCode
-    from consumers.parallel_replay import WorkerDiedError
-    from consumers.replay import TargetUnavailableError, UnstorableDocumentError
-    from schemas.errors import ConfigError, DecodeError, ThrottledError
+    from core.errors import ConfigError, DecodeError, ThrottledError
+    from replay.engine import TargetUnavailableError, UnstorableDocumentError
+    from replay.parallel import WorkerDiedError
 
     EXIT_USAGE, EXIT_BAD_DATA, EXIT_TARGET_DOWN = (
         ExitCode.USER_MISTAKE,
@@ -354,17 +354,17 @@ def test_objects_are_never_recorded_complete_when_their_batch_failed(
     """A batch whose write fails (a target that stays down, or a change no target can store
     without a dead-letter sink) records none of the objects it carried as complete, whether it
     was written while reading a later object or at the end."""
-    from changes.model import Change
-    from consumers.export_plan import plan_exports
-    from consumers.export_source import open_store
-    from consumers.replay import (
+    from core.errors import RetryableError, UnstorableChangeError
+    from core.model import Change
+    from exports.plan import plan_exports
+    from exports.store import open_store
+    from projections.base import ApplyReport, Failure
+    from replay.engine import (
         ReplayOptions,
         TargetUnavailableError,
         UnstorableDocumentError,
         replay,
     )
-    from projections.base import ApplyReport, Failure
-    from schemas.errors import RetryableError, UnstorableChangeError
 
     write_export(tmp_path / "e", sample_objects())
 

@@ -10,7 +10,7 @@ import pytest
 
 from consumers.cli import main
 from consumers.replay_lambda import objects_handler, plan_handler
-from schemas.errors import ConfigError, RetryableError, UserInputError
+from core.errors import ConfigError, RetryableError, UserInputError
 from schemas.journal_export import ExportFormat
 from simulation.config import SimulationConfig
 from simulation.export_writer import write_export

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from consumers import interrupts
 from consumers.cli import main
-from schemas.errors import DecodeError
+from core.errors import DecodeError
+from runtime import interrupts
 from schemas.journal_export import ExportFormat
 from simulation.config import SimulationConfig
 from simulation.export_writer import write_export
@@ -115,7 +115,7 @@ def test_a_decode_error_after_a_signal_is_reported_as_the_interruption(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """What the C extension does: the Ctrl-C surfaces as an Ion decoding error."""
-    from consumers import object_blocks
+    from exports import object_blocks
 
     def interrupted_decoding(*_args: object, **_kwargs: object) -> object:
         interrupts.record(signal.SIGINT)
@@ -137,7 +137,7 @@ def test_a_swallowed_interrupt_still_stops_at_the_next_block(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The C extension can swallow the KeyboardInterrupt: the recorded signal still stops it."""
-    from consumers import object_blocks
+    from exports import object_blocks
 
     real = object_blocks.iter_blocks
     seen: list[int] = []
@@ -155,3 +155,26 @@ def test_a_swallowed_interrupt_still_stops_at_the_next_block(
     assert code == 143, err
     assert len(seen) == 3
     assert "terminated (SIGTERM)" in err and HINT in err
+
+
+def test_a_signal_to_a_process_started_deferred_waits_for_its_handlers() -> None:
+    # GIVEN a process started inside interrupts.deferred() (how parallel replay starts workers)
+    # that receives SIGINT before it installs its handlers (as while a worker still imports)
+    code = (
+        "import os, signal, sys, time\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(0.05)\n"
+        "from runtime import interrupts\n"
+        "interrupts.install(raise_interrupt=False)\n"
+        "print(interrupts.received())\n"
+    )
+    with interrupts.deferred():
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    out, err = proc.communicate(timeout=60)
+    # THEN the signal waited and was recorded by the handlers: no KeyboardInterrupt traceback
+    assert (proc.returncode, out.strip(), err) == (0, str(int(signal.SIGINT)), "")

@@ -11,8 +11,8 @@ import pytest
 
 from consumers.cli import main
 from consumers.exit_codes import ExitCode
+from core.errors import ConfigError
 from projections import sqlite_target
-from schemas.errors import ConfigError
 from tests import unprivileged
 from tests.export_builder import write_export
 from tests.functional.test_replay_cli import as_rows, expected, read_db, sample_objects

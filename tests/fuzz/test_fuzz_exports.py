@@ -27,11 +27,11 @@ from amazon.ion import simpleion
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from changes import json_codec
 from changes.from_qldb import block_changes
-from consumers.export_plan import plan_exports
-from consumers.export_source import open_store
-from consumers.object_blocks import iter_object_blocks
+from core import json_codec
+from exports.object_blocks import iter_object_blocks
+from exports.plan import plan_exports
+from exports.store import open_store
 from schemas.journal_export import ExportFormat
 from simulation import cli as simulation_cli
 from tests.fuzz.harness import EXAMPLES, run_cli

@@ -14,7 +14,7 @@ import pytest
 
 from consumers import cli
 from consumers.exit_codes import MEANINGS, ExitCode
-from consumers.replay import ReplaySummary
+from replay.engine import ReplaySummary
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,7 +1,9 @@
-"""The pure core (decoding, change model, coalescing, hashing, simulation) does no I/O.
+"""The pure core (decoding, change model, coalescing, hashing, simulation) does no I/O, and
+imports run one way: down the layers of :data:`LAYERS`.
 
 Pure modules import no I/O library, read no clock and open no file; only the simulator's writer
-and CLI may write the files they are given.
+and CLI may write the files they are given. A module may import its own package and packages in
+lower layers, never one in its own layer or above (function-local imports included).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PURE_PACKAGES = ("schemas", "changes", "verification", "simulation")
+PURE_PACKAGES = ("core", "schemas", "changes", "verification", "simulation")
 # Pure modules inside the I/O edge: name encodings of the targets.
 PURE_EDGE_MODULES = (
     "projections/s3_keys.py",
@@ -31,7 +33,7 @@ FORBIDDEN = {
     "urllib3",
     "sqlite3",
     "time",
-    "signal",  # only the CLI handles signals (consumers/interrupts.py)
+    "signal",  # only the CLI handles signals (runtime/interrupts.py)
 }
 # Attribute names that read a clock (``datetime.now()``, ``date.today()``, ``utcnow``) or do
 # file I/O through pathlib (``Path.read_bytes()``...) or any ``x.open(...)``.
@@ -39,6 +41,20 @@ CLOCK_ATTRIBUTES = {"now", "today", "utcnow"}
 FILE_ATTRIBUTES = {"read_bytes", "read_text", "write_bytes", "write_text", "open"}
 # Modules allowed to do file I/O on paths they are given (the simulator's writer and CLI).
 ALLOWED = {"simulation/export_writer.py", "simulation/cli.py"}
+
+
+# The project's packages, lowest layer first (CONTRIBUTING.md's layout table, in the same order).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("core",),
+    ("schemas",),
+    ("changes",),
+    ("verification",),
+    ("simulation", "projections", "runtime"),
+    ("dead_letters", "exports"),
+    ("replay", "stream"),
+    ("consumers",),
+)
+RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}
 
 
 def pure_modules() -> list[Path]:
@@ -61,6 +77,23 @@ def imported_roots(tree: ast.AST) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             roots.add(node.module.split(".")[0])
     return roots
+
+
+def upward_imports(package: str, tree: ast.AST) -> list[str]:
+    """Imports in a module of ``package`` that run up the layers or sideways: ``line: module``."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            root = name.split(".")[0]
+            if root != package and root in RANK and RANK[root] >= RANK[package]:
+                found.append((node.lineno, name))
+    return [f"{line}: {name}" for line, name in sorted(found)]
 
 
 def impure_uses(tree: ast.AST) -> list[str]:
@@ -96,6 +129,41 @@ def test_pure_module_imports_no_io(path: Path) -> None:
     assert "open(" not in text.replace("simpleion.load", ""), f"{path} opens files"
     uses = impure_uses(tree)
     assert not uses, f"{path.relative_to(ROOT)}: {uses}"
+
+
+def test_every_package_has_a_layer() -> None:
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "bench", "deploy"}
+    assert packages == set(RANK)
+
+
+def project_modules() -> list[Path]:
+    return sorted(p for package in RANK for p in (ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", project_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_run_down_the_layers(path: Path) -> None:
+    package = path.relative_to(ROOT).parts[0]
+    tree = ast.parse(path.read_text(), filename=str(path))
+    assert not upward_imports(package, tree), (
+        f"{path.relative_to(ROOT)} imports from its own layer or above: "
+        f"{upward_imports(package, tree)}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("package", "source", "expected"),
+    [
+        ("schemas", "from changes.from_qldb import to_change", ["1: changes.from_qldb"]),
+        ("core", "import schemas.journal", ["1: schemas.journal"]),
+        ("replay", "def f():\n    from stream import pipeline", ["2: stream"]),
+        ("exports", "from consumers.settings import Settings", ["1: consumers.settings"]),
+        ("projections", "from runtime import interrupts", ["1: runtime"]),
+        ("consumers", "from consumers.cli import main\nfrom core.model import Change", []),
+        ("changes", "from schemas.journal import JournalBlock\nimport boto3", []),
+    ],
+)
+def test_upward_imports_are_found(package: str, source: str, expected: list[str]) -> None:
+    assert upward_imports(package, ast.parse(source)) == expected
 
 
 @pytest.mark.parametrize(

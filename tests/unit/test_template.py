@@ -487,8 +487,8 @@ def _asl() -> dict[str, Any]:
 
 
 def test_replay_retries_timeouts_and_every_retryable_handler_error() -> None:
-    from consumers.replay import TargetUnavailableError
-    from schemas.errors import RetryableError, ThrottledError
+    from core.errors import RetryableError, ThrottledError
+    from replay.engine import TargetUnavailableError
 
     states = _asl()["States"]
     batch = states["ReplayObjects"]["ItemProcessor"]["States"]["ReplayBatch"]
@@ -513,8 +513,8 @@ def test_replay_retries_timeouts_and_every_retryable_handler_error() -> None:
 
 
 def _retryable_class_names() -> set[str]:
-    import consumers.replay  # noqa: F401 - defines RetryableError subclasses
-    from schemas.errors import RetryableError
+    import replay.engine  # noqa: F401 - defines RetryableError subclasses
+    from core.errors import RetryableError
 
     names, pending = set(), [RetryableError]
     while pending:

@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from changes.coalesce import coalesce
-from changes.model import ChangeKind, DocKey
+from core.model import ChangeKind, DocKey
 from tests.builders import history, make_change
 
 

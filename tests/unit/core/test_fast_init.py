@@ -1,4 +1,4 @@
-"""schemas.fast_init: same constructor, same values, still frozen; refuses what it cannot serve."""
+"""core.fast_init: same constructor, same values, still frozen; refuses what it cannot serve."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from changes.model import BlockAddress, Change, ChangeKind, DocKey
-from schemas.fast_init import fast_init
+from core.fast_init import fast_init
+from core.model import BlockAddress, Change, ChangeKind, DocKey
 from schemas.journal import JournalBlock, JournalRevision, RevisionMetadata
 
 

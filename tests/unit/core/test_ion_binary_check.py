@@ -18,8 +18,8 @@ from amazon.ion import simpleion
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import DecodeError
 from schemas import ion_values
-from schemas.errors import DecodeError
 from schemas.ion_binary_check import ION_BVM, CheckedIonStream, check_ion_binary
 from schemas.limits import MAX_READ_NESTING
 

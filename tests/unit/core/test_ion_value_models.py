@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from changes import json_codec
+from core import json_codec
+from core.errors import DecodeError
 from schemas import ion_values
-from schemas.errors import DecodeError
 from schemas.limits import MAX_NESTING
 
 # A generated value is a tree of (kind, payload, annotations); render() writes it as Ion text.

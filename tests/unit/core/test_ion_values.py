@@ -6,8 +6,8 @@ from amazon.ion import simpleion
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.errors import DecodeError
 from schemas import ion_values
-from schemas.errors import DecodeError
 
 
 def plain_of(ion_text: str) -> object:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from changes import json_codec
+from core import json_codec
 
 
 def test_decimals_keep_their_digits() -> None:

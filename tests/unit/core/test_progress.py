@@ -1,6 +1,6 @@
 import io
 
-from consumers.progress import Progress
+from replay.progress import Progress
 
 
 class FakeTty(io.StringIO):

@@ -5,8 +5,8 @@ import pytest
 from amazon.ion import simpleion
 
 from changes.from_qldb import block_changes
-from changes.model import ChangeKind
-from schemas.errors import DecodeError, InvalidRecordError
+from core.errors import DecodeError, InvalidRecordError
+from core.model import ChangeKind
 from schemas.journal import parse_block
 from schemas.journal_export import (
     ExportFormat,

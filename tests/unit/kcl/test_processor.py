@@ -15,8 +15,6 @@ from typing import Any
 import pytest
 from amazon.ion import simpleion
 
-from changes.model import Change, DocKey
-from consumers.dead_letter import DeadLetter, JsonLinesDeadLetterSink, ListDeadLetterSink
 from consumers.kcl_processor import (
     EXIT_BATCH_FAILED,
     EXIT_OK,
@@ -25,9 +23,11 @@ from consumers.kcl_processor import (
     main,
 )
 from consumers.kcl_protocol import Backoff, DaemonChannel
+from core.errors import ConfigError, RetryableError
+from core.model import Change, DocKey
+from dead_letters.sinks import DeadLetter, JsonLinesDeadLetterSink, ListDeadLetterSink
 from projections.base import ApplyReport
 from projections.memory import MemoryProjection
-from schemas.errors import ConfigError, RetryableError
 
 
 def revision(doc_id: str, version: int) -> str:

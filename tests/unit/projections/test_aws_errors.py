@@ -18,6 +18,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from core.errors import ConfigError, PoisonError, RetryableError, ThrottledError
 from projections.aws_errors import (
     ConditionFailedError,
     RetryPolicy,
@@ -26,7 +27,6 @@ from projections.aws_errors import (
     configured_client,
     is_condition_failure,
 )
-from schemas.errors import ConfigError, PoisonError, RetryableError, ThrottledError
 
 
 def client_error(code: str, status: int, operation: str = "PutItem") -> ClientError:

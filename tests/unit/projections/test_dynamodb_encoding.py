@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from changes.model import ChangeKind
+from core.errors import PoisonError, UnstorableChangeError
+from core.model import ChangeKind
 from projections.dynamodb import (
     ITEM_LIMIT_BYTES,
     attribute_size,
@@ -18,7 +19,6 @@ from projections.dynamodb import (
     item_size,
     to_attribute_value,
 )
-from schemas.errors import PoisonError, UnstorableChangeError
 from tests.builders import make_change
 from tests.contract.harness import normalise
 

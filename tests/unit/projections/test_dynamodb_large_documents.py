@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from changes import json_codec
+from core import json_codec
+from core.errors import ConfigError, VerificationError
 from projections.aws_errors import RetryPolicy
 from projections.dynamodb import DynamoDbProjection, read_document
 from projections.large_documents import (
@@ -20,7 +21,6 @@ from projections.large_documents import (
     fetch,
     offload,
 )
-from schemas.errors import ConfigError, VerificationError
 from tests.builders import make_change
 from tests.moto_server import aws_client, moto_endpoint, unique_name  # noqa: F401 - fixture
 

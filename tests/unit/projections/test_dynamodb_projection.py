@@ -12,7 +12,14 @@ from botocore.awsrequest import AWSResponse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from changes.model import Change, ChangeKind, DocKey
+from core.errors import (
+    ConfigError,
+    PoisonError,
+    RetryableError,
+    ThrottledError,
+    UnstorableChangeError,
+)
+from core.model import Change, ChangeKind, DocKey
 from projections.aws_errors import RetryPolicy
 from projections.dynamodb import (
     GSI_NAME,
@@ -20,13 +27,6 @@ from projections.dynamodb import (
     change_item,
     checkpoint_table_name,
     from_uri,
-)
-from schemas.errors import (
-    ConfigError,
-    PoisonError,
-    RetryableError,
-    ThrottledError,
-    UnstorableChangeError,
 )
 from tests.builders import history, make_change
 from tests.contract.backend_dynamodb import item_row, scan_all

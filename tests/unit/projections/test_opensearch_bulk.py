@@ -10,8 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from changes import json_codec
-from changes.model import Change, ChangeKind
+from core import json_codec
+from core.errors import (
+    PoisonError,
+    RetryableError,
+    ThrottledError,
+    UnstorableChangeError,
+)
+from core.model import Change, ChangeKind
 from projections.opensearch_bulk import (
     BulkEntry,
     ItemOutcome,
@@ -24,12 +30,6 @@ from projections.opensearch_bulk import (
 )
 from projections.opensearch_names import checkpoint_index
 from projections.opensearch_template import checkpoint_template, table_template, templates
-from schemas.errors import (
-    PoisonError,
-    RetryableError,
-    ThrottledError,
-    UnstorableChangeError,
-)
 from tests.builders import make_change
 
 KINDS = [ChangeKind.UPDATE, ChangeKind.DELETE, ChangeKind.REDACTION]

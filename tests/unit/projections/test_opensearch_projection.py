@@ -10,9 +10,15 @@ from typing import Any
 
 import pytest
 
-from changes import json_codec
-from changes.model import Change, ChangeKind
-from consumers.targets import open_projection
+from core import json_codec
+from core.errors import (
+    ConfigError,
+    PoisonError,
+    RetryableError,
+    ThrottledError,
+    UnstorableChangeError,
+)
+from core.model import Change, ChangeKind
 from projections import opensearch
 from projections.opensearch import (
     OpenSearchProjection,
@@ -22,13 +28,7 @@ from projections.opensearch import (
     parse_uri,
 )
 from projections.opensearch_bulk import bulk_entry
-from schemas.errors import (
-    ConfigError,
-    PoisonError,
-    RetryableError,
-    ThrottledError,
-    UnstorableChangeError,
-)
+from projections.targets import open_projection
 from tests.builders import history, make_change
 from tests.opensearch_fake import FakeOpenSearch
 

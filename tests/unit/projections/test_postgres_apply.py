@@ -12,11 +12,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from changes.model import Change, ChangeKind, DocKey
+from core.errors import ConfigError, RetryableError, UnstorableChangeError
+from core.model import Change, ChangeKind, DocKey
 from projections.base import ApplyReport, Projection
 from projections.memory import MemoryProjection
 from projections.postgres import PostgresProjection, from_uri
-from schemas.errors import ConfigError, RetryableError, UnstorableChangeError
 from tests import pg_server
 from tests.builders import history, make_change
 from tests.contract.backend_postgres import read_current, read_history

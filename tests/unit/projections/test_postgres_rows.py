@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from changes import json_codec
-from changes.model import Change, ChangeKind
+from core import json_codec
+from core.model import Change, ChangeKind
 from projections.postgres_rows import (
     COLUMNS,
     Unstorable,

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from changes.model import DocKey
+from core.errors import UnstorableChangeError
+from core.model import DocKey
 from projections import s3_keys
-from schemas.errors import UnstorableChangeError
 
 PREFIX = "cdc/p"
 

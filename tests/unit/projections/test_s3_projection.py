@@ -11,11 +11,11 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from changes import json_codec
-from changes.model import Change, ChangeKind, DocKey
+from core import json_codec
+from core.errors import ConfigError, UnstorableChangeError
+from core.model import Change, ChangeKind, DocKey
 from projections.aws_errors import RetryPolicy
 from projections.s3 import S3Projection, from_uri, parse_object_key
-from schemas.errors import ConfigError, UnstorableChangeError
 from tests.builders import history, make_change
 from tests.contract.backend_s3 import list_keys, read_json
 from tests.contract.harness import expected_state, history_row

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import RetryableError, StorageError
 from projections.closing import closing_all
 from projections.sqlite import SQLiteProjection
-from schemas.errors import RetryableError, StorageError
 from tests.builders import make_change
 
 

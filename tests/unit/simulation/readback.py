@@ -9,7 +9,7 @@ from typing import Any
 
 from amazon.ion import simpleion
 
-from changes import json_codec
+from core import json_codec
 from schemas.ion_values import to_plain
 
 

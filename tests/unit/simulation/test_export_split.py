@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.errors import ConfigError
+from core.errors import ConfigError
 from simulation.config import SimulationConfig
 from simulation.export_split import export_ends, revisions_per_block
 from simulation.export_writer import write_export

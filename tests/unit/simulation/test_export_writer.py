@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ConfigError
 from schemas import journal_export
-from schemas.errors import ConfigError
 from schemas.journal import JournalBlock
 from schemas.journal_export import ExportFormat
 from simulation.config import SimulationConfig

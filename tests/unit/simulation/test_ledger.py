@@ -11,7 +11,7 @@ import pytest
 from amazon.ion import simpleion
 from amazon.ion.core import Timestamp, TimestampPrecision
 
-from schemas.errors import ConfigError
+from core.errors import ConfigError
 from simulation.config import SimulationConfig
 from simulation.ledger import LedgerSimulation, expected_totals, final_state, generate_blocks
 from tests.unit.simulation.readback import naive_replay

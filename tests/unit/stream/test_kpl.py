@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.errors import DecodeError
+from core.errors import DecodeError
 from schemas.kinesis import StreamRecord, from_lambda
 from schemas.kpl import KPL_MAGIC, iter_user_records, parse_aggregate
 from tests.unit.stream.synthetic import CAPTURES, aggregate, load_capture, outer

@@ -10,14 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from changes.model import Change, DocKey
-from consumers.dead_letter import DeadLetter, ListDeadLetterSink
-from consumers.pipeline import process_batch
+from changes.from_qldb import stream_change
+from core.errors import RetryableError, ThrottledError, UnstorableChangeError
+from core.model import Change, DocKey
+from dead_letters.sinks import DeadLetter, ListDeadLetterSink
 from projections.base import ApplyReport, Failure
 from projections.memory import MemoryProjection
-from schemas.errors import RetryableError, ThrottledError, UnstorableChangeError
 from schemas.kinesis import StreamRecord
 from schemas.qldb_stream import decode_stream_record
+from stream.pipeline import process_batch
 from tests.unit.stream.synthetic import (
     Rev,
     aggregate,
@@ -245,4 +246,4 @@ def test_shuffled_duplicated_aggregates_converge(
 
 def test_decoded_payloads_are_the_ones_built() -> None:
     decoded = decode_stream_record(revision_details(_rev("a", 2)))
-    assert decoded.to_change().data == {"name": "a-2", "n": 2}  # type: ignore[union-attr]
+    assert stream_change(decoded).data == {"name": "a-2", "n": 2}  # type: ignore[union-attr]

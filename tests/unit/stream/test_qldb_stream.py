@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from amazon.ion import simpleion
 
-from changes.model import BlockAddress, ChangeKind, DocKey
-from schemas.errors import DecodeError, InvalidRecordError
+from changes.from_qldb import stream_change
+from core.errors import DecodeError, InvalidRecordError
+from core.model import BlockAddress, ChangeKind, DocKey
 from schemas.kinesis import from_kcl, from_lambda
 from schemas.kpl import iter_user_records
 from schemas.qldb_stream import (
@@ -106,7 +107,7 @@ def test_capture_revision_becomes_a_change(capture_dir: Path) -> None:
     users = list(iter_user_records(record))
     decoded = decode_stream_record(users[2].data)
     assert isinstance(decoded, RevisionDetailsRecord)
-    change = decoded.to_change(origin="here")
+    change = stream_change(decoded, origin="here")
     assert change.key == DocKey("BicycleLicence", "IiPTAO6xXEhAacLpPbubci")
     assert change.kind is ChangeKind.UPDATE
     assert change.version == 1
@@ -134,7 +135,7 @@ def test_block_summary_keeps_the_raw_payload(capture_dir: Path) -> None:
 def test_delete_shape_is_a_tombstone() -> None:
     decoded = decode_stream_record(revision_details(Rev("doc1", 3, data=None)))
     assert isinstance(decoded, RevisionDetailsRecord)
-    change = decoded.to_change()
+    change = stream_change(decoded)
     assert change.kind is ChangeKind.DELETE
     assert change.data is None
     assert change.version == 3
@@ -143,7 +144,7 @@ def test_delete_shape_is_a_tombstone() -> None:
 def test_data_hash_without_data_is_a_redaction() -> None:
     decoded = decode_stream_record(revision_details(Rev("doc1", 2, redacted=True)))
     assert isinstance(decoded, RevisionDetailsRecord)
-    change = decoded.to_change()
+    change = stream_change(decoded)
     assert change.kind is ChangeKind.REDACTION
     assert change.data is None
     assert change.data_hash is not None
@@ -154,9 +155,9 @@ def test_insert_and_update_kinds() -> None:
     update = decode_stream_record(revision_details(Rev("d", 4, data={"a": 2})))
     assert isinstance(insert, RevisionDetailsRecord)
     assert isinstance(update, RevisionDetailsRecord)
-    assert insert.to_change().kind is ChangeKind.INSERT
-    assert update.to_change().kind is ChangeKind.UPDATE
-    assert update.to_change().data == {"a": 2}
+    assert stream_change(insert).kind is ChangeKind.INSERT
+    assert stream_change(update).kind is ChangeKind.UPDATE
+    assert stream_change(update).data == {"a": 2}
 
 
 def test_control_record() -> None:

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from consumers.dead_letter import DeadLetter, SqsDeadLetterSink
 from consumers.settings import (
     ENV_DEAD_LETTER_QUEUE_URL,
     ENV_LOG_LEVEL,
@@ -16,7 +15,8 @@ from consumers.settings import (
     ENV_VERIFY_HASHES,
     Settings,
 )
-from schemas.errors import ConfigError, RetryableError
+from core.errors import ConfigError, RetryableError
+from dead_letters.sinks import DeadLetter, SqsDeadLetterSink
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/dlq"
 

@@ -15,7 +15,7 @@ from amazon.ion.core import IonType
 from amazon.ion.simple_types import IonPyBytes, IonPyText
 from aws_kinesis_agg.deaggregator import deaggregate_records
 
-from changes.model import BlockAddress
+from core.model import BlockAddress
 from verification.ionhash import ion_hash
 from verification.qldb_hashes import (
     DeletedRevisionRule,

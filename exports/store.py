@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
-from schemas.errors import RetryableError, UserInputError
+from core.errors import RetryableError, UserInputError
 from schemas.journal_export import COMPLETED_MANIFEST, OBJECT_NAME
 
 

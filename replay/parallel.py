@@ -17,7 +17,7 @@ Guarantees:
   as soon as its changes are applied and its links to both neighbours are verified, so an
   interrupted verified replay keeps its progress, and a broken link is found again by a re-run.
 * Ctrl-C or SIGTERM (to the whole process group or to this process alone) stops every worker
-  at its next block: the workers only record the signal (:mod:`consumers.interrupts`) and the
+  at its next block: the workers only record the signal (:mod:`runtime.interrupts`) and the
   parent also tells them through an event; nothing queued is started afterwards.
 """
 
@@ -34,11 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from consumers import interrupts
-from consumers.dead_letter import JsonLinesDeadLetterSink
-from consumers.export_plan import ExportObject, ExportPlan
-from consumers.export_source import ExportStore, open_store
-from consumers.replay import (
+from core.errors import RetryableError
+from dead_letters.sinks import JsonLinesDeadLetterSink
+from exports.plan import ExportObject, ExportPlan
+from exports.store import ExportStore, open_store
+from projections.base import ApplyReport, Projection
+from projections.closing import closing_all
+from projections.targets import open_projection
+from replay.engine import (
     ChangeDeadLetters,
     ObjectOutcome,
     ReplayError,
@@ -49,11 +52,8 @@ from consumers.replay import (
     replay_objects,
     tune_gc_for_replay,
 )
-from consumers.targets import open_projection
-from consumers.verify import ChainBlockVerifier
-from projections.base import ApplyReport, Projection
-from projections.closing import closing_all
-from schemas.errors import RetryableError
+from replay.verify import ChainBlockVerifier
+from runtime import interrupts
 from schemas.journal_export import ExportFormat
 
 
@@ -94,6 +94,19 @@ class _Chunk:
     uris: tuple[str, ...]
     linked: tuple[bool, ...] = ()
     held: frozenset[str] = frozenset()
+
+
+class _WorkerProcess(multiprocessing.context.SpawnProcess):
+    """A spawned worker that starts with SIGINT/SIGTERM blocked until its initializer installs
+    the handlers (``interrupts.deferred``): Ctrl-C while it imports is no traceback."""
+
+    def start(self) -> None:
+        with interrupts.deferred():
+            super().start()
+
+
+class _WorkerContext(multiprocessing.context.SpawnContext):
+    Process = _WorkerProcess
 
 
 # One worker process = one source and one set of targets, built by the pool initializer.
@@ -166,7 +179,7 @@ def replay_parallel(
     chunks = _chunks(todo, workers, links)
     held = _HeldObjects(plan, chunks, links)
     outcomes: dict[str, ObjectOutcome] = {}
-    context = multiprocessing.get_context("spawn")
+    context = _WorkerContext()
     stop = context.Event()
     recorder: dict[str, Projection] = {}
     opened: list[Projection] = []

@@ -23,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from changes.model import Change
-from consumers.dead_letter import BatchDeadLetterSink, DeadLetter, DeadLetterSink
+from changes.from_qldb import stream_change
+from core.errors import CdcError, PoisonError, RetryableError, VerificationError
+from core.model import Change
+from dead_letters.sinks import BatchDeadLetterSink, DeadLetter, DeadLetterSink
 from projections.base import Failure, Projection
-from schemas.errors import CdcError, PoisonError, RetryableError, VerificationError
 from schemas.kinesis import StreamRecord
 from schemas.kpl import iter_user_records
 from schemas.qldb_stream import (
@@ -152,7 +153,7 @@ def _decode(
                 if isinstance(decoded, RevisionDetailsRecord):
                     if verify:
                         _verify(decoded)
-                    changes.append(decoded.to_change(StreamOrigin(index, user)))
+                    changes.append(stream_change(decoded, StreamOrigin(index, user)))
                     counts.revisions += 1
                 elif isinstance(decoded, BlockSummaryRecord):
                     counts.block_summaries += 1

@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass, field
 
 from changes.from_qldb import block_changes
-from consumers import interrupts
-from consumers.export_plan import ExportPlan
-from consumers.export_source import ExportStore
-from consumers.object_blocks import iter_object_blocks
-from schemas.errors import UserInputError
+from core.errors import UserInputError
+from exports.object_blocks import iter_object_blocks
+from exports.plan import ExportPlan
+from exports.store import ExportStore
+from runtime import interrupts
 from schemas.journal import JournalBlock
 from schemas.journal_export import ExportFormat
 from verification.verifier import ChainVerifier

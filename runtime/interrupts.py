@@ -11,6 +11,9 @@ amazon-ion's C extension turns a KeyboardInterrupt raised while it decodes into 
   still stops the run at the next block.
 * Worker processes install the handlers with ``raise_interrupt=False``: they only record, and
   their loops stop at the next :func:`check` (nothing is raised inside C code at all).
+* Worker processes are started inside :func:`deferred`, so they inherit SIGINT and SIGTERM
+  blocked: a Ctrl-C while a worker still imports waits until its :func:`install` (a traceback
+  from the import otherwise).
 
 Exit codes follow the shell convention: 128 + the signal number (130 for SIGINT, 143 for
 SIGTERM).
@@ -45,6 +48,7 @@ def install(*, raise_interrupt: bool = True) -> None:
     _STATE.raise_interrupt = raise_interrupt
     for signum in SIGNALS:
         signal.signal(signum, _handle)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)  # started inside deferred()
 
 
 def _handle(signum: int, _frame: FrameType | None) -> None:
@@ -97,6 +101,22 @@ def sleep(seconds: float) -> None:
         check()
         time.sleep(min(left, 0.1))
     check()
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in this thread for the duration of the block.
+
+    A process started inside the block inherits them blocked (across fork and exec): a signal
+    that reaches it before its :func:`install` stays pending and is recorded by it, instead of
+    raising KeyboardInterrupt in whatever it is importing. Signals to this process are delivered
+    when the block ends.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextmanager

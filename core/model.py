@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.fast_init import fast_init
+from core.fast_init import fast_init
 
 
 class ChangeKind(enum.Enum):

@@ -2,7 +2,7 @@
 
 A dead letter is the only way a record may leave the stream path without reaching the
 projections, so writing one must succeed or be reported: every sink here raises (or reports)
-:class:`~schemas.errors.RetryableError` when a letter could not be stored, and the caller then
+:class:`~core.errors.RetryableError` when a letter could not be stored, and the caller then
 reports the record as failed so Kinesis redelivers it. Nothing is ever silently dropped.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from schemas.errors import ConfigError, RetryableError
+from core.errors import ConfigError, RetryableError
 
 SQS_MAX_BODY = 256 * 1024
 """SQS's classic maximum message (and SendMessageBatch request payload) size in bytes."""

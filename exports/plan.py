@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from consumers.export_source import ExportStore
-from schemas.errors import CdcError, UserInputError
+from core.errors import CdcError, UserInputError
+from exports.store import ExportStore
 from schemas.journal_export import (
     COMPLETED_MANIFEST,
     OBJECT_NAME,

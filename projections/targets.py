@@ -16,9 +16,9 @@ from __future__ import annotations
 import importlib
 from urllib.parse import urlsplit
 
+from core.errors import ConfigError
 from projections import sqlite_target
 from projections.base import Projection
-from schemas.errors import ConfigError
 
 _SCHEMES: dict[str, str] = {
     "sqlite": "projections.sqlite",

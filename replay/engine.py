@@ -26,16 +26,7 @@ from functools import partial
 from typing import Protocol
 
 from changes.from_qldb import block_changes
-from changes.model import Change
-from consumers import interrupts
-from consumers.dead_letter import DeadLetter, DeadLetterSink
-from consumers.export_plan import ExportObject, ExportPlan
-from consumers.export_source import ExportStore
-from consumers.object_blocks import iter_object_blocks
-from consumers.progress import Progress
-from consumers.verify import JSON_NOT_VERIFIABLE
-from projections.base import ApplyReport, Failure, Projection
-from schemas.errors import (
+from core.errors import (
     CdcError,
     DecodeError,
     PoisonError,
@@ -43,6 +34,15 @@ from schemas.errors import (
     StorageError,
     UserInputError,
 )
+from core.model import Change
+from dead_letters.sinks import DeadLetter, DeadLetterSink
+from exports.object_blocks import iter_object_blocks
+from exports.plan import ExportObject, ExportPlan
+from exports.store import ExportStore
+from projections.base import ApplyReport, Failure, Projection
+from replay.progress import Progress
+from replay.verify import JSON_NOT_VERIFIABLE
+from runtime import interrupts
 from schemas.ion_values import dumps_pure
 from schemas.journal import JournalBlock, RejectedRevision
 from schemas.journal_export import ExportFormat

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TypeVar
 
-from consumers import ion_watchdog
-from consumers.export_plan import ExportObject
-from consumers.export_source import ExportStore
-from schemas.errors import InvalidRecordError, PoisonError
+from core.errors import InvalidRecordError, PoisonError
+from exports.plan import ExportObject
+from exports.store import ExportStore
+from runtime import decode_watch
 from schemas.journal import JournalBlock
 from schemas.journal_export import ExportFormat, detect_format, iter_blocks
 
@@ -36,8 +36,8 @@ def iter_object_blocks(
     with store.open(obj.key) as stream:
         peek = getattr(stream, "peek", None)
         actual = fmt or detect_format(peek(1 << 20) if peek is not None else b"")
-        watch = ion_watchdog.current()
-        blocks = iter_blocks(stream, actual, exact=exact, check_binary=ion_watchdog.check_wanted())
+        watch = decode_watch.current()
+        blocks = iter_blocks(stream, actual, exact=exact, check_binary=decode_watch.check_wanted())
         try:
             for block in _watched(blocks, watch):
                 address = block.address
@@ -65,7 +65,7 @@ def iter_object_blocks(
 _T = TypeVar("_T")
 
 
-def _watched(items: Iterator[_T], watch: ion_watchdog.DecodeWatch | None) -> Iterator[_T]:
+def _watched(items: Iterator[_T], watch: decode_watch.DecodeWatch | None) -> Iterator[_T]:
     """``items``, each ``next`` marked in ``watch`` (it is the C reader's turn then)."""
     if watch is None:
         yield from items
