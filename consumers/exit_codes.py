@@ -24,8 +24,8 @@ class ExitCode(IntEnum):
 MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success",
     ExitCode.VERIFY_FAILED: "`verify` found problems (listed on stdout)",
-    ExitCode.USER_MISTAKE: "a mistake in flags, paths, names or configuration: change what the "
-    "message says and run again",
+    ExitCode.USER_MISTAKE: "a mistake in flags, paths, names or configuration, or AWS denied "
+    "access or found no such bucket, object or table: change what the message says and run again",
     ExitCode.BAD_DATA: "poison, corrupt or truncated input, or a failed `--verify` (without "
     "`--dead-letter` for poison)",
     ExitCode.RETRYABLE: "a target or the source kept failing, a worker died or the disk is full: "

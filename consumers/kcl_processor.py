@@ -50,7 +50,6 @@ from typing import Any, TextIO
 
 from consumers.exit_codes import ExitCode
 from consumers.kcl_protocol import (
-    Backoff,
     CheckpointError,
     CheckpointOutcome,
     DaemonChannel,
@@ -71,6 +70,7 @@ from core.errors import (
     RetryableError,
     UserInputError,
 )
+from core.retry import Backoff, Retry
 from dead_letters.sinks import (
     DeadLetter,
     DeadLetterSink,
@@ -199,7 +199,7 @@ class KclRecordProcessor:
         records, letters = self._decode_records(message.records)
         backoff = self._config.batch_backoff
         dead_letters = OncePerBatchDeadLetterSink(self._dead_letters)
-        for attempt in range(1, backoff.attempts + 1):
+        for attempt in Retry(backoff, self._sleep).attempts():
             reason = self._attempt(records, letters, dead_letters)
             if reason is None:
                 break
@@ -217,7 +217,6 @@ class KclRecordProcessor:
                     f"failing after {attempt} attempts: {reason}"
                 )
                 raise BatchNotAcknowledgedError(msg)
-            self._sleep(backoff.delay(attempt))
         if position is not None:
             self.applied = position
             self._checkpoint(*position)

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from core.errors import CdcError
+from core.retry import Backoff, Retry
 
 RETRYABLE_CHECKPOINT_ERRORS = frozenset(
     {"ThrottlingException", "KinesisClientLibDependencyException"}
@@ -274,33 +275,6 @@ class CheckpointOutcome(enum.Enum):
     """ShutdownException/InvalidStateException: never checkpoint again in this process."""
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Bounded exponential backoff: ``attempts`` tries, delays ``base * 2**n`` capped at ``cap``.
-
-    Attributes:
-        attempts: total tries including the first (at least 1).
-        base_seconds: delay after the first failure.
-        cap_seconds: largest delay between two tries.
-    """
-
-    attempts: int = 5
-    base_seconds: float = 0.2
-    cap_seconds: float = 10.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            msg = f"attempts must be at least 1, got {self.attempts}"
-            raise ValueError(msg)
-        if self.base_seconds < 0 or self.cap_seconds < 0:
-            msg = "backoff delays must not be negative"
-            raise ValueError(msg)
-
-    def delay(self, failures: int) -> float:
-        """Seconds to wait after ``failures`` failed tries (1-based)."""
-        return float(min(self.cap_seconds, self.base_seconds * 2 ** (failures - 1)))
-
-
 def checkpoint_with_retry(
     channel: DaemonChannel,
     sequence_number: str | None,
@@ -318,7 +292,7 @@ def checkpoint_with_retry(
     other exception name (``IllegalArgumentException`` for a position the daemon rejects...) is
     a bug on one side and is re-raised as CheckpointError.
     """
-    for attempt in range(1, backoff.attempts + 1):
+    for attempt in Retry(backoff, sleep).attempts():
         try:
             channel.checkpoint(sequence_number, sub_sequence_number)
         except CheckpointError as exc:
@@ -331,8 +305,6 @@ def checkpoint_with_retry(
                 f"checkpoint at {sequence_number}/{sub_sequence_number}: {exc.name} "
                 f"(attempt {attempt}/{backoff.attempts})"
             )
-            if attempt < backoff.attempts:
-                sleep(backoff.delay(attempt))
         else:
             return CheckpointOutcome.DONE
     return CheckpointOutcome.GAVE_UP

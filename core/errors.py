@@ -8,11 +8,16 @@ Classification is the contract, not the message:
 * :class:`RetryableError`: the input is fine but something around it failed (throttling, 5xx,
   timeouts, a missing table, credentials). The same input must be tried again later.
   :class:`StorageError` (a full disk) is the retryable case a re-run fixes only after space is
-  freed.
+  freed; :class:`AccessDeniedError` (permissions, credentials) and :class:`MissingResourceError`
+  (a bucket, object, table or queue that is not there) are the retryable cases a person must fix
+  first: they are :class:`UserInputError` s too, so a stream keeps its input and a command exits 2
+  (``consumers/exit_codes.py``).
 * :class:`UserInputError`: a mistake in how the tool was invoked (a missing manifest, a bad URI).
   The command line prints it as one line and exits non-zero; it is never shown as a traceback.
 
-Stale and duplicate revisions are not errors at all: they are successes that are counted.
+Anything else (a bare :class:`CdcError`) is unclassified and is kept like a retryable error:
+never dead-lettered, never checkpointed past. Stale and duplicate revisions are not errors at
+all: they are successes that are counted.
 """
 
 from __future__ import annotations
@@ -63,3 +68,30 @@ class UserInputError(CdcError):
 
 class ConfigError(UserInputError):
     """Invalid configuration (environment variables, flags, projection URIs)."""
+
+
+class AccessDeniedError(RetryableError, UserInputError):
+    """The caller may not do this: access denied, or credentials missing, invalid or expired.
+
+    Both classes at once, on purpose: retryable, so a stream keeps its input until the
+    permissions are fixed (never dead-lettered); a user mistake, so a command stops with exit 2
+    and a message saying what to change, because waiting does not grant access.
+    """
+
+
+class MissingResourceError(RetryableError, UserInputError):
+    """A bucket, object, table or queue is not where the client looks (wrong name or region).
+
+    Retryable for a stream (the input is kept until the resource exists), a user mistake for a
+    command (exit 2), like :class:`AccessDeniedError`.
+    """
+
+
+def retryable_unless_poison(exc: CdcError) -> PoisonError | RetryableError:
+    """``exc`` itself when it is poison or retryable; an unclassified ``CdcError`` wrapped in a
+    :class:`RetryableError` (its ``__cause__``), so that it is kept, never dead-lettered."""
+    if isinstance(exc, PoisonError | RetryableError):
+        return exc
+    error = RetryableError(f"unclassified {type(exc).__name__}, kept to be safe: {exc}")
+    error.__cause__ = exc
+    return error

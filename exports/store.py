@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
-from core.errors import RetryableError, UserInputError
+from core.errors import PoisonError, RetryableError, UserInputError
 from schemas.journal_export import COMPLETED_MANIFEST, OBJECT_NAME
 
 
@@ -248,7 +248,14 @@ class S3ExportStore:
 
 
 class _s3_errors:
-    """Turn botocore failures into UserInputError (missing bucket/key/access) or RetryableError."""
+    """Raise a botocore failure as the class the one AWS classifier gives it, naming the object.
+
+    The class is :func:`projections.aws_errors.classify_client_error`'s: denied access or missing
+    credentials -> :class:`AccessDeniedError`, a missing bucket or object ->
+    :class:`MissingResourceError` (both exit 2), throttling, 5xx, timeouts and unknown codes ->
+    :class:`RetryableError` (exit 4). A request S3 refuses as it is (poison for a projection) is
+    built from the source URI or a manifest key here, so it is a :class:`UserInputError` (exit 2).
+    """
 
     def __init__(self, where: str) -> None:
         self.where = where
@@ -261,20 +268,15 @@ class _s3_errors:
             return
         from botocore.exceptions import BotoCoreError, ClientError  # I/O edge only
 
-        if isinstance(exc, ClientError):
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            if code in {"NoSuchBucket", "NoSuchKey", "404", "AccessDenied", "403"}:
-                msg = f"cannot read {self.where}: {code}"
-                raise UserInputError(msg) from exc
-            if status >= 500 or code in {"SlowDown", "RequestTimeout", "Throttling"}:
-                msg = f"S3 is unavailable reading {self.where}: {code}"
-                raise RetryableError(msg) from exc
-            msg = f"cannot read {self.where}: {code or exc}"
+        if not isinstance(exc, ClientError | BotoCoreError):
+            return
+        from projections.aws_errors import classify_client_error  # loads botocore: S3 only
+
+        error = classify_client_error(exc)
+        msg = f"cannot read {self.where}: {error}"
+        if isinstance(error, PoisonError):
             raise UserInputError(msg) from exc
-        if isinstance(exc, BotoCoreError):
-            msg = f"cannot reach S3 for {self.where}: {exc}"
-            raise RetryableError(msg) from exc
+        raise type(error)(msg) from exc
 
 
 def open_store(source: str, *, s3_client: Any = None) -> ExportStore:

@@ -1,7 +1,8 @@
-"""Classification of botocore failures, and the bounded retry loop the AWS projections share.
+"""The one classifier of AWS failures, and the retry the AWS projections share.
 
 :func:`classify_client_error` turns any exception raised by a botocore client call into the
-project's failure classes (``core.errors``). The rules, in order:
+project's failure classes (``core.errors``), one answer per code, whoever made the call (the
+projections, the export reader in ``exports/store.py``). The rules, in order:
 
 * Throttling codes (``ProvisionedThroughputExceededException``, ``ThrottlingException``,
   ``RequestLimitExceeded``, S3 ``SlowDown``, HTTP 429...) -> :class:`ThrottledError`.
@@ -9,9 +10,13 @@ project's failure classes (``core.errors``). The rules, in order:
 * A conditional write that collided with another one still in progress (S3 409
   ``ConditionalRequestConflict``) -> :class:`RetryableError`: the retry re-reads the object and
   decides again, so nothing is assumed about which writer won.
-* A missing table, bucket or queue, denied access, expired or missing credentials ->
-  :class:`RetryableError`. These are environmental: never dead-letter a whole stream because a
-  table is missing.
+* Denied access, invalid, expired or missing credentials (:data:`ACCESS_CODES`) ->
+  :class:`AccessDeniedError`; a missing bucket, object, table or queue, or one in another region
+  (:data:`MISSING_CODES`) -> :class:`MissingResourceError`. Both are retryable: never
+  dead-letter a whole stream because a table is missing or a policy is wrong. A command stops on
+  them with exit 2 (``consumers/exit_codes.py``); the message says what to change.
+* Other environmental codes (a table being created, a disabled KMS key, an expired shard
+  iterator: :data:`ENVIRONMENT_CODES`) -> :class:`RetryableError`.
 * Codes that say the request itself can never succeed (``ValidationException``,
   ``SerializationException``, ``EntityTooLarge``, a client-side parameter validation error) ->
   :class:`PoisonError`.
@@ -25,8 +30,8 @@ are not failures at all; :func:`checked_call` raises them as :class:`ConditionFa
 :func:`configured_client` builds a boto3 client and turns botocore's configuration errors (no
 region, an unknown profile, partial credentials...) into one-line :class:`ConfigError`.
 
-:class:`RetryPolicy` retries an operation that raises :class:`RetryableError` with exponential
-backoff and full jitter, a bounded number of times, with an injectable ``sleep`` for tests.
+:func:`aws_retry` is the backoff of the AWS projections: :class:`core.retry.Retry` with full
+jitter, 6 tries, waits of at most 0.05 s doubling up to 2 s, retrying :class:`RetryableError`.
 """
 
 from __future__ import annotations
@@ -34,7 +39,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from botocore.config import Config
@@ -52,7 +56,16 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from core.errors import CdcError, ConfigError, PoisonError, RetryableError, ThrottledError
+from core.errors import (
+    AccessDeniedError,
+    CdcError,
+    ConfigError,
+    MissingResourceError,
+    PoisonError,
+    RetryableError,
+    ThrottledError,
+)
+from core.retry import Backoff, Retry
 
 T = TypeVar("T")
 
@@ -75,16 +88,12 @@ THROTTLING_CODES = frozenset(
 )
 """Error codes meaning "slow down" across DynamoDB, S3, Kinesis and SQS."""
 
-ENVIRONMENT_CODES = frozenset(
+ACCESS_CODES = frozenset(
     {
-        "ResourceNotFoundException",
-        "ResourceInUseException",
-        "TableNotFoundException",
-        "NoSuchBucket",
-        "AWS.SimpleQueueService.NonExistentQueue",
-        "QueueDoesNotExist",
         "AccessDenied",
         "AccessDeniedException",
+        "403",
+        "AllAccessDisabled",
         "UnrecognizedClientException",
         "InvalidAccessKeyId",
         "InvalidClientTokenId",
@@ -94,13 +103,46 @@ ENVIRONMENT_CODES = frozenset(
         "RequestExpired",
         "MissingAuthenticationToken",
         "KMSAccessDeniedException",
-        "KMSDisabledException",
-        "KMSNotFoundException",
-        "KMSInvalidStateException",
-        "ExpiredIteratorException",
     }
 )
-"""Error codes caused by the environment (missing resources, credentials): retry later."""
+"""Codes of a caller that may not do this (permissions, credentials): :class:`AccessDeniedError`.
+``403`` is what S3 ``HeadObject`` reports, having no body to name the code."""
+
+MISSING_CODES = frozenset(
+    {
+        "ResourceNotFoundException",
+        "TableNotFoundException",
+        "NoSuchBucket",
+        "NoSuchKey",
+        "NotFound",
+        "404",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "KMSNotFoundException",
+        "PermanentRedirect",
+        "301",
+        "AuthorizationHeaderMalformed",
+    }
+)
+"""Codes of a resource that is not where the client looks (a wrong name, or a bucket in another
+region: ``PermanentRedirect``, ``301``, ``AuthorizationHeaderMalformed``):
+:class:`MissingResourceError`."""
+
+ENVIRONMENT_CODES = frozenset(
+    {
+        "ResourceInUseException",
+        "KMSDisabledException",
+        "KMSInvalidStateException",
+        "ExpiredIteratorException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+"""Other codes of a transient or environmental failure (a resource in transition, a disabled
+key, a timed-out request): :class:`RetryableError`."""
+
+_ACCESS_HINT = "give these credentials access (IAM or resource policy) or use other ones"
+_MISSING_HINT = "check the name and the region"
 
 POISON_CODES = frozenset(
     {
@@ -151,7 +193,7 @@ def is_condition_failure(exc: BaseException) -> bool:
 
 
 def classify_client_error(exc: BaseException) -> CdcError:
-    """Map an exception from a botocore call to Throttled, Retryable or Poison (module rules).
+    """Map an exception from a botocore call to its failure class (the module's rules).
 
     Args:
         exc: what the client call raised (``ClientError`` or any ``BotoCoreError``); a
@@ -181,6 +223,10 @@ def _classify(exc: BaseException) -> CdcError:
             return RetryableError(text)
         if code in CONFLICT_CODES:
             return RetryableError(f"{text} (concurrent conditional write, retried)")
+        if code in ACCESS_CODES:
+            return AccessDeniedError(f"{text}; {_ACCESS_HINT}")
+        if code in MISSING_CODES:
+            return MissingResourceError(f"{text}; {_MISSING_HINT}")
         if code in ENVIRONMENT_CODES:
             return RetryableError(text)
         if code in POISON_CODES:
@@ -191,46 +237,34 @@ def _classify(exc: BaseException) -> CdcError:
     if isinstance(exc, BotoConnectionError | HTTPClientError):
         return RetryableError(f"AWS endpoint unreachable or timed out: {exc}")
     if isinstance(exc, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
-        return RetryableError(f"AWS credentials unavailable: {exc}")
+        return AccessDeniedError(
+            f"AWS credentials unavailable: {exc} (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY)"
+        )
     if isinstance(exc, BotoCoreError):
         return RetryableError(f"AWS client error: {exc}")
     return RetryableError(f"unexpected {type(exc).__name__} from an AWS call: {exc}")
 
 
-@dataclass
-class RetryPolicy:
-    """Bounded retries with exponential backoff and full jitter.
+AWS_BACKOFF = Backoff(attempts=6, base_seconds=0.05, cap_seconds=2.0)
+"""The AWS projections' schedule: 6 tries, full-jitter waits below 0.05 s doubling up to 2 s."""
 
-    Attempt ``n`` (0-based) that fails with :class:`RetryableError` sleeps
-    ``uniform(0, min(max_delay, base_delay * 2**n))`` before the next one; after ``attempts``
-    tries the last error is raised. :class:`PoisonError` is raised at once.
 
-    Attributes:
-        attempts: total tries, at least 1.
-        base_delay: seconds of the first backoff ceiling.
-        max_delay: cap of any single backoff, in seconds.
-        sleep: called with the delay (inject a no-op in tests).
-        rng: jitter source (seed it in tests).
+def aws_retry(
+    *,
+    attempts: int = AWS_BACKOFF.attempts,
+    base_seconds: float = AWS_BACKOFF.base_seconds,
+    cap_seconds: float = AWS_BACKOFF.cap_seconds,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> Retry:
+    """The retry of the AWS projections: :data:`AWS_BACKOFF` (or the given numbers) with full
+    jitter from ``rng`` (a fresh ``random.Random`` when not given) and ``sleep``.
+
+    ``Retry.run`` retries only :class:`RetryableError`; :class:`PoisonError` is raised at once.
     """
-
-    attempts: int = 6
-    base_delay: float = 0.05
-    max_delay: float = 2.0
-    sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=random.Random)
-
-    def run(self, operation: Callable[[], T]) -> T:
-        """Call ``operation`` until it returns, retrying only on :class:`RetryableError`."""
-        attempt = 0
-        while True:
-            try:
-                return operation()
-            except RetryableError:
-                attempt += 1
-                if attempt >= max(1, self.attempts):
-                    raise
-                ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-                self.sleep(self.rng.uniform(0.0, ceiling))
+    backoff = Backoff(attempts, base_seconds, cap_seconds)
+    return Retry(backoff, sleep, rng if rng is not None else random.Random())
 
 
 class ConditionFailedError(Exception):
@@ -256,7 +290,7 @@ def checked_call(method: Callable[..., Any], /, **kwargs: Any) -> Any:
 
 
 def client_config(max_pool_connections: int = 20) -> Config:
-    """botocore ``Config`` for clients driven by :class:`RetryPolicy`.
+    """botocore ``Config`` for clients driven by :func:`aws_retry`.
 
     botocore's own retries are switched off (one attempt) so backoff happens in exactly one
     place; timeouts are bounded so a hung endpoint becomes a :class:`RetryableError`.

@@ -8,7 +8,8 @@ Contract of :meth:`Projection.apply` (all projections, tested by ``tests/contrac
 * A change that cannot win (older or equal version) is a success counted as ``stale``.
 * Input order and duplicates do not matter; ``apply`` may coalesce the batch first.
 * A change that could not be written is returned in ``failures`` with a :class:`RetryableError`
-  (try again later: throttling, 5xx, timeouts) or a :class:`PoisonError` (can never be stored).
+  (try again later: throttling, 5xx, timeouts) or a :class:`PoisonError` (can never be stored);
+  only poison is ever dead-lettered.
   ``apply`` raises ``RetryableError`` itself only when nothing in the call can succeed.
 """
 
@@ -18,21 +19,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from core.errors import CdcError, PoisonError, RetryableError
+from core.errors import PoisonError, RetryableError
 from core.model import Change
 
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """A change that was not written, and why."""
+    """A change that was not written, and why: a :class:`PoisonError` or a
+    :class:`RetryableError` (mypy checks it).
+
+    Should an error of neither class get here anyway (an unclassified :class:`CdcError`), it
+    counts as retryable: the change is kept (never dead-lettered, never checkpointed past).
+    """
 
     change: Change
-    error: CdcError
+    error: PoisonError | RetryableError
 
     @property
     def retryable(self) -> bool:
-        """True when the same change should be tried again later."""
-        return isinstance(self.error, RetryableError)
+        """True when the same change should be tried again later: every failure but poison."""
+        return not self.poison
 
     @property
     def poison(self) -> bool:

@@ -78,12 +78,19 @@ from botocore.exceptions import (
 )
 
 from changes.coalesce import coalesce
-from core.errors import CdcError, ConfigError, RetryableError, UnstorableChangeError
+from core.errors import (
+    CdcError,
+    ConfigError,
+    RetryableError,
+    UnstorableChangeError,
+    retryable_unless_poison,
+)
 from core.model import Change
+from core.retry import Retry
 from projections import large_documents
 from projections.aws_errors import (
     ConditionFailedError,
-    RetryPolicy,
+    aws_retry,
     checked_call,
     classify_client_error,
     client_config,
@@ -314,7 +321,8 @@ class DynamoDbProjection:
             :func:`checkpoint_table_name` of ``table_name``).
         s3_client: S3 client for offloaded documents; required with ``overflow``.
         overflow: where documents above 400 KB go; ``None`` makes them poison.
-        retry: backoff policy for retryable failures.
+        retry: backoff of retryable failures (:func:`projections.aws_errors.aws_retry` by
+            default).
         workers: concurrent writes per ``apply``.
     """
 
@@ -326,7 +334,7 @@ class DynamoDbProjection:
         checkpoint_table: str | None = None,
         s3_client: Any = None,
         overflow: OverflowLocation | None = None,
-        retry: RetryPolicy | None = None,
+        retry: Retry | None = None,
         workers: int = DEFAULT_WORKERS,
     ) -> None:
         if overflow is not None and s3_client is None:
@@ -337,7 +345,7 @@ class DynamoDbProjection:
         self._checkpoints = checkpoint_table or checkpoint_table_name(table_name)
         self._s3 = s3_client
         self._overflow = overflow
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or aws_retry()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dynamodb")
 
     @property
@@ -437,7 +445,7 @@ class DynamoDbProjection:
         winners = list(batch.latest.values())
         for change, outcome in zip(winners, self._pool.map(self._write, winners), strict=True):
             if isinstance(outcome, CdcError):
-                report.failures.append(Failure(change, outcome))
+                report.failures.append(Failure(change, retryable_unless_poison(outcome)))
             elif outcome:
                 report.applied += 1
                 report.tombstones += change.is_tombstone
@@ -532,7 +540,7 @@ def from_uri(uri: str) -> DynamoDbProjection:
 
     boto3 resolves credentials, region and endpoints itself (``AWS_ENDPOINT_URL``,
     ``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL_S3`` are honoured natively). botocore's
-    own retries are disabled: :class:`RetryPolicy` does the backoff.
+    own retries are disabled: :func:`aws_retry` does the backoff.
 
     Raises:
         ConfigError: a malformed URI, an unknown query parameter, a table name so long that

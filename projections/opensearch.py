@@ -57,13 +57,14 @@ from opensearchpy.serializer import JSONSerializer
 from changes.coalesce import coalesce
 from core import json_codec
 from core.errors import (
-    CdcError,
     ConfigError,
+    PoisonError,
     RetryableError,
     ThrottledError,
     UnstorableChangeError,
 )
 from core.model import Change
+from core.retry import Backoff, Retry
 from projections.base import ApplyReport, Failure
 from projections.opensearch_bulk import (
     DEFAULT_MAX_BULK_BYTES,
@@ -99,23 +100,8 @@ class ExactJSONSerializer(JSONSerializer):
         return json_codec.loads(s)
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounded exponential backoff for one bulk chunk.
-
-    Attributes:
-        max_attempts: requests per chunk at most (the first try included).
-        base_delay: seconds before the first retry; doubles each retry.
-        max_delay: cap of one delay, in seconds.
-    """
-
-    max_attempts: int = 5
-    base_delay: float = 0.2
-    max_delay: float = 10.0
-
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (0-based)."""
-        return float(min(self.max_delay, self.base_delay * 2**retry))
+OPENSEARCH_BACKOFF = Backoff(attempts=5, base_seconds=0.2, cap_seconds=10.0)
+"""Backoff of one bulk chunk: 5 requests at most, waits of 0.2 s doubling up to 10 s (no jitter)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +121,8 @@ class OpenSearchProjection:
             (as :func:`from_uri` does) so responses keep exact decimals.
         prefix: index-name prefix (see :func:`projections.opensearch_names.invalid_prefix_reason`).
         max_bulk_bytes: upper bound of one ``_bulk`` body; a single larger document is sent alone.
-        retry: backoff for 429/5xx items and failed requests.
+        retry: backoff of one chunk's 429/5xx items and failed requests (requests per chunk at
+            most, and the waits; :data:`OPENSEARCH_BACKOFF` by default, no jitter).
         sleep: called with the backoff in seconds (inject a recorder in tests).
         install_templates: ``PUT`` the index templates before the first write.
         data_mapping: how the templates map ``data`` (``stored``, ``flat`` or ``dynamic``).
@@ -150,7 +137,7 @@ class OpenSearchProjection:
         prefix: str,
         *,
         max_bulk_bytes: int = DEFAULT_MAX_BULK_BYTES,
-        retry: RetryPolicy | None = None,
+        retry: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
         install_templates: bool = True,
         data_mapping: DataMapping = "stored",
@@ -164,8 +151,7 @@ class OpenSearchProjection:
         self._client = client
         self._prefix = prefix
         self._max_bulk_bytes = max_bulk_bytes
-        self._retry = retry or RetryPolicy()
-        self._sleep = sleep
+        self._retry = Retry(retry or OPENSEARCH_BACKOFF, sleep)
         self._templates_ready = not install_templates
         self._data_mapping: DataMapping = data_mapping
 
@@ -278,8 +264,8 @@ class OpenSearchProjection:
     def _send_chunk(self, chunk: list[BulkEntry], report: ApplyReport) -> None:
         """Send one chunk, retrying failed requests and 429/5xx items within the policy."""
         pending = chunk
-        for attempt in range(self._retry.max_attempts):
-            last = attempt + 1 == self._retry.max_attempts
+        for attempt in self._retry.attempts():
+            last = attempt == self._retry.backoff.attempts
             outcome = self._bulk(pending)
             if isinstance(outcome, _RequestFailed):
                 if outcome.status == 413 and len(pending) > 1:
@@ -292,9 +278,8 @@ class OpenSearchProjection:
                 if last or not outcome.retry_now or outcome.status == 413:
                     report.failures.extend(Failure(e.change, outcome.error) for e in pending)
                     return
-                self._sleep(self._retry.delay(attempt))
                 continue
-            retry: list[tuple[BulkEntry, CdcError]] = []
+            retry: list[tuple[BulkEntry, PoisonError | RetryableError]] = []
             for entry, item in _pair(pending, outcome):
                 result = classify_item(item)
                 if result.outcome is ItemOutcome.APPLIED:
@@ -312,7 +297,6 @@ class OpenSearchProjection:
             if last:
                 report.failures.extend(Failure(e.change, err) for e, err in retry)
                 return
-            self._sleep(self._retry.delay(attempt))
             pending = [entry for entry, _ in retry]
 
     def _bulk(self, entries: list[BulkEntry]) -> list[Any] | _RequestFailed:

@@ -24,7 +24,7 @@ from typing import Any
 
 from core import json_codec
 from core.errors import (
-    CdcError,
+    PoisonError,
     RetryableError,
     ThrottledError,
     UnstorableChangeError,
@@ -163,7 +163,7 @@ class ItemResult:
     """Classification of one item; ``error`` is set for ``RETRY`` and ``FAILED``."""
 
     outcome: ItemOutcome
-    error: CdcError | None = None
+    error: PoisonError | RetryableError | None = None
 
 
 def classify_item(item: Mapping[str, Any]) -> ItemResult:

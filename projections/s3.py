@@ -51,12 +51,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from changes.coalesce import coalesce
 from core import json_codec
-from core.errors import CdcError, ConfigError, RetryableError, UnstorableChangeError
+from core.errors import (
+    CdcError,
+    ConfigError,
+    RetryableError,
+    UnstorableChangeError,
+    retryable_unless_poison,
+)
 from core.model import Change, DocKey, wins
+from core.retry import Retry
 from projections import s3_keys
 from projections.aws_errors import (
     ConditionFailedError,
-    RetryPolicy,
+    aws_retry,
     checked_call,
     classify_client_error,
     client_config,
@@ -144,7 +151,8 @@ class S3Projection:
         client: a boto3 S3 client (thread-safe; give it ``max_pool_connections`` >= workers).
         bucket: the bucket.
         prefix: key prefix, leading and trailing slashes ignored (may be empty).
-        retry: backoff policy for retryable failures.
+        retry: backoff of retryable failures (:func:`projections.aws_errors.aws_retry` by
+            default).
         workers: documents written concurrently.
         max_cas_rounds: compare-and-swap attempts per object before giving up as retryable.
 
@@ -158,14 +166,14 @@ class S3Projection:
         bucket: str,
         prefix: str = "",
         *,
-        retry: RetryPolicy | None = None,
+        retry: Retry | None = None,
         workers: int = DEFAULT_WORKERS,
         max_cas_rounds: int = 8,
     ) -> None:
         self._client = client
         self._bucket = bucket
         self._prefix = s3_keys.checked_prefix(prefix)
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or aws_retry()
         self._rounds = max_cas_rounds
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3")
 
@@ -227,10 +235,10 @@ class S3Projection:
             except CdcError as exc:
                 if revision.version == latest.version:
                     latest_failed = True
-                    outcome.failures.append(Failure(latest, exc))
+                    outcome.failures.append(Failure(latest, retryable_unless_poison(exc)))
                 else:
                     outcome.superseded_failed += 1
-                    outcome.failures.append(Failure(revision, exc))
+                    outcome.failures.append(Failure(revision, retryable_unless_poison(exc)))
             else:
                 outcome.history_written += written
                 outcome.history_redactions += written * revision.is_redacted
@@ -239,7 +247,7 @@ class S3Projection:
         try:
             applied = self._retry.run(lambda: self._write_current(latest))
         except CdcError as exc:
-            outcome.failures.append(Failure(latest, exc))
+            outcome.failures.append(Failure(latest, retryable_unless_poison(exc)))
             return outcome
         outcome.applied = applied
         outcome.stale = not applied
@@ -368,7 +376,7 @@ def from_uri(uri: str) -> S3Projection:
     """Build from ``s3://bucket[/prefix]`` with a default boto3 client.
 
     boto3 resolves credentials, region and endpoint (``AWS_ENDPOINT_URL``,
-    ``AWS_ENDPOINT_URL_S3``); botocore's own retries are off, :class:`RetryPolicy` backs off.
+    ``AWS_ENDPOINT_URL_S3``); botocore's own retries are off, :func:`aws_retry` backs off.
 
     Raises:
         ConfigError: a malformed URI, a prefix with an empty, ``.`` or ``..`` segment, or a

@@ -21,7 +21,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Protocol
 
@@ -35,6 +35,7 @@ from core.errors import (
     UserInputError,
 )
 from core.model import Change
+from core.retry import Backoff, Retry
 from dead_letters.sinks import DeadLetter, DeadLetterSink
 from exports.object_blocks import iter_object_blocks
 from exports.plan import ExportObject, ExportPlan
@@ -240,6 +241,11 @@ DEFAULT_BATCH_SIZE = 10_000
 Larger batches coalesce more and commit less often (bench/bench_replay.py)."""
 
 
+REPLAY_BACKOFF = Backoff(attempts=5, base_seconds=1.0, cap_seconds=30.0)
+"""Backoff of a target that fails retryably: 5 tries, waits of 1 s doubling up to 30 s (no
+jitter); ``ReplayOptions.max_attempts`` sets the tries."""
+
+
 @dataclass
 class ReplayOptions:
     """Tuning and safety knobs of a replay."""
@@ -248,7 +254,7 @@ class ReplayOptions:
     fmt: ExportFormat | None = None
     verifier: BlockVerifier | None = None
     dead_letters: ChangeDeadLetters | None = None
-    max_attempts: int = 5
+    max_attempts: int = REPLAY_BACKOFF.attempts
     sleep: Callable[[float], None] = interrupts.sleep
     progress: Progress | None = None
 
@@ -547,10 +553,17 @@ def _verify(
 def _apply(
     changes: list[Change], targets: Sequence[Projection], opts: ReplayOptions, s: ReplaySummary
 ) -> None:
-    """Apply to every target; retry retryable failures with backoff, dead-letter poison ones."""
+    """Apply to every target; retry retryable failures with backoff, dead-letter poison ones.
+
+    Only :class:`PoisonError` failures are dead-lettered; every other failure is retried, up to
+    ``opts.max_attempts`` tries with waits of 1 s doubling up to 30 s (:data:`REPLAY_BACKOFF`),
+    and then stops the replay with :class:`TargetUnavailableError` (nothing recorded as done).
+    A :class:`StorageError` raised by ``apply`` stops it at once: waiting does not free space.
+    """
+    backoff = replace(REPLAY_BACKOFF, attempts=opts.max_attempts)
     for target in targets:
         todo = changes
-        for attempt in range(1, opts.max_attempts + 1):
+        for attempt in Retry(backoff, opts.sleep).attempts():
             try:
                 report = target.apply(todo)
             except StorageError:
@@ -560,7 +573,7 @@ def _apply(
             else:
                 retryable = [f for f in report.failures if f.retryable]
                 for failure in report.failures:
-                    if not failure.retryable:
+                    if failure.poison:
                         _dead_letter(failure, target.name, opts, s)
                 report.failures = []
                 s.targets[target.name].merge(report)
@@ -574,7 +587,6 @@ def _apply(
                     "nothing was lost: re-run the same command to resume"
                 )
                 raise TargetUnavailableError(msg) from error
-            opts.sleep(min(2.0 ** (attempt - 1), 30.0))
 
 
 def _dead_letter(failure: Failure, target: str, opts: ReplayOptions, s: ReplaySummary) -> None:

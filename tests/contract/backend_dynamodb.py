@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.model import DocKey
-from projections.aws_errors import RetryPolicy
+from projections.aws_errors import aws_retry
 from projections.dynamodb import DynamoDbProjection, read_document
 from projections.large_documents import OverflowLocation
 from tests.contract.harness import CurrentRow, Harness
@@ -59,7 +59,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         table,
         s3_client=s3,
         overflow=OverflowLocation(bucket, "big-docs"),
-        retry=RetryPolicy(sleep=lambda _: None),
+        retry=aws_retry(sleep=lambda _: None),
     )
     projection.ensure_table()
 

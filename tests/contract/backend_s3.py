@@ -9,7 +9,7 @@ from typing import Any
 
 from core import json_codec
 from core.model import DocKey
-from projections.aws_errors import RetryPolicy
+from projections.aws_errors import aws_retry
 from projections.s3 import S3Projection, parse_object_key
 from tests.contract.harness import CurrentRow, Harness, HistoryRow
 from tests.moto_server import aws_client, unique_name
@@ -38,7 +38,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     client = aws_client("s3")
     bucket = unique_name("contract")
     client.create_bucket(Bucket=bucket)
-    projection = S3Projection(client, bucket, PREFIX, retry=RetryPolicy(sleep=lambda _: None))
+    projection = S3Projection(client, bucket, PREFIX, retry=aws_retry(sleep=lambda _: None))
 
     def read_objects(kind: str) -> list[tuple[DocKey, int | None, dict[str, Any]]]:
         out = []

@@ -22,9 +22,10 @@ from consumers.kcl_processor import (
     ProcessorConfig,
     main,
 )
-from consumers.kcl_protocol import Backoff, DaemonChannel
+from consumers.kcl_protocol import DaemonChannel
 from core.errors import ConfigError, RetryableError
 from core.model import Change, DocKey
+from core.retry import Backoff
 from dead_letters.sinks import DeadLetter, JsonLinesDeadLetterSink, ListDeadLetterSink
 from projections.base import ApplyReport
 from projections.memory import MemoryProjection

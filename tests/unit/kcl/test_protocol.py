@@ -8,7 +8,6 @@ import json
 import pytest
 
 from consumers.kcl_protocol import (
-    Backoff,
     CheckpointError,
     CheckpointOutcome,
     CheckpointReply,
@@ -22,6 +21,7 @@ from consumers.kcl_protocol import (
     checkpoint_with_retry,
     parse_message,
 )
+from core.retry import Backoff
 
 
 def lines_of(out: io.StringIO) -> list[dict[str, object]]:

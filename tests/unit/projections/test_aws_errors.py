@@ -18,10 +18,17 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from core.errors import ConfigError, PoisonError, RetryableError, ThrottledError
+from core.errors import (
+    AccessDeniedError,
+    ConfigError,
+    MissingResourceError,
+    PoisonError,
+    RetryableError,
+    ThrottledError,
+)
 from projections.aws_errors import (
     ConditionFailedError,
-    RetryPolicy,
+    aws_retry,
     checked_call,
     classify_client_error,
     configured_client,
@@ -47,11 +54,11 @@ def client_error(code: str, status: int, operation: str = "PutItem") -> ClientEr
         ("Whatever", 429, ThrottledError),
         ("InternalServerError", 500, RetryableError),
         ("ServiceUnavailable", 503, RetryableError),
-        ("ResourceNotFoundException", 400, RetryableError),
-        ("NoSuchBucket", 404, RetryableError),
-        ("AccessDeniedException", 400, RetryableError),
-        ("AccessDenied", 403, RetryableError),
-        ("ExpiredTokenException", 400, RetryableError),
+        ("ResourceNotFoundException", 400, MissingResourceError),
+        ("NoSuchBucket", 404, MissingResourceError),
+        ("AccessDeniedException", 400, AccessDeniedError),
+        ("AccessDenied", 403, AccessDeniedError),
+        ("ExpiredTokenException", 400, AccessDeniedError),
         ("ValidationException", 400, PoisonError),
         ("SerializationException", 400, PoisonError),
         ("EntityTooLarge", 400, PoisonError),
@@ -123,8 +130,8 @@ def test_retry_policy_retries_retryable_with_bounded_full_jitter() -> None:
             raise ThrottledError("slow down")
         return "done"
 
-    policy = RetryPolicy(
-        attempts=6, base_delay=0.1, max_delay=0.25, sleep=sleeps.append, rng=random.Random(3)
+    policy = aws_retry(
+        attempts=6, base_seconds=0.1, cap_seconds=0.25, sleep=sleeps.append, rng=random.Random(3)
     )
     assert policy.run(flaky) == "done"
     assert calls == 4
@@ -142,7 +149,7 @@ def test_retry_policy_gives_up_after_attempts() -> None:
         raise RetryableError(f"down {calls}")
 
     with pytest.raises(RetryableError, match="down 3"):
-        RetryPolicy(attempts=3, sleep=lambda _: None).run(always)
+        aws_retry(attempts=3, sleep=lambda _: None).run(always)
     assert calls == 3
 
 
@@ -155,7 +162,7 @@ def test_retry_policy_never_retries_poison() -> None:
         raise PoisonError("never")
 
     with pytest.raises(PoisonError):
-        RetryPolicy(attempts=5, sleep=lambda _: None).run(bad)
+        aws_retry(attempts=5, sleep=lambda _: None).run(bad)
     assert calls == 1
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from core import json_codec
 from core.errors import ConfigError, VerificationError
-from projections.aws_errors import RetryPolicy
+from projections.aws_errors import aws_retry
 from projections.dynamodb import DynamoDbProjection, read_document
 from projections.large_documents import (
     DocumentRef,
@@ -38,7 +38,7 @@ def setup(moto_endpoint: str) -> Iterator[Setup]:  # noqa: F811
         table,
         s3_client=s3,
         overflow=OverflowLocation(bucket, "docs/big"),
-        retry=RetryPolicy(sleep=lambda _: None),
+        retry=aws_retry(sleep=lambda _: None),
     )
     projection.ensure_table()
     yield projection, dynamodb, s3, table

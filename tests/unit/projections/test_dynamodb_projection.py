@@ -20,7 +20,7 @@ from core.errors import (
     UnstorableChangeError,
 )
 from core.model import Change, ChangeKind, DocKey
-from projections.aws_errors import RetryPolicy
+from projections.aws_errors import aws_retry
 from projections.dynamodb import (
     GSI_NAME,
     DynamoDbProjection,
@@ -40,7 +40,7 @@ from tests.moto_server import (  # noqa: F401 - fixtures
     unique_name,
 )
 
-NO_SLEEP = RetryPolicy(sleep=lambda _: None)
+NO_SLEEP = aws_retry(sleep=lambda _: None)
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_throttling_5xx_and_lost_responses_lose_nothing(table: str, seed: int) -
     client = aws_client("dynamodb")
     faults = FaultInjector(client, rate=0.5, seed=seed, operations=frozenset({"PutItem"}))
     projection = DynamoDbProjection(
-        client, table, retry=RetryPolicy(attempts=2, sleep=lambda _: None), workers=8
+        client, table, retry=aws_retry(attempts=2, sleep=lambda _: None), workers=8
     )
     changes = [c for i in range(25) for c in history(f"d{i}", 3, delete_last=i % 4 == 0)]
     changes += [make_change(f"d{i}", 1, kind=ChangeKind.REDACTION) for i in range(0, 25, 5)]
@@ -137,7 +137,7 @@ def test_throttling_that_outlasts_the_retries_is_a_throttled_failure(table: str)
     client = aws_client("dynamodb")
     faults = FaultInjector(client, rate=1.0, kinds=("throttle",))
     projection = DynamoDbProjection(
-        client, table, retry=RetryPolicy(attempts=3, sleep=lambda _: None)
+        client, table, retry=aws_retry(attempts=3, sleep=lambda _: None)
     )
     changes = history("a", 1) + history("b", 1)
     report = projection.apply(changes)
@@ -184,7 +184,7 @@ def test_nan_and_oversize_without_overflow_poison_only_that_change(table: str) -
 def test_unreachable_endpoint_gives_retryable_failures() -> None:
     client = aws_client("dynamodb", dead_endpoint(), connect_timeout=1)
     projection = DynamoDbProjection(
-        client, "nowhere", retry=RetryPolicy(attempts=2, sleep=lambda _: None)
+        client, "nowhere", retry=aws_retry(attempts=2, sleep=lambda _: None)
     )
     report = projection.apply(history("a", 2) + history("b", 1))
     assert report.applied == 0

@@ -19,10 +19,10 @@ from core.errors import (
     UnstorableChangeError,
 )
 from core.model import Change, ChangeKind
+from core.retry import Backoff
 from projections import opensearch
 from projections.opensearch import (
     OpenSearchProjection,
-    RetryPolicy,
     build_client,
     from_uri,
     parse_uri,
@@ -63,7 +63,7 @@ def make_projection(
     return OpenSearchProjection(
         build_client(target),
         target.prefix,
-        retry=RetryPolicy(max_attempts=ATTEMPTS, base_delay=0.1, max_delay=0.3),
+        retry=Backoff(attempts=ATTEMPTS, base_seconds=0.1, cap_seconds=0.3),
         sleep=sleeps,
         data_mapping=target.data_mapping,
         **kwargs,
@@ -320,7 +320,7 @@ def test_an_unreachable_cluster_raises_retryable_when_nothing_can_succeed(sleeps
         "cdc",
         sleep=sleeps,
         install_templates=False,
-        retry=RetryPolicy(max_attempts=2, base_delay=0.01),
+        retry=Backoff(attempts=2, base_seconds=0.01),
     )
     report = no_templates.apply(docs(2))
     assert len(report.failures) == 2

@@ -14,7 +14,7 @@ from botocore.awsrequest import AWSResponse
 from core import json_codec
 from core.errors import ConfigError, UnstorableChangeError
 from core.model import Change, ChangeKind, DocKey
-from projections.aws_errors import RetryPolicy
+from projections.aws_errors import aws_retry
 from projections.s3 import S3Projection, from_uri, parse_object_key
 from tests.builders import history, make_change
 from tests.contract.backend_s3 import list_keys, read_json
@@ -28,7 +28,7 @@ from tests.moto_server import (  # noqa: F401 - fixtures
     unique_name,
 )
 
-NO_SLEEP = RetryPolicy(sleep=lambda _: None)
+NO_SLEEP = aws_retry(sleep=lambda _: None)
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def test_throttling_5xx_and_lost_responses_lose_nothing(bucket: str, seed: int) 
     client = aws_client("s3")
     faults = FaultInjector(client, rate=0.4, seed=seed)
     projection = S3Projection(
-        client, bucket, "f", retry=RetryPolicy(attempts=2, sleep=lambda _: None), workers=8
+        client, bucket, "f", retry=aws_retry(attempts=2, sleep=lambda _: None), workers=8
     )
     changes = [c for i in range(15) for c in history(f"d{i}", 3, delete_last=i % 4 == 0)]
     changes += [make_change(f"d{i}", v, kind=ChangeKind.REDACTION) for i in (1, 2) for v in (0, 2)]
@@ -180,7 +180,7 @@ def test_concurrent_writers_converge_on_the_highest_version(bucket: str) -> None
 
 def test_unreachable_endpoint_gives_retryable_failures() -> None:
     client = aws_client("s3", dead_endpoint(), connect_timeout=1)
-    retry = RetryPolicy(attempts=2, sleep=lambda _: None)
+    retry = aws_retry(attempts=2, sleep=lambda _: None)
     projection = S3Projection(client, "nowhere", "p", retry=retry)
     changes = history("a", 2) + history("b", 1)
     report = projection.apply(changes)
@@ -299,7 +299,7 @@ def test_a_failed_revision_write_fails_its_change_once_and_skips_the_current_obj
 ) -> None:
     client = aws_client("s3")
     fail_revision_puts(client, "a")
-    projection = S3Projection(client, bucket, "rf", retry=RetryPolicy(attempts=1))
+    projection = S3Projection(client, bucket, "rf", retry=aws_retry(attempts=1))
     a0, a1, b0 = make_change("a", 0), make_change("a", 1), make_change("b", 0)
     report = projection.apply([a0, a1, b0, b0])
     assert sorted((f.change.key.doc_id, f.change.version) for f in report.failures) == [
