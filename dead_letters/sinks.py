@@ -198,6 +198,11 @@ class JsonLinesDeadLetterSink:
         self._path = Path(path)
         self._lock = threading.Lock()
 
+    @property
+    def path(self) -> Path:
+        """The file letters are appended to."""
+        return self._path
+
     def check_writable(self) -> None:
         """Create the file (empty) if missing and open it for appending, before any work.
 
