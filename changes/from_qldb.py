@@ -11,10 +11,9 @@ import base64
 from binascii import b2a_base64 as _b64
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from core.errors import InvalidRecordError, PoisonError
-from core.model import BlockAddress, Change, ChangeKind, DocKey
+from core.model import BlockAddress, Change, ChangeKind, DocKey, ExportOrigin, Origin, StreamOrigin
 from schemas.ion_values import to_plain
 from schemas.journal import JournalBlock, JournalRevision, RejectedRevision
 from schemas.qldb_stream import RevisionDetailsRecord
@@ -41,7 +40,7 @@ def to_change(
     *,
     table_id: str | None = None,
     block: BlockAddress | None = None,
-    origin: Any = None,
+    origin: Origin | None = None,
 ) -> Change:
     """Build the change for one user revision of a document in ``table``."""
     meta = revision.metadata
@@ -78,7 +77,7 @@ def to_change(
     )
 
 
-def stream_change(record: RevisionDetailsRecord, origin: Any = None) -> Change:
+def stream_change(record: RevisionDetailsRecord, origin: StreamOrigin | None = None) -> Change:
     """The change of one stream ``REVISION_DETAILS`` record (kind inferred as for exports).
 
     Raises:
@@ -88,15 +87,16 @@ def stream_change(record: RevisionDetailsRecord, origin: Any = None) -> Change:
 
 
 def block_changes(
-    block: JournalBlock, origin: dict[str, Any] | None = None, *, keep_raw: bool = False
+    block: JournalBlock, origin: ExportOrigin | None = None, *, keep_raw: bool = False
 ) -> BlockChanges:
     """Changes for every user revision of an export block, in block order.
 
     Hash-only system revisions are skipped and counted. A user revision whose document is not in
     ``transactionInfo.documents`` cannot be given a table; it is skipped and counted too.
-    Revisions that are poison are returned in ``rejected``. Each change's ``origin`` is a copy
-    of ``origin`` (plus ``raw``, the revision as decoded, and ``source``, the block's bytes when
-    the reader kept them, when ``keep_raw``; dead-letter sinks use them).
+    Revisions that are poison are returned in ``rejected``. Each change's ``origin`` is
+    ``origin``; with ``keep_raw`` (and an ``origin``) it is a copy with ``raw``, the revision as
+    decoded, and ``source``, the block's bytes when the reader kept them (dead-letter sinks use
+    them).
     """
     changes: list[Change] = []
     rejected = list(block.rejected)
@@ -114,7 +114,9 @@ def block_changes(
             continue
         # Without raw values every change of the block shares one (read-only) origin.
         where = (
-            {**(origin or {}), "raw": revision.raw, "source": block.source} if keep_raw else origin
+            ExportOrigin(origin.export_id, origin.key, revision.raw, block.source)
+            if keep_raw and origin is not None
+            else origin
         )
         # Inlined to_change (same result): this loop runs once per revision of a replay.
         data = revision.data

@@ -21,7 +21,7 @@ from exports.plan import ExportPlan, plan_exports
 from exports.store import ExportStore, open_store
 from projections.base import Projection
 from projections.closing import closing_all
-from projections.targets import normalise_uri, open_projection, scheme_of
+from projections.targets import TargetSpec, parse_target
 from replay.engine import (
     DEFAULT_BATCH_SIZE,
     ChangeDeadLetters,
@@ -208,9 +208,7 @@ def _say(text: str) -> None:
 def _replay(args: argparse.Namespace) -> int:
     ion_values.warn_if_slow_ion()
     tune_gc_for_replay()
-    uris = [normalise_uri(uri) for uri in (args.targets or [DEFAULT_TARGET])]
-    for uri in uris:
-        scheme_of(uri)
+    specs = [parse_target(uri) for uri in (args.targets or [DEFAULT_TARGET])]
     if args.dead_letter is not None:
         JsonLinesDeadLetterSink(args.dead_letter).check_writable()
     store = open_store(args.source)
@@ -220,10 +218,22 @@ def _replay(args: argparse.Namespace) -> int:
     args.workers = capped_workers(args.workers, os.cpu_count())
     total = sum(store.size(o.key) or 0 for o in plan.objects) if not args.no_progress else 0
     progress = Progress(total, len(plan.objects), enabled=not args.no_progress)
+    options = ReplayOptions(
+        batch_size=args.batch_size,
+        fmt=_format(args),
+        verifier=ChainBlockVerifier() if args.verify else None,
+        dead_letters=(
+            ChangeDeadLetters(JsonLinesDeadLetterSink(args.dead_letter))
+            if args.dead_letter
+            else None
+        ),
+        progress=progress,
+    )
     if args.workers > 1:
-        summary = _replay_with_workers(args, store, plan, uris, progress)
+        config = WorkerConfig.from_options(args.source, specs, options)
+        summary = _replay_with_workers(config, args.workers, store, plan, progress)
     else:
-        summary = _replay_in_process(args, store, plan, uris, progress)
+        summary = _replay_in_process(store, plan, specs, options)
     for line in summary.lines():
         print(line)
     return ExitCode.OK
@@ -242,51 +252,31 @@ def capped_workers(requested: int, cores: int | None) -> int:
 
 
 def _replay_in_process(
-    args: argparse.Namespace,
     store: ExportStore,
     plan: ExportPlan,
-    uris: list[str],
-    progress: Progress,
+    specs: list[TargetSpec],
+    options: ReplayOptions,
 ) -> ReplaySummary:
     targets: list[Projection] = []
-    dead_letters = (
-        ChangeDeadLetters(JsonLinesDeadLetterSink(args.dead_letter)) if args.dead_letter else None
-    )
     with closing_all(targets):
-        for uri in uris:
-            targets.append(open_projection(uri))
-        options = ReplayOptions(
-            batch_size=args.batch_size,
-            fmt=_format(args),
-            verifier=ChainBlockVerifier() if args.verify else None,
-            dead_letters=dead_letters,
-            progress=progress,
-        )
+        for spec in specs:
+            targets.append(spec.open())
         return replay(store, plan, targets, options)
 
 
 def _replay_with_workers(
-    args: argparse.Namespace,
+    config: WorkerConfig,
+    workers: int,
     store: ExportStore,
     plan: ExportPlan,
-    uris: list[str],
     progress: Progress,
 ) -> ReplaySummary:
-    config = WorkerConfig(
-        source=args.source,
-        target_uris=tuple(uris),
-        batch_size=args.batch_size,
-        fmt=_format(args),
-        verify=args.verify,
-        dead_letter=args.dead_letter,
-    )
-
     def on_object(outcome: ObjectOutcome) -> None:
         nbytes = (store.size(outcome.key) or 0) if progress.total_bytes else 0
         progress.advance(revisions=outcome.summary.revisions_read, nbytes=nbytes, objects=1)
 
     try:
-        return replay_parallel(store, plan, config, args.workers, on_object=on_object)
+        return replay_parallel(store, plan, config, workers, on_object=on_object)
     finally:
         progress.finish()
 

@@ -80,7 +80,7 @@ from dead_letters.sinks import (
 )
 from projections.base import Projection
 from projections.closing import closing_all
-from projections.targets import open_projection
+from projections.targets import parse_target
 from schemas.kinesis import StreamRecord, from_kcl
 from stream.pipeline import BatchOutcome
 from stream.pipeline import process_batch as pipeline_process_batch
@@ -385,11 +385,12 @@ def _configure(
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     config = ProcessorConfig(backoff, checkpoint_backoff, verify=settings.verify_hashes)
+    specs = [parse_target(uri) for uri in settings.targets]  # before any sink or client exists
     sink = _dead_letter_sink(args.dead_letter_file, settings.dead_letter_queue_url)
     projections: list[Projection] = []
     try:
-        for uri in settings.targets:
-            projections.append(open_projection(uri))
+        for spec in specs:
+            projections.append(spec.open())
     except CdcError:
         with closing_all(projections):
             raise

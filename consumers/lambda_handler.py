@@ -33,7 +33,7 @@ from core.errors import PoisonError, RetryableError
 from dead_letters.sinks import DeadLetter, DeadLetterSink, SqsDeadLetterSink
 from projections.base import Projection
 from projections.closing import closing_all
-from projections.targets import open_projection
+from projections.targets import parse_target
 from schemas.ion_values import c_extension_enabled
 from schemas.kinesis import StreamRecord, from_lambda
 from stream.pipeline import BatchCounts, process_batch
@@ -172,7 +172,8 @@ def build_handler(env: Mapping[str, str]) -> StreamHandler:
     if settings.targets_secret_arn is not None:
         client = boto3.client("secretsmanager")
         targets += secret_targets(client, settings.targets_secret_arn)
-    projections = [open_projection(uri) for uri in targets]
+    specs = [parse_target(uri) for uri in targets]  # every URI checked before any is opened
+    projections = [spec.open() for spec in specs]
     logger.info(
         "stream handler configured",
         extra={"targets": [p.name for p in projections], "verify_hashes": settings.verify_hashes},

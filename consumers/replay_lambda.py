@@ -9,6 +9,10 @@ because every write is version-conditioned. A failure is raised with its class n
 (``RetryableError``, ``ThrottledError``...) so the state machine retries only what is retryable;
 changes no target can store go to the SQS dead-letter queue (``CDC_DEAD_LETTER_QUEUE_URL``),
 never silently dropped.
+
+Configuration comes from :class:`consumers.settings.Settings` (read from the environment once per
+invocation); every target is parsed before any object is read, so a bad URI fails the batch
+before any work.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import json
 import os
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consumers.settings import (
-    ENV_DEAD_LETTER_QUEUE_URL,
     ENV_TARGETS,
     ENV_TARGETS_SECRET_ARN,
+    ENV_WORK_BUCKET,
+    SecretsClient,
+    Settings,
     parse_targets,
     secret_targets,
 )
@@ -32,33 +38,44 @@ from exports.plan import ExportObject, plan_exports
 from exports.store import S3ExportStore
 from projections.base import Projection
 from projections.closing import closing_all
-from projections.targets import open_projection
+from projections.targets import parse_target
 from replay.engine import ChangeDeadLetters, ReplayOptions, replay_object
 from schemas.journal_export import ExportFormat, parse_object_key, parse_started_manifest
 
-ENV_WORK_BUCKET = "CDC_REPLAY_WORK_BUCKET"
-"""Bucket where plans are written (under ``replay-plans/``)."""
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
 PLAN_PREFIX = "replay-plans/"
+"""Where plans are written in ``CDC_REPLAY_WORK_BUCKET`` (:data:`ENV_WORK_BUCKET`)."""
 
 
-def _s3() -> Any:
+def _s3() -> S3Client:
     import boto3  # I/O edge only
 
     return boto3.client("s3")
+
+
+def _settings(env: Mapping[str, str] | None) -> Settings:
+    """The settings of both handlers: no variable is required here (each handler says what it
+    needs), every one given is validated."""
+    return Settings.from_env(
+        os.environ if env is None else env, require_dead_letter_queue=False, require_targets=False
+    )
 
 
 def plan_handler(
     event: Mapping[str, Any],
     context: object,
     *,
-    s3: Any = None,
+    s3: S3Client | None = None,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write the replay plan for ``event = {"bucket", "prefix", "strand"?}``; return where it is.
 
     ``strand`` picks one strand when the prefix holds exports of several (otherwise refused).
     """
-    env = os.environ if env is None else env
+    settings = _settings(env)
     bucket = event.get("bucket")
     if not isinstance(bucket, str) or not bucket:
         msg = 'plan input needs {"bucket": "<export bucket>", "prefix": "<export prefix>"}'
@@ -68,8 +85,8 @@ def plan_handler(
     if strand is not None and not isinstance(strand, str):
         msg = 'plan input "strand" must be a strand id (a string)'
         raise UserInputError(msg)
-    work_bucket = env.get(ENV_WORK_BUCKET, "").strip()
-    if not work_bucket:
+    work_bucket = settings.work_bucket
+    if work_bucket is None:
         msg = f"{ENV_WORK_BUCKET} is not set"
         raise ConfigError(msg)
     client = s3 if s3 is not None else _s3()
@@ -119,23 +136,23 @@ def objects_handler(
     event: Mapping[str, Any],
     context: object,
     *,
-    s3: Any = None,
-    sqs: Any = None,
-    secrets: Any = None,
+    s3: S3Client | None = None,
+    sqs: SQSClient | None = None,
+    secrets: SecretsClient | None = None,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Replay the objects of one distributed-Map batch; see the module docstring."""
-    env = os.environ if env is None else env
+    settings = _settings(env)
     items = event.get("Items")
     if not isinstance(items, list):
         msg = 'objects input needs {"Items": [...]} as the distributed Map ItemBatcher sends it'
         raise UserInputError(msg)
     batch_input = event.get("BatchInput") or {}
-    uris = _targets(batch_input.get("targets"), env, secrets)
+    specs = [parse_target(uri) for uri in _targets(batch_input.get("targets"), settings, secrets)]
     client = s3 if s3 is not None else _s3()
-    queue_url = env.get(ENV_DEAD_LETTER_QUEUE_URL, "").strip()
+    queue_url = settings.dead_letter_queue_url
     dead_letters = None
-    if queue_url:
+    if queue_url is not None:
         if sqs is None:
             import boto3  # I/O edge only
 
@@ -144,7 +161,7 @@ def objects_handler(
     targets: list[Projection] = []
     try:
         with closing_all(targets):
-            targets.extend(open_projection(uri) for uri in uris)
+            targets.extend(spec.open() for spec in specs)
             results = [_replay_item(item, client, targets, dead_letters) for item in items]
     except RetryableError as exc:
         if type(exc) is RetryableError:
@@ -154,14 +171,15 @@ def objects_handler(
     return {"objects": results}
 
 
-def _targets(override: object, env: Mapping[str, str], secrets: Any = None) -> tuple[str, ...]:
+def _targets(
+    override: object, settings: Settings, secrets: SecretsClient | None = None
+) -> tuple[str, ...]:
     """Execution-input targets, else ``CDC_TARGETS`` plus those in ``CDC_TARGETS_SECRET_ARN``."""
     if isinstance(override, list) and override:
         return parse_targets(",".join(str(u) for u in override), "BatchInput.targets")
-    text = env.get(ENV_TARGETS, "").strip()
-    targets = parse_targets(text, ENV_TARGETS) if text else ()
-    secret_arn = env.get(ENV_TARGETS_SECRET_ARN, "").strip()
-    if secret_arn:
+    targets = settings.targets
+    secret_arn = settings.targets_secret_arn
+    if secret_arn is not None:
         if secrets is None:
             import boto3  # I/O edge only
 
@@ -178,7 +196,7 @@ def _targets(override: object, env: Mapping[str, str], secrets: Any = None) -> t
 
 def _replay_item(
     item: Mapping[str, Any],
-    client: Any,
+    client: S3Client,
     targets: Sequence[Projection],
     dead_letters: ChangeDeadLetters | None,
 ) -> dict[str, Any]:

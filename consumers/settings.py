@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,6 +28,8 @@ ENV_LOG_LEVEL = "CDC_LOG_LEVEL"
 ENV_TARGETS_SECRET_ARN = "CDC_TARGETS_SECRET_ARN"
 """Optional Secrets Manager ARN whose value adds target URIs (kept out of the environment
 because they hold passwords); see :func:`secret_targets`."""
+ENV_WORK_BUCKET = "CDC_REPLAY_WORK_BUCKET"
+"""Bucket where the distributed replay writes its plans (``consumers.replay_lambda``)."""
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off", ""})
@@ -44,6 +46,7 @@ class Settings:
         verify_hashes: recompute revision hashes and dead-letter mismatches.
         log_level: an upper-case logging level name.
         targets_secret_arn: a Secrets Manager secret holding more target URIs, or ``None``.
+        work_bucket: the distributed replay's plan bucket, or ``None`` when not set.
     """
 
     targets: tuple[str, ...]
@@ -51,19 +54,28 @@ class Settings:
     verify_hashes: bool = False
     log_level: str = "INFO"
     targets_secret_arn: str | None = None
+    work_bucket: str | None = None
 
     @classmethod
     def from_env(
-        cls, env: Mapping[str, str], *, require_dead_letter_queue: bool = True
+        cls,
+        env: Mapping[str, str],
+        *,
+        require_dead_letter_queue: bool = True,
+        require_targets: bool = True,
     ) -> Settings:
         """Read and validate the ``CDC_*`` variables from ``env``.
+
+        ``require_targets=False`` accepts neither ``CDC_TARGETS`` nor
+        ``CDC_TARGETS_SECRET_ARN`` (the distributed replay may name its targets in the
+        execution input).
 
         Raises:
             ConfigError: a required variable is missing or a value is invalid.
         """
         raw_targets = env.get(ENV_TARGETS, "").strip()
         secret_arn = env.get(ENV_TARGETS_SECRET_ARN, "").strip() or None
-        if not raw_targets and secret_arn is None:
+        if not raw_targets and secret_arn is None and require_targets:
             msg = f"{ENV_TARGETS} is required: set it to one or more comma-separated target URIs"
             raise ConfigError(msg)
         targets = parse_targets(raw_targets, ENV_TARGETS) if raw_targets else ()
@@ -90,6 +102,7 @@ class Settings:
             verify_hashes=verify_text in _TRUE,
             log_level=level,
             targets_secret_arn=secret_arn,
+            work_bucket=env.get(ENV_WORK_BUCKET, "").strip() or None,
         )
 
 
@@ -112,7 +125,16 @@ def parse_targets(text: str, source: str) -> tuple[str, ...]:
     return targets
 
 
-def secret_targets(client: Any, secret_arn: str) -> tuple[str, ...]:
+class SecretsClient(Protocol):
+    """The part of a boto3 Secrets Manager client used here (boto3-stubs has no
+    ``secretsmanager`` extra among the dev dependencies)."""
+
+    def get_secret_value(self, *, SecretId: str) -> Mapping[str, Any]:
+        """``GetSecretValue``."""
+        ...
+
+
+def secret_targets(client: SecretsClient, secret_arn: str) -> tuple[str, ...]:
     """Target URIs stored in a Secrets Manager secret (they carry passwords).
 
     The ``SecretString`` is either comma-separated target URIs, a JSON object with a ``uri``

@@ -3,13 +3,17 @@
 The QLDB document ``version`` is the only ordering authority: two changes to the same
 :class:`DocKey` are ordered by version alone, never by arrival, Kinesis sequence number or
 block position.
+
+A change also says where it came from (:attr:`Change.origin`): an :class:`ExportOrigin` (export
+object, and the revision's own bytes when a dead-letter sink needs them) or a
+:class:`StreamOrigin` (the Kinesis record), so failures can be reported back to the source.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from core.fast_init import fast_init
 
@@ -47,6 +51,63 @@ class BlockAddress:
 
 @fast_init
 @dataclass(frozen=True, slots=True)
+class ExportOrigin:
+    """Where an export change came from: the data object, and what a dead letter keeps of it.
+
+    Attributes:
+        export_id: the export the object belongs to.
+        key: the data object's key.
+        raw: the revision as decoded (an Ion value), or ``None`` when not kept.
+        source: the bytes of the block holding the revision as read (JSON Lines exports), or
+            ``None``.
+    """
+
+    export_id: str
+    key: str
+    raw: object = field(default=None, repr=False)
+    source: bytes | None = field(default=None, repr=False)
+
+
+class StreamPosition(Protocol):
+    """What is reported about the Kinesis record a stream change came from
+    (``schemas.kinesis.StreamRecord`` is one)."""
+
+    @property
+    def data(self) -> bytes:
+        """The record's bytes."""
+        ...
+
+    @property
+    def shard_id(self) -> str | None:
+        """The shard, when known."""
+        ...
+
+    @property
+    def sequence_number(self) -> str:
+        """The outer Kinesis sequence number."""
+        ...
+
+    @property
+    def sub_sequence_number(self) -> int | None:
+        """The index inside a KPL aggregate, ``None`` for an outer record."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOrigin:
+    """Where a stream change came from: the index of its outer record in the batch and the user
+    record."""
+
+    index: int
+    record: StreamPosition
+
+
+Origin = ExportOrigin | StreamOrigin
+"""What :attr:`Change.origin` holds when known."""
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
 class Change:
     """One user-document revision, normalised.
 
@@ -62,8 +123,9 @@ class Change:
         revision_hash: base64 of the revision hash (SHA-256).
         data_hash: base64 of ``dataHash`` for redactions, else ``None``.
         table_id: the QLDB table id when known.
-        origin: opaque identity of the record the change came from (stream position or export
-            object/block), used to report failures back to the source; not part of equality.
+        origin: the record the change came from (:class:`ExportOrigin` or
+            :class:`StreamOrigin`), used to report failures back to the source; not part of
+            equality.
     """
 
     key: DocKey
@@ -76,7 +138,7 @@ class Change:
     revision_hash: str
     data_hash: str | None = None
     table_id: str | None = None
-    origin: Any = field(default=None, compare=False, hash=False)
+    origin: Origin | None = field(default=None, compare=False, hash=False)
 
     @property
     def is_tombstone(self) -> bool:

@@ -16,11 +16,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.errors import ConfigError, RetryableError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 SQS_MAX_BODY = 256 * 1024
 """SQS's classic maximum message (and SendMessageBatch request payload) size in bytes."""
@@ -117,7 +121,7 @@ class SqsDeadLetterSink:
     a letter counts as stored only when all its parts were accepted.
     """
 
-    def __init__(self, client: Any, queue_url: str) -> None:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
         """Use an SQS ``client`` (boto3) and the target ``queue_url``."""
         self._client = client
         self._queue_url = queue_url
@@ -140,7 +144,9 @@ class SqsDeadLetterSink:
         return [letters[i] for i in sorted(failed_letters)]
 
     def _send(self, chunk: list[tuple[int, dict[str, str]]]) -> set[int]:
-        request = [{"Id": str(n), "MessageBody": body["body"]} for n, (_, body) in enumerate(chunk)]
+        request: list[SendMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(n), "MessageBody": body["body"]} for n, (_, body) in enumerate(chunk)
+        ]
         try:
             response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=request)
         except (ClientError, BotoCoreError):
@@ -197,6 +203,11 @@ class JsonLinesDeadLetterSink:
         """Append to ``path`` (created if missing; its folder must exist)."""
         self._path = Path(path)
         self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        """The file letters are appended to."""
+        return self._path
 
     def check_writable(self) -> None:
         """Create the file (empty) if missing and open it for appending, before any work.

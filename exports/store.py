@@ -18,11 +18,15 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from core.errors import PoisonError, RetryableError, UserInputError
 from schemas.journal_export import COMPLETED_MANIFEST, OBJECT_NAME
+
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+    from mypy_boto3_s3 import S3Client
 
 
 class MissingObjectError(UserInputError):
@@ -148,7 +152,7 @@ class LocalExportStore:
 class _StreamingBodyReader(io.RawIOBase):
     """Adapts a botocore StreamingBody to a raw binary stream (for io.BufferedReader)."""
 
-    def __init__(self, body: Any) -> None:
+    def __init__(self, body: StreamingBody) -> None:
         self._body = body
 
     def readable(self) -> bool:
@@ -178,7 +182,7 @@ class _StreamingBodyReader(io.RawIOBase):
 class S3ExportStore:
     """An export in S3: ``s3://bucket/prefix``."""
 
-    client: Any
+    client: S3Client
     bucket: str
     prefix: str
     _sizes: dict[str, int] = field(default_factory=dict, repr=False)
@@ -279,7 +283,7 @@ class _s3_errors:
         raise type(error)(msg) from exc
 
 
-def open_store(source: str, *, s3_client: Any = None) -> ExportStore:
+def open_store(source: str, *, s3_client: S3Client | None = None) -> ExportStore:
     """Build the store for ``source``: ``s3://bucket/prefix`` or a local folder path."""
     if source.startswith("s3://"):
         parts = urlsplit(source)

@@ -1,6 +1,7 @@
 """DynamoDB projection: one item per document holding its current state, version-conditioned.
 
-URI: ``dynamodb://TableName[?overflow=s3://bucket/prefix&create=true]``.
+URI: ``dynamodb://TableName[?overflow=s3://bucket/prefix&create=true]``, parsed without I/O by
+:mod:`projections.dynamodb_target`; :func:`open_target` builds the clients.
 
 Table layout (created by :meth:`DynamoDbProjection.ensure_table`, or on open with
 ``create=true``): partition key ``pk`` (S), no sort key, ``PAY_PER_REQUEST``, and a global
@@ -65,8 +66,7 @@ import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import (
@@ -97,7 +97,19 @@ from projections.aws_errors import (
     configured_client,
 )
 from projections.base import ApplyReport, Failure
-from projections.large_documents import DocumentRef, OverflowLocation
+from projections.dynamodb_target import (
+    CHECKPOINT_TABLE_SUFFIX,
+    MAX_TABLE_NAME,
+    DynamoDbTarget,
+    OverflowLocation,
+    checkpoint_table_name,
+)
+from projections.dynamodb_target import parse as parse_target
+from projections.large_documents import DocumentRef
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
 
 ITEM_LIMIT_BYTES = 400 * 1024
 """DynamoDB's maximum item size."""
@@ -109,10 +121,6 @@ MAX_DIGITS = 38
 """DynamoDB's maximum number precision (significant digits)."""
 
 GSI_NAME = "byLedgerTable"
-CHECKPOINT_TABLE_SUFFIX = "-checkpoints"
-"""The checkpoints table of documents table ``T`` is ``T-checkpoints``."""
-MAX_TABLE_NAME = 255
-"""DynamoDB's longest table name."""
 DEFAULT_WORKERS = 16
 
 _CONDITION = "attribute_not_exists(pk) OR #v < :v"
@@ -286,7 +294,7 @@ def change_item(change: Change) -> dict[str, dict[str, Any]]:
     return item
 
 
-def read_document(item: dict[str, Any], s3_client: Any) -> dict[str, Any] | None:
+def read_document(item: dict[str, Any], s3_client: S3Client | None) -> dict[str, Any] | None:
     """The document data of a stored item, fetching and verifying it from S3 when offloaded.
 
     Returns ``None`` for tombstones and redactions.
@@ -297,6 +305,9 @@ def read_document(item: dict[str, Any], s3_client: Any) -> dict[str, Any] | None
         RetryableError / PoisonError: classified S3 failures.
     """
     if "dataRef" in item:
+        if s3_client is None:
+            msg = f"item {item.get('pk')} is offloaded to S3 but no S3 client was given"
+            raise ValueError(msg)
         return large_documents.fetch(s3_client, DocumentRef.from_attribute(item["dataRef"]))
     if "data" in item:
         data = from_attribute_value(item["data"])
@@ -328,11 +339,11 @@ class DynamoDbProjection:
 
     def __init__(
         self,
-        client: Any,
+        client: DynamoDBClient,
         table_name: str,
         *,
         checkpoint_table: str | None = None,
-        s3_client: Any = None,
+        s3_client: S3Client | None = None,
         overflow: OverflowLocation | None = None,
         retry: Retry | None = None,
         workers: int = DEFAULT_WORKERS,
@@ -473,9 +484,10 @@ class DynamoDbProjection:
             )
             raise UnstorableChangeError(msg)
         assert change.data is not None
+        assert self._s3 is not None  # the constructor requires it with an overflow location
         body = large_documents.encode(change.data)
-        overflow = self._overflow
-        ref = self._retry.run(lambda: large_documents.offload(self._s3, overflow, body))
+        overflow, s3 = self._overflow, self._s3
+        ref = self._retry.run(lambda: large_documents.offload(s3, overflow, body))
         del item["data"]
         item["dataRef"] = ref.to_attribute()
         return item
@@ -530,49 +542,38 @@ class DynamoDbProjection:
         self._pool.shutdown(wait=True)
 
 
-def checkpoint_table_name(table_name: str) -> str:
-    """The checkpoints table of documents table ``table_name``: ``<table_name>-checkpoints``."""
-    return f"{table_name}{CHECKPOINT_TABLE_SUFFIX}"
-
-
 def from_uri(uri: str) -> DynamoDbProjection:
-    """Build from ``dynamodb://TableName[?overflow=s3://bucket/prefix&create=true]``.
+    """Parse ``uri`` (:func:`projections.dynamodb_target.parse`) and :func:`open_target` it.
+
+    Raises:
+        ConfigError / RetryableError: see both.
+    """
+    return parse_target(uri).open()
+
+
+def open_target(target: DynamoDbTarget) -> DynamoDbProjection:
+    """Build the clients and the projection of ``target``; create the tables when it says so.
 
     boto3 resolves credentials, region and endpoints itself (``AWS_ENDPOINT_URL``,
     ``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL_S3`` are honoured natively). botocore's
     own retries are disabled: :func:`aws_retry` does the backoff.
 
     Raises:
-        ConfigError: a malformed URI, an unknown query parameter, a table name so long that
-            ``<name>-checkpoints`` exceeds DynamoDB's 255 characters, a botocore configuration
-            error while building the clients (no region, unknown profile, partial
-            credentials), or, with ``create=true``, no AWS credentials at all.
-        RetryableError: with ``create=true``, the table could not be created or checked.
+        ConfigError: a botocore configuration error while building the clients (no region,
+            unknown profile, partial credentials), or, with ``create``, no AWS credentials at
+            all.
+        RetryableError: with ``create``, the table could not be created or checked.
     """
-    parts = urlsplit(uri)
-    if parts.scheme != "dynamodb" or not parts.netloc or parts.path not in {"", "/"}:
-        msg = f"DynamoDB target must look like dynamodb://Table[?overflow=s3://b/p], got {uri!r}"
-        raise ConfigError(msg)
-    query = parse_qs(parts.query, keep_blank_values=True)
-    unknown = set(query) - {"overflow", "create"}
-    if unknown:
-        msg = f"unknown DynamoDB target option(s) {sorted(unknown)} in {uri!r}"
-        raise ConfigError(msg)
-    if len(checkpoint_table_name(parts.netloc)) > MAX_TABLE_NAME:
-        msg = (
-            f"DynamoDB table name in {uri!r} is too long: its checkpoints table "
-            f"<name>{CHECKPOINT_TABLE_SUFFIX} must fit in {MAX_TABLE_NAME} characters"
-        )
-        raise ConfigError(msg)
     config = client_config(DEFAULT_WORKERS + 4)
-    overflow = OverflowLocation.parse(query["overflow"][-1]) if "overflow" in query else None
-    what = f"the DynamoDB target {uri}"
-    s3_client = None
-    if overflow is not None:
+    what = f"the DynamoDB target {target.uri}"
+    s3_client: S3Client | None = None
+    if target.overflow is not None:
         s3_client = configured_client(lambda: boto3.client("s3", config=config), what)
     client = configured_client(lambda: boto3.client("dynamodb", config=config), what)
-    projection = DynamoDbProjection(client, parts.netloc, s3_client=s3_client, overflow=overflow)
-    if query.get("create", ["false"])[-1].lower() in {"true", "1", "yes"}:
+    projection = DynamoDbProjection(
+        client, target.table, s3_client=s3_client, overflow=target.overflow
+    )
+    if target.create:
         try:
             projection.ensure_table()
         except CdcError as exc:
@@ -585,6 +586,8 @@ def from_uri(uri: str) -> DynamoDbProjection:
 
 
 __all__ = [
+    "CHECKPOINT_TABLE_SUFFIX",
+    "MAX_TABLE_NAME",
     "DynamoDbProjection",
     "ITEM_LIMIT_BYTES",
     "change_item",
@@ -592,6 +595,7 @@ __all__ = [
     "from_attribute_value",
     "from_uri",
     "item_size",
+    "open_target",
     "read_document",
     "to_attribute_value",
 ]

@@ -20,40 +20,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError
 
 from core import json_codec
-from core.errors import ConfigError, VerificationError
+from core.errors import VerificationError
 from projections.aws_errors import ConditionFailedError, checked_call, classify_client_error
+from projections.dynamodb_target import OverflowLocation
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 class OffloadedDocumentCorruptError(VerificationError):
     """An offloaded document's bytes do not match the SHA-256 or size recorded in its item."""
-
-
-@dataclass(frozen=True, slots=True)
-class OverflowLocation:
-    """Where big documents go: ``s3://bucket/prefix``."""
-
-    bucket: str
-    prefix: str = ""
-
-    @classmethod
-    def parse(cls, uri: str) -> OverflowLocation:
-        """Parse ``s3://bucket[/prefix]``; raise ConfigError for anything else."""
-        parts = urlsplit(uri)
-        if parts.scheme != "s3" or not parts.netloc:
-            msg = f"overflow location must look like s3://bucket/prefix, got {uri!r}"
-            raise ConfigError(msg)
-        return cls(bucket=parts.netloc, prefix=parts.path.strip("/"))
-
-    def key_for(self, sha256_hex: str) -> str:
-        """Object key of the document whose JSON bytes hash to ``sha256_hex``."""
-        name = f"{sha256_hex}.json"
-        return f"{self.prefix}/{name}" if self.prefix else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +78,7 @@ def encode(data: dict[str, Any]) -> bytes:
     return json_codec.dumps(data).encode("utf-8")
 
 
-def offload(s3_client: Any, location: OverflowLocation, body: bytes) -> DocumentRef:
+def offload(s3_client: S3Client, location: OverflowLocation, body: bytes) -> DocumentRef:
     """Store ``body`` (see :func:`encode`) content-addressed; idempotent.
 
     Raises:
@@ -119,7 +100,7 @@ def offload(s3_client: Any, location: OverflowLocation, body: bytes) -> Document
     return DocumentRef(bucket=location.bucket, key=key, sha256=digest, size=len(body))
 
 
-def fetch(s3_client: Any, ref: DocumentRef) -> dict[str, Any]:
+def fetch(s3_client: S3Client, ref: DocumentRef) -> dict[str, Any]:
     """Read an offloaded document and verify its SHA-256 and size before returning it.
 
     Raises:
@@ -143,3 +124,13 @@ def fetch(s3_client: Any, ref: DocumentRef) -> dict[str, Any]:
         msg = f"s3://{ref.bucket}/{ref.key} does not hold a JSON object"
         raise OffloadedDocumentCorruptError(msg)
     return data
+
+
+__all__ = [
+    "DocumentRef",
+    "OffloadedDocumentCorruptError",
+    "OverflowLocation",
+    "encode",
+    "fetch",
+    "offload",
+]

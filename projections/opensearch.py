@@ -12,7 +12,8 @@ Target URI: ``opensearch+https://[user:password@]host[:port]/<index-prefix>[?opt
   ``data=stored|flat|dynamic`` picks the mapping of the document data (default ``stored``, see
   :mod:`projections.opensearch_template`).
 
-The default port is 443 for ``https`` and 9200 for ``http``.
+The default port is 443 for ``https`` and 9200 for ``http``. The URI is parsed without I/O by
+:mod:`projections.opensearch_target`; :func:`open_target` builds the client.
 
 Guarantees (the contract of :mod:`projections.base`):
 
@@ -38,10 +39,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import (
@@ -76,7 +76,8 @@ from projections.opensearch_bulk import (
     classify_item,
 )
 from projections.opensearch_names import checkpoint_index, invalid_prefix_reason
-from projections.opensearch_template import DATA_MAPPINGS, DataMapping, templates
+from projections.opensearch_target import OpenSearchTarget, parse_uri
+from projections.opensearch_template import DataMapping, templates
 
 _NDJSON = {"content-type": "application/x-ndjson"}
 _CHECKPOINT_PAGE = 1000
@@ -346,112 +347,6 @@ def _request_error(action: str, exc: OpenSearchException) -> RetryableError:
     return RetryableError(f"OpenSearch {action} failed: {detail:.500}")
 
 
-@dataclass(frozen=True, slots=True)
-class OpenSearchTarget:
-    """A parsed ``opensearch+http(s)://`` URI."""
-
-    scheme: str
-    host: str
-    port: int
-    prefix: str
-    username: str | None
-    password: str | None
-    sigv4: bool
-    region: str | None
-    service: str
-    bulk_bytes: int
-    timeout: float
-    install_templates: bool
-    verify_certs: bool
-    data_mapping: DataMapping
-
-
-_OPTIONS = frozenset(
-    {"auth", "region", "service", "bulk_bytes", "timeout", "templates", "verify", "data"}
-)
-_FALSE = ("false", "0", "no", "off")
-
-
-def parse_uri(uri: str) -> OpenSearchTarget:
-    """Parse an ``opensearch+https://`` or ``opensearch+http://`` target URI.
-
-    Raises:
-        ConfigError: unknown scheme or option, missing host or prefix, bad values.
-    """
-    parts = urlsplit(uri)
-    scheme = parts.scheme.lower()
-    if scheme not in ("opensearch+https", "opensearch+http"):
-        msg = f"not an OpenSearch target: {uri!r} (use opensearch+https://host/prefix)"
-        raise ConfigError(msg)
-    http_scheme = scheme.removeprefix("opensearch+")
-    if not parts.hostname:
-        msg = f"OpenSearch target {uri!r} has no host"
-        raise ConfigError(msg)
-    try:
-        port = parts.port or (443 if http_scheme == "https" else 9200)
-    except ValueError as exc:
-        msg = f"OpenSearch target {uri!r} has an invalid port"
-        raise ConfigError(msg) from exc
-    prefix = parts.path.strip("/")
-    if "/" in prefix:
-        msg = f"OpenSearch target {uri!r}: the path must be a single index prefix"
-        raise ConfigError(msg)
-    reason = invalid_prefix_reason(prefix)
-    if reason is not None:
-        msg = f"OpenSearch target {uri!r}: {reason}"
-        raise ConfigError(msg)
-    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-    unknown = sorted(set(query) - _OPTIONS)
-    if unknown:
-        msg = f"OpenSearch target {uri!r}: unknown option(s) {', '.join(unknown)}"
-        raise ConfigError(msg)
-    auth = query.get("auth", "").lower()
-    if auth not in ("", "sigv4", "basic"):
-        msg = f"OpenSearch target {uri!r}: auth must be sigv4 or basic"
-        raise ConfigError(msg)
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password is not None else None
-    if auth == "sigv4" and username:
-        msg = f"OpenSearch target {uri!r}: use either auth=sigv4 or user:password@, not both"
-        raise ConfigError(msg)
-    default_service = "aoss" if parts.hostname.endswith(".aoss.amazonaws.com") else "es"
-    service = query.get("service", default_service)
-    if service not in ("es", "aoss"):
-        msg = f"OpenSearch target {uri!r}: service must be es or aoss"
-        raise ConfigError(msg)
-    data = query.get("data", "stored")
-    modes = {mode: mode for mode in DATA_MAPPINGS}
-    if data not in modes:
-        msg = f"OpenSearch target {uri!r}: data must be one of {', '.join(DATA_MAPPINGS)}"
-        raise ConfigError(msg)
-    return OpenSearchTarget(
-        scheme=http_scheme,
-        host=parts.hostname,
-        port=port,
-        prefix=prefix,
-        username=username,
-        password=password,
-        sigv4=auth == "sigv4",
-        region=query.get("region") or None,
-        service=service,
-        bulk_bytes=_positive(uri, query, "bulk_bytes", DEFAULT_MAX_BULK_BYTES),
-        timeout=float(_positive(uri, query, "timeout", 30)),
-        install_templates=query.get("templates", "true").lower() not in _FALSE,
-        verify_certs=query.get("verify", "true").lower() not in _FALSE,
-        data_mapping=modes[data],
-    )
-
-
-def _positive(uri: str, query: Mapping[str, str], name: str, default: int) -> int:
-    text = query.get(name)
-    if text is None:
-        return default
-    if not text.isdigit() or int(text) <= 0:
-        msg = f"OpenSearch target {uri!r}: {name} must be a positive integer, got {text!r}"
-        raise ConfigError(msg)
-    return int(text)
-
-
 def build_client(target: OpenSearchTarget) -> OpenSearch:
     """An ``OpenSearch`` client for ``target`` with exact-decimal serialisation.
 
@@ -500,8 +395,20 @@ def build_client(target: OpenSearchTarget) -> OpenSearch:
 
 
 def from_uri(uri: str) -> OpenSearchProjection:
-    """Build the projection for an ``opensearch+https://`` / ``opensearch+http://`` URI."""
-    target = parse_uri(uri)
+    """Parse ``uri`` (:func:`projections.opensearch_target.parse_uri`) and :func:`open_target` it.
+
+    Raises:
+        ConfigError: see both.
+    """
+    return parse_uri(uri).open()
+
+
+def open_target(target: OpenSearchTarget) -> OpenSearchProjection:
+    """Build the client (:func:`build_client`) and the projection of ``target``.
+
+    Raises:
+        ConfigError: see :func:`build_client`.
+    """
     return OpenSearchProjection(
         build_client(target),
         target.prefix,
@@ -509,3 +416,15 @@ def from_uri(uri: str) -> OpenSearchProjection:
         install_templates=target.install_templates,
         data_mapping=target.data_mapping,
     )
+
+
+__all__ = [
+    "ExactJSONSerializer",
+    "OpenSearchProjection",
+    "OpenSearchTarget",
+    "OPENSEARCH_BACKOFF",
+    "build_client",
+    "from_uri",
+    "open_target",
+    "parse_uri",
+]

@@ -1,8 +1,8 @@
 """PostgreSQL projection (also Aurora PostgreSQL): current state plus full revision history.
 
 ``from_uri("postgresql://user@host:5432/db?schema=ledger")`` (``postgres://`` too; every other
-libpq URI parameter is passed through). Tables are created if missing, see
-:mod:`projections.postgres_sql`.
+libpq URI parameter is passed through; the URI is parsed by :mod:`projections.postgres_target`).
+Tables are created if missing, see :mod:`projections.postgres_sql`.
 
 Guarantees of :meth:`PostgresProjection.apply`:
 
@@ -34,7 +34,6 @@ Guarantees of :meth:`PostgresProjection.apply`:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -43,6 +42,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from changes.coalesce import coalesce
 from core.errors import ConfigError, RetryableError, UnstorableChangeError
 from core.model import Change
+from projections import postgres_target
 from projections.base import ApplyReport, Failure
 from projections.postgres_connect_errors import connect_error
 from projections.postgres_rows import Unstorable, copy_line, encode_lines, unstorable_reason
@@ -332,20 +332,11 @@ def _counts(cur: psycopg.Cursor[tuple[object, ...]]) -> tuple[int, ...]:
 
 
 def from_uri(uri: str) -> PostgresProjection:
-    """Build the projection for a libpq URI; ``?schema=name`` selects the schema.
+    """Build the projection for a libpq URI; ``?schema=name`` selects the schema (parse with
+    :func:`projections.postgres_target.parse`, then open).
 
     Raises:
-        ConfigError: the URI is not ``postgresql://`` / ``postgres://`` or the schema is empty.
+        ConfigError: the URI is not ``postgresql://`` / ``postgres://``, the schema is empty,
+            or libpq does not accept the connection string.
     """
-    parts = urlsplit(uri)
-    if parts.scheme.lower() not in ("postgresql", "postgres"):
-        msg = f"not a PostgreSQL URI: {uri!r} (expected postgresql://user@host:port/database)"
-        raise ConfigError(msg)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [value for name, value in query if name == "schema"]
-    if any(not s for s in schemas) or len(schemas) > 1:
-        msg = f"PostgreSQL URI {uri!r}: give ?schema=name at most once, non-empty"
-        raise ConfigError(msg)
-    rest = urlencode([(name, value) for name, value in query if name != "schema"])
-    conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
-    return PostgresProjection(conninfo, schema=schemas[0] if schemas else None)
+    return postgres_target.parse(uri).open()

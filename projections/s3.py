@@ -1,6 +1,7 @@
 """S3 projection: one JSON object per revision plus one per document's current state.
 
-URI: ``s3://bucket[/prefix]``. Layout (see ``docs/s3-layout.md``; keys built by
+URI: ``s3://bucket[/prefix]``, parsed without I/O by :mod:`projections.s3_target`;
+:func:`open_target` builds the client. Layout (see ``docs/s3-layout.md``; keys built by
 :mod:`projections.s3_keys`)::
 
     <prefix>/<table>/revisions/<docId>/<version, zero-padded to 20 digits>.json
@@ -43,8 +44,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -53,7 +53,6 @@ from changes.coalesce import coalesce
 from core import json_codec
 from core.errors import (
     CdcError,
-    ConfigError,
     RetryableError,
     UnstorableChangeError,
     retryable_unless_poison,
@@ -72,6 +71,11 @@ from projections.aws_errors import (
 )
 from projections.base import ApplyReport, Failure
 from projections.s3_keys import parse_object_key
+from projections.s3_target import S3Target
+from projections.s3_target import parse as parse_target
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 DEFAULT_WORKERS = 16
 
@@ -162,7 +166,7 @@ class S3Projection:
 
     def __init__(
         self,
-        client: Any,
+        client: S3Client,
         bucket: str,
         prefix: str = "",
         *,
@@ -373,27 +377,35 @@ def _flag(value: bool) -> str:
 
 
 def from_uri(uri: str) -> S3Projection:
-    """Build from ``s3://bucket[/prefix]`` with a default boto3 client.
+    """Parse ``uri`` (:func:`projections.s3_target.parse`) and :func:`open_target` it.
+
+    Raises:
+        ConfigError: see both.
+    """
+    return parse_target(uri).open()
+
+
+def open_target(target: S3Target) -> S3Projection:
+    """Build the projection of ``target`` with a default boto3 client.
 
     boto3 resolves credentials, region and endpoint (``AWS_ENDPOINT_URL``,
     ``AWS_ENDPOINT_URL_S3``); botocore's own retries are off, :func:`aws_retry` backs off.
 
     Raises:
-        ConfigError: a malformed URI, a prefix with an empty, ``.`` or ``..`` segment, or a
-            botocore configuration error while building the client (unknown profile, partial
-            credentials...).
+        ConfigError: a botocore configuration error while building the client (unknown
+            profile, partial credentials...).
     """
-    parts = urlsplit(uri)
-    if parts.scheme != "s3" or not parts.netloc or parts.query:
-        msg = f"S3 target must look like s3://bucket/prefix, got {uri!r}"
-        raise ConfigError(msg)
-    reason = s3_keys.invalid_prefix_reason(parts.path.strip("/"))
-    if reason is not None:
-        msg = f"S3 target {uri!r}: {reason}"
-        raise ConfigError(msg)
     config = client_config(DEFAULT_WORKERS + 4)
-    client = configured_client(lambda: boto3.client("s3", config=config), f"the S3 target {uri}")
-    return S3Projection(client, parts.netloc, parts.path.strip("/"))
+    what = f"the S3 target {target.uri}"
+    client = configured_client(lambda: boto3.client("s3", config=config), what)
+    return S3Projection(client, target.bucket, target.prefix)
 
 
-__all__ = ["S3Projection", "StoredState", "encoded_body", "from_uri", "parse_object_key"]
+__all__ = [
+    "S3Projection",
+    "StoredState",
+    "encoded_body",
+    "from_uri",
+    "open_target",
+    "parse_object_key",
+]

@@ -345,11 +345,10 @@ def _rows(
 
 
 def from_uri(uri: str) -> SQLiteProjection:
-    """Open a SQLite target in any spelling of :mod:`projections.sqlite_target`.
+    """Open a SQLite target in any spelling of :mod:`projections.sqlite_target` (parse, then
+    :meth:`~projections.sqlite_target.SqliteTarget.open`).
 
     Raises:
         ConfigError: the target does not parse, or its folder or file cannot be written.
     """
-    target = sqlite_target.parse(uri)
-    sqlite_target.check_writable(target)
-    return SQLiteProjection(target.path)
+    return sqlite_target.parse(uri).open()

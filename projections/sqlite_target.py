@@ -12,6 +12,9 @@ Accepted spellings (``PATH`` as typed; relative paths are relative to the workin
 
 ``sqlite://x.db`` (two slashes) is refused: it reads as a host name, and the message says which
 spelling to use. Paths are shown as typed, so messages never print ``//abs``.
+
+:func:`parse` does no I/O; :meth:`SqliteTarget.open` checks the folder and file
+(:func:`check_writable`) and then opens the database.
 """
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from projections.sqlite import SQLiteProjection
 
 MEMORY = ":memory:"
 SUFFIXES = (".db", ".sqlite", ".sqlite3")
@@ -29,7 +36,8 @@ SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 @dataclass(frozen=True, slots=True)
 class SqliteTarget:
-    """A parsed SQLite target: ``path`` as the user gave it (or ``:memory:``)."""
+    """A parsed SQLite target (frozen, picklable): ``typed`` as the user gave it, ``path`` the
+    database file (or ``:memory:``)."""
 
     typed: str
     path: str
@@ -38,6 +46,17 @@ class SqliteTarget:
     def uri(self) -> str:
         """The canonical ``sqlite:///PATH`` form, which :func:`parse` reads back as ``path``."""
         return f"sqlite:///{self.path}"
+
+    def open(self) -> SQLiteProjection:
+        """Check the database can be written (:func:`check_writable`), then open it.
+
+        Raises:
+            ConfigError: the folder or file cannot be written.
+        """
+        from projections.sqlite import SQLiteProjection
+
+        check_writable(self)
+        return SQLiteProjection(self.path)
 
 
 def is_plain_path(text: str) -> bool:

@@ -34,7 +34,7 @@ from core.errors import (
     StorageError,
     UserInputError,
 )
-from core.model import Change
+from core.model import Change, ExportOrigin
 from core.retry import Backoff, Retry
 from dead_letters.sinks import DeadLetter, DeadLetterSink
 from exports.object_blocks import iter_object_blocks
@@ -97,14 +97,19 @@ class ChangeDeadLetters:
     def put(self, failure: Failure, target: str) -> None:
         """Store one failed change durably."""
         change = failure.change
-        origin = change.origin if isinstance(change.origin, dict) else {}
-        raw, raw_format, unavailable = revision_bytes(origin.get("raw"), origin.get("source"))
+        origin = change.origin
+        if isinstance(origin, ExportOrigin):
+            raw, raw_format, unavailable = revision_bytes(origin.raw, origin.source)
+            position = f"{origin.export_id}/{origin.key}"
+        else:  # not from an export: no bytes, and the position reads "None/None" as it always has
+            raw, raw_format, unavailable = revision_bytes(None, None)
+            position = "None/None"
         block = f"{change.block.strand_id}/{change.block.sequence_no}"
         self.sink.put(
             DeadLetter(
                 raw=raw,
                 shard_id=None,
-                sequence_number=f"{origin.get('export_id')}/{origin.get('key')}",
+                sequence_number=position,
                 sub_sequence_number=None,
                 reason=f"block {block}: {failure.error}{unavailable}",
                 error_class=type(failure.error).__name__,
@@ -487,7 +492,7 @@ def _replay_object(
     """Read ``obj`` block by block into ``batch``, counting into ``outcome.summary``;
     ``after_first_block`` runs once the first block is read (and verified, when verifying)."""
     summary = outcome.summary
-    origin = {"export_id": obj.export_id, "key": obj.key}
+    origin = ExportOrigin(obj.export_id, obj.key)
     keep_raw = opts.dead_letters is not None
     exact = opts.verifier is not None
     for block, fmt in iter_object_blocks(store, obj, opts.fmt, exact=exact):

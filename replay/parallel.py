@@ -5,7 +5,8 @@ Guarantees:
 * The final state equals a single-worker replay: data objects are independent because every
   projection write is version-conditioned, so the order in which objects (and their changes)
   land does not matter.
-* Each worker opens its own source and target connections and holds at most one batch and one
+* Each worker opens its own source and target connections (from the picklable target specs of
+  its :class:`WorkerConfig`, parsed once by the caller) and holds at most one batch and one
   block in memory, so memory per worker is bounded as in a single-worker replay. Workers take
   runs of consecutive objects (see :func:`_chunks`) whose changes share batches.
 * An object is recorded complete in a target only after all its changes are applied there, so a
@@ -27,20 +28,20 @@ import multiprocessing
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from core.errors import RetryableError
+from core.errors import ConfigError, RetryableError
 from dead_letters.sinks import JsonLinesDeadLetterSink
 from exports.plan import ExportObject, ExportPlan
 from exports.store import ExportStore, open_store
 from projections.base import ApplyReport, Projection
 from projections.closing import closing_all
-from projections.targets import open_projection
+from projections.targets import TargetSpec
 from replay.engine import (
     ChangeDeadLetters,
     ObjectOutcome,
@@ -63,21 +64,60 @@ class WorkerDiedError(ReplayError, RetryableError):
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """Everything a worker process needs to rebuild its source and targets (picklable)."""
+    """Everything a worker process needs to rebuild its source and targets (picklable).
+
+    Attributes:
+        source: the export folder or ``s3://bucket/prefix``.
+        targets: the target specs; each worker opens every one of them once.
+        batch_size: as :attr:`ReplayOptions.batch_size`.
+        fmt: as :attr:`ReplayOptions.fmt`.
+        verify: each worker verifies with its own :class:`ChainBlockVerifier`.
+        dead_letter: the JSON Lines dead-letter file every worker appends to, or ``None``.
+    """
 
     source: str
-    target_uris: tuple[str, ...]
+    targets: tuple[TargetSpec, ...]
     batch_size: int
     fmt: ExportFormat | None
     verify: bool
     dead_letter: Path | None
+
+    @classmethod
+    def from_options(
+        cls, source: str, targets: Sequence[TargetSpec], options: ReplayOptions
+    ) -> WorkerConfig:
+        """The worker configuration of a replay of ``source`` into ``targets`` with ``options``.
+
+        ``options.verifier`` only says whether to verify (workers cannot share one verifier);
+        ``options.progress`` stays with the caller (see ``on_object`` of
+        :func:`replay_parallel`).
+
+        Raises:
+            ConfigError: ``options.dead_letters`` writes to a sink other than a JSON Lines file,
+                which worker processes cannot share.
+        """
+        dead_letter = None
+        if options.dead_letters is not None:
+            sink = options.dead_letters.sink
+            if not isinstance(sink, JsonLinesDeadLetterSink):
+                msg = "a replay with workers sends dead letters to a JSON Lines file only"
+                raise ConfigError(msg)
+            dead_letter = sink.path
+        return cls(
+            source=source,
+            targets=tuple(targets),
+            batch_size=options.batch_size,
+            fmt=options.fmt,
+            verify=options.verifier is not None,
+            dead_letter=dead_letter,
+        )
 
 
 @dataclass
 class _Worker:
     config: WorkerConfig
     store: ExportStore
-    targets: dict[str, Projection]
+    targets: dict[TargetSpec, Projection]
     dead_letters: ChangeDeadLetters | None
 
 
@@ -91,7 +131,7 @@ class _Chunk:
     """
 
     objects: list[ExportObject]
-    uris: tuple[str, ...]
+    targets: tuple[TargetSpec, ...]
     linked: tuple[bool, ...] = ()
     held: frozenset[str] = frozenset()
 
@@ -123,7 +163,7 @@ def _init_worker(config: WorkerConfig, stop: EventLike) -> None:
     _WORKER["current"] = _Worker(
         config=config,
         store=open_store(config.source),
-        targets={uri: open_projection(uri) for uri in config.target_uris},
+        targets={spec: spec.open() for spec in config.targets},
         dead_letters=(
             None
             if config.dead_letter is None
@@ -157,7 +197,7 @@ def _work(chunk: _Chunk) -> list[ObjectOutcome]:
         verifier=ChainBlockVerifier() if worker.config.verify else None,
         dead_letters=worker.dead_letters,
     )
-    targets = [worker.targets[uri] for uri in chunk.uris]
+    targets = [worker.targets[spec] for spec in chunk.targets]
     return replay_objects(
         worker.store, chunk.objects, targets, options, linked=chunk.linked, held=chunk.held
     )
@@ -181,7 +221,7 @@ def replay_parallel(
     outcomes: dict[str, ObjectOutcome] = {}
     context = _WorkerContext()
     stop = context.Event()
-    recorder: dict[str, Projection] = {}
+    recorder: dict[TargetSpec, Projection] = {}
     opened: list[Projection] = []
     with (
         closing_all(opened),
@@ -203,12 +243,12 @@ def replay_parallel(
                         summary.merge(outcome.summary)
                         if on_object is not None:
                             on_object(outcome)
-                for obj, uris in held.ready(outcomes):
-                    for uri in uris:
-                        if uri not in recorder:
-                            recorder[uri] = open_projection(uri)
-                            opened.append(recorder[uri])
-                        recorder[uri].mark_object_complete(obj.export_id, obj.key)
+                for obj, specs in held.ready(outcomes):
+                    for spec in specs:
+                        if spec not in recorder:
+                            recorder[spec] = spec.open()
+                            opened.append(recorder[spec])
+                        recorder[spec].mark_object_complete(obj.export_id, obj.key)
         except BrokenProcessPool as exc:
             stop.set()
             msg = (
@@ -224,7 +264,7 @@ def replay_parallel(
     return summary
 
 
-Pending = list[tuple[ExportObject, tuple[str, ...]]]
+Pending = list[tuple[ExportObject, tuple[TargetSpec, ...]]]
 
 CHUNKS_PER_WORKER = 4
 """Work is handed out in about this many chunks per worker (for balance); a chunk is a run of
@@ -233,21 +273,21 @@ MAX_CHUNK_OBJECTS = 16
 
 
 def _chunks(todo: Pending, workers: int, links: Mapping[str, str]) -> list[_Chunk]:
-    """Split ``todo`` into runs of consecutive objects with the same target URIs.
+    """Split ``todo`` into runs of consecutive objects missing from the same targets.
 
     ``links`` maps an object key to the key of the previous object whose chain it continues
     (only with ``--verify``); see :class:`_Chunk` for what the chunks say about them.
     """
     size = max(1, min(MAX_CHUNK_OBJECTS, len(todo) // (workers * CHUNKS_PER_WORKER)))
-    runs: list[tuple[list[ExportObject], tuple[str, ...]]] = []
-    for obj, uris in todo:
-        if runs and runs[-1][1] == uris and len(runs[-1][0]) < size:
+    runs: list[tuple[list[ExportObject], tuple[TargetSpec, ...]]] = []
+    for obj, specs in todo:
+        if runs and runs[-1][1] == specs and len(runs[-1][0]) < size:
             runs[-1][0].append(obj)
         else:
-            runs.append(([obj], uris))
+            runs.append(([obj], specs))
     continued = set(links.values())
     chunks = []
-    for objects, uris in runs:
+    for objects, specs in runs:
         linked = tuple(
             i > 0 and links.get(obj.key) == objects[i - 1].key for i, obj in enumerate(objects)
         )
@@ -256,7 +296,7 @@ def _chunks(todo: Pending, workers: int, links: Mapping[str, str]) -> list[_Chun
             held.add(objects[0].key)  # continues the last object of the previous chunk
         if objects[-1].key in continued:
             held.add(objects[-1].key)  # continued by the first object of the next chunk
-        chunks.append(_Chunk(objects, uris, linked, frozenset(held)))
+        chunks.append(_Chunk(objects, specs, linked, frozenset(held)))
     return chunks
 
 
@@ -280,7 +320,7 @@ class _HeldObjects:
         self.previous = dict(links)
         self.next = {prev: nxt for nxt, prev in links.items()}
         self.waiting = {
-            obj.key: chunk.uris
+            obj.key: chunk.targets
             for chunk in chunks
             for obj in chunk.objects
             if obj.key in chunk.held
@@ -288,14 +328,14 @@ class _HeldObjects:
 
     def ready(
         self, outcomes: Mapping[str, ObjectOutcome]
-    ) -> list[tuple[ExportObject, tuple[str, ...]]]:
+    ) -> list[tuple[ExportObject, tuple[TargetSpec, ...]]]:
         """Held objects whose neighbours have all been read, their links checked.
 
         Raises:
             VerificationFailedError: a link between two objects does not hold.
         """
         out = []
-        for key, uris in list(self.waiting.items()):
+        for key, specs in list(self.waiting.items()):
             pairs = [(self.previous.get(key), key), (key, self.next.get(key))]
             links = [(p, n) for p, n in pairs if p is not None and n is not None]
             if not all(p in outcomes and n in outcomes for p, n in links):
@@ -303,7 +343,7 @@ class _HeldObjects:
             for p, n in links:
                 _check_link(self.objects[p], self.objects[n], outcomes)
             del self.waiting[key]
-            out.append((self.objects[key], uris))
+            out.append((self.objects[key], specs))
         return out
 
 
@@ -313,20 +353,18 @@ def _pending_objects(
     summary: ReplaySummary,
     on_object: Callable[[ObjectOutcome], None] | None,
 ) -> Pending:
-    """Each object still missing from at least one target, with the target URIs missing it."""
+    """Each object still missing from at least one target, with the specs of those targets."""
     targets: list[Projection] = []
     with closing_all(targets):
-        targets.extend(open_projection(uri) for uri in config.target_uris)
+        targets.extend(spec.open() for spec in config.targets)
         done = completed_by_target(plan, targets)
-        names = {uri: target.name for uri, target in zip(config.target_uris, targets, strict=True)}
+        names = {spec: target.name for spec, target in zip(config.targets, targets, strict=True)}
         summary.targets = {t.name: ApplyReport() for t in targets}
     todo: Pending = []
     for obj in plan.objects:
-        uris = tuple(
-            u for u in config.target_uris if obj.key not in done[(names[u], obj.export_id)]
-        )
-        if uris:
-            todo.append((obj, uris))
+        specs = tuple(s for s in config.targets if obj.key not in done[(names[s], obj.export_id)])
+        if specs:
+            todo.append((obj, specs))
         else:
             summary.objects_already_done += 1
             if on_object is not None:  # progress counts objects done in an earlier run too

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from changes.from_qldb import stream_change
 from core.errors import CdcError, PoisonError, RetryableError, VerificationError
-from core.model import Change
+from core.model import Change, StreamOrigin
 from dead_letters.sinks import BatchDeadLetterSink, DeadLetter, DeadLetterSink
 from projections.base import Failure, Projection
 from schemas.kinesis import StreamRecord
@@ -89,14 +89,6 @@ class BatchOutcome:
     retry_from: StreamRecord | None
     counts: BatchCounts
     failed_indexes: set[int] = field(default_factory=set)
-
-
-@dataclass(frozen=True, slots=True)
-class StreamOrigin:
-    """``Change.origin`` on the stream path: the outer record index and the user record."""
-
-    index: int
-    record: StreamRecord
 
 
 def process_batch(

@@ -213,7 +213,7 @@ def test_work_is_handed_out_in_runs_of_consecutive_objects(objects: int, workers
     ]
     chunks = _chunks(todo, workers, {})
     # every object once, in order, with its own targets
-    assert [(obj, c.uris) for c in chunks for obj in c.objects] == todo
+    assert [(obj, c.targets) for c in chunks for obj in c.objects] == todo
     assert all(1 <= len(c.objects) <= MAX_CHUNK_OBJECTS for c in chunks)
     # enough chunks to keep every worker busy when there are enough objects
     assert len(chunks) >= min(objects, workers * 4)
