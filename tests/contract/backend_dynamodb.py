@@ -16,8 +16,8 @@ from core.model import DocKey
 from projections.aws_errors import RetryPolicy
 from projections.dynamodb import DynamoDbProjection, read_document
 from projections.large_documents import OverflowLocation
-from tests.contract.harness import CurrentRow, Harness
-from tests.moto_server import aws_client, unique_name
+from tests.support.moto_server import aws_client, unique_name
+from tests.support.projection_harness import CurrentRow, Harness
 
 NAME = "dynamodb"
 

@@ -15,8 +15,8 @@ from opensearchpy.exceptions import NotFoundError
 from core.model import DocKey
 from projections.opensearch import OpenSearchProjection, build_client, parse_uri
 from projections.opensearch_names import checkpoint_index, index_name
-from tests.contract.harness import CurrentRow, Harness
-from tests.opensearch_fake import FakeOpenSearch
+from tests.support.opensearch_fake import FakeOpenSearch
+from tests.support.projection_harness import CurrentRow, Harness
 
 NAME = "opensearch"
 

@@ -1,4 +1,7 @@
-"""The PostgreSQL projection under the contract suite, on a real server (``tests/pg_server.py``)."""
+"""The PostgreSQL projection under the contract suite, on a real server.
+
+The server is ``tests/support/pg_server.py``'s.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,8 @@ from psycopg import sql
 from core import json_codec
 from core.model import DocKey
 from projections.postgres import PostgresProjection, from_uri
-from tests import pg_server
-from tests.contract.harness import CurrentRow, Harness, HistoryRow
+from tests.support import pg_server
+from tests.support.projection_harness import CurrentRow, Harness, HistoryRow
 
 NAME = "postgresql"
 

@@ -11,8 +11,8 @@ from core import json_codec
 from core.model import DocKey
 from projections.aws_errors import RetryPolicy
 from projections.s3 import S3Projection, parse_object_key
-from tests.contract.harness import CurrentRow, Harness, HistoryRow
-from tests.moto_server import aws_client, unique_name
+from tests.support.moto_server import aws_client, unique_name
+from tests.support.projection_harness import CurrentRow, Harness, HistoryRow
 
 NAME = "s3"
 PREFIX = "cdc/projection"

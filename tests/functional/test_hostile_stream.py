@@ -25,9 +25,9 @@ from tests.functional.test_kcl_processor import (
     start,
 )
 from tests.functional.test_kcl_processor import dead_letters as kcl_dead_letters
-from tests.kinesis_events import StreamWithDlq, put_and_read, stream_with_dlq
-from tests.moto_server import aws_env, moto_endpoint
-from tests.unit.stream.synthetic import STRAND, STREAM_ARN, Rev, aggregate, revision_details
+from tests.support.kinesis_events import StreamWithDlq, put_and_read, stream_with_dlq
+from tests.support.moto_server import aws_env, moto_endpoint
+from tests.support.synthetic_stream import STRAND, STREAM_ARN, Rev, aggregate, revision_details
 
 __all__ = ["aws_env", "moto_endpoint", "start"]  # pytest fixtures used by name
 

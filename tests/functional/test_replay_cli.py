@@ -14,8 +14,8 @@ from consumers.cli import main
 from projections.memory import MemoryProjection
 from schemas.journal import parse_block
 from schemas.journal_export import ExportFormat
-from tests.contract.harness import current_row, history_row
-from tests.export_builder import STRAND, Rev, block, person, write_export
+from tests.support.export_builder import STRAND, Rev, block, person, write_export
+from tests.support.projection_harness import current_row, history_row
 
 A, B, C = "A" * 22, "B" * 22, "C" * 22
 
@@ -280,7 +280,7 @@ def test_two_contiguous_exports_are_joined(tmp_path: Path) -> None:
 def test_unstorable_document_is_dead_lettered_and_the_rest_applied(tmp_path: Path) -> None:
     import json
 
-    from tests.pg_server import fresh_schema, require_dsn
+    from tests.support.pg_server import fresh_schema, require_dsn
 
     base = require_dsn()
     uri = f"{base}{'&' if '?' in base else '?'}schema={fresh_schema(base, 'deadletter')}"
@@ -329,7 +329,7 @@ def test_exit_codes_follow_the_failure_class() -> None:
 
 
 def test_target_that_keeps_failing_exits_4_and_a_rerun_resumes(tmp_path: Path) -> None:
-    from tests.moto_server import dead_endpoint
+    from tests.support.moto_server import dead_endpoint
 
     write_export(tmp_path / "e", sample_objects())
     port = dead_endpoint().rsplit(":", 1)[1]

@@ -14,7 +14,7 @@ from core.errors import ConfigError, RetryableError, UserInputError
 from schemas.journal_export import ExportFormat
 from simulation.config import SimulationConfig
 from simulation.export_writer import write_export
-from tests.moto_server import aws_client, aws_env, moto_endpoint, unique_name
+from tests.support.moto_server import aws_client, aws_env, moto_endpoint, unique_name
 
 __all__ = ["aws_env", "moto_endpoint"]
 
@@ -158,7 +158,7 @@ def test_objects_handler_takes_targets_from_the_secret(
 def test_objects_handler_reports_a_down_target_as_retryable(
     exported: tuple[Path, str, str], moto_endpoint: str
 ) -> None:
-    from tests.moto_server import dead_endpoint
+    from tests.support.moto_server import dead_endpoint
 
     _folder, bucket, prefix = exported
     s3 = aws_client("s3", moto_endpoint)

@@ -16,7 +16,7 @@ from schemas.journal_export import (
     parse_completed_manifest,
     parse_object_key,
 )
-from tests.export_builder import Rev, block, encode, person
+from tests.support.export_builder import Rev, block, encode, person
 
 BLOCKS = [
     block(1, [], system=2),

@@ -19,7 +19,7 @@ from projections.memory import MemoryProjection
 from schemas.kinesis import StreamRecord
 from schemas.qldb_stream import decode_stream_record
 from stream.pipeline import process_batch
-from tests.unit.stream.synthetic import (
+from tests.support.synthetic_stream import (
     Rev,
     aggregate,
     capture_records,

@@ -19,7 +19,7 @@ from schemas.qldb_stream import (
     RevisionDetailsRecord,
     decode_stream_record,
 )
-from tests.unit.stream.synthetic import (
+from tests.support.synthetic_stream import (
     STREAM_ARN,
     Rev,
     capture_records,

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tests.moto_server import aws_client, unique_name
+from tests.support.moto_server import aws_client, unique_name
 
 SHARD = "shardId-000000000000"
 

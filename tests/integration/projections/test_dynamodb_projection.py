@@ -28,10 +28,9 @@ from projections.dynamodb import (
     checkpoint_table_name,
     from_uri,
 )
-from tests.builders import history, make_change
 from tests.contract.backend_dynamodb import item_row, scan_all
-from tests.contract.harness import expected_state
-from tests.moto_server import (  # noqa: F401 - fixtures
+from tests.support.builders import history, make_change
+from tests.support.moto_server import (  # noqa: F401 - fixtures
     FaultInjector,
     aws_client,
     aws_env,
@@ -39,6 +38,7 @@ from tests.moto_server import (  # noqa: F401 - fixtures
     moto_endpoint,
     unique_name,
 )
+from tests.support.projection_harness import expected_state
 
 NO_SLEEP = RetryPolicy(sleep=lambda _: None)
 
