@@ -31,7 +31,7 @@ from projections.sqlite import SQLiteProjection
 from schemas.kinesis import StreamRecord
 from schemas.kpl import iter_user_records
 from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
-from tests.contract.backend_dynamodb import item_row, scan_all
+from tests.support.dynamodb_readback import item_row, scan_all
 from tests.support.kinesis_events import SHARD, StreamWithDlq, stream_with_dlq
 from tests.support.kinesis_events import put_and_read as kinesis_put_and_read
 from tests.support.moto_server import aws_client, aws_env, moto_endpoint, unique_name

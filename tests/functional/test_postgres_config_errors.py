@@ -14,9 +14,9 @@ from consumers.cli import main
 from consumers.exit_codes import ExitCode
 from core.errors import ConfigError, RetryableError
 from projections.postgres_connect_errors import connect_error
-from tests.functional.test_replay_cli import sample_objects
 from tests.support.export_builder import write_export
 from tests.support.pg_server import require_dsn
+from tests.support.replay_samples import sample_objects
 
 
 def replay_into(source: Path, uri: str) -> tuple[int, str]:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from projections.opensearch_names import checkpoint_index
-from tests.contract.backend_opensearch import delete_indices, opensearch_harness
+from tests.support.opensearch_readback import delete_indices, opensearch_harness
 from tests.support.projection_harness import Harness
 
 SKIP_REASON = "OPENSEARCH_URL is not set: the real-cluster OpenSearch contract suite needs one"

@@ -83,8 +83,8 @@ def test_sigterm_exits_143_with_one_line(monkeypatch: pytest.MonkeyPatch, tmp_pa
 def test_workers_are_capped_at_four_per_core(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from tests.functional.test_replay_cli import sample_objects
     from tests.support.export_builder import write_export
+    from tests.support.replay_samples import sample_objects
 
     started: list[int] = []
 

@@ -28,8 +28,8 @@ from projections.dynamodb import (
     checkpoint_table_name,
     from_uri,
 )
-from tests.contract.backend_dynamodb import item_row, scan_all
 from tests.support.builders import history, make_change
+from tests.support.dynamodb_readback import item_row, scan_all
 from tests.support.moto_server import (  # noqa: F401 - fixtures
     FaultInjector,
     aws_client,

@@ -16,7 +16,6 @@ from core.errors import ConfigError, UnstorableChangeError
 from core.model import Change, ChangeKind, DocKey
 from projections.aws_errors import RetryPolicy
 from projections.s3 import S3Projection, from_uri, parse_object_key
-from tests.contract.backend_s3 import list_keys, read_json
 from tests.support.builders import history, make_change
 from tests.support.moto_server import (  # noqa: F401 - fixtures
     FaultInjector,
@@ -27,6 +26,7 @@ from tests.support.moto_server import (  # noqa: F401 - fixtures
     unique_name,
 )
 from tests.support.projection_harness import expected_state, history_row
+from tests.support.s3_readback import list_keys, read_json
 
 NO_SLEEP = RetryPolicy(sleep=lambda _: None)
 
