@@ -76,7 +76,8 @@ def run_like_lambda(
 
     Returns every non-empty ``batchItemFailures`` response seen.
     """
-    position, failures = 0, []
+    position = 0
+    failures: list[dict[str, Any]] = []
     for _ in range(max_invocations):
         if position >= len(records):
             return failures

@@ -164,7 +164,7 @@ def test_links_between_chunks_are_checked_before_their_objects_are_recorded() ->
     a = ExportObject("e", "S.0-9.10n", ObjectRange("S", 0, 9))
     b = ExportObject("e", "S.10-19.10n", ObjectRange("S", 10, 19))
     plan = ExportPlan((a, b), ("e",))
-    todo = [(a, ("t",)), (b, ("t",))]
+    todo: list[tuple[ExportObject, tuple[str, ...]]] = [(a, ("t",)), (b, ("t",))]
     links = _required_links(plan, todo)
     assert links == {b.key: a.key}
     chunks = _chunks(todo, 2, links)  # one object per chunk: the link is between chunks
@@ -190,7 +190,7 @@ def test_links_inside_a_chunk_are_left_to_its_worker() -> None:
 
     objs = [ExportObject("e", f"S.{i}-{i}.10n", ObjectRange("S", i, i)) for i in range(8)]
     plan = ExportPlan(tuple(objs), ("e",))
-    todo = [(obj, ("t",)) for obj in objs]
+    todo: list[tuple[ExportObject, tuple[str, ...]]] = [(obj, ("t",)) for obj in objs]
     chunks = _chunks(todo, 1, _required_links(plan, todo))
     assert [len(c.objects) for c in chunks] == [2, 2, 2, 2]
     assert all(c.linked == (False, True) for c in chunks)
@@ -204,7 +204,7 @@ def test_work_is_handed_out_in_runs_of_consecutive_objects(objects: int, workers
     from replay.parallel import MAX_CHUNK_OBJECTS, _chunks
     from schemas.journal_export import ObjectRange
 
-    todo = [
+    todo: list[tuple[ExportObject, tuple[str, ...]]] = [
         (
             ExportObject("e", f"S.{i}-{i}.10n", ObjectRange("S", i, i)),
             ("sqlite:///a.db",) if i % 37 else ("sqlite:///a.db", "sqlite:///b.db"),

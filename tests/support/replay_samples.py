@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from changes.from_qldb import block_changes
 from projections.memory import MemoryProjection
@@ -12,6 +13,13 @@ from tests.support.export_builder import Rev, block, person
 from tests.support.projection_harness import current_row, history_row
 
 A, B, C = "A" * 22, "B" * 22, "C" * 22
+
+DocumentRow = tuple[int, bool, bool, Any, str, str, str]
+"""version, deleted, redacted, data, tx_id, tx_time, revision_hash"""
+RevisionRow = tuple[bool, bool, Any]
+"""deleted, redacted, data"""
+SqliteRows = tuple[dict[tuple[str, str], DocumentRow], dict[tuple[str, str, int], RevisionRow]]
+"""The documents and revisions of a SQLite projection, keyed by (table, id[, version])."""
 
 
 def sample_objects() -> list[list[dict[str, object]]]:
@@ -39,9 +47,7 @@ def expected(objects: list[list[dict[str, object]]]) -> MemoryProjection:
 
 def read_db(
     path: Path,
-) -> tuple[
-    dict[tuple[str, str], tuple[object, ...]], dict[tuple[str, str, int], tuple[object, ...]]
-]:
+) -> SqliteRows:
     from core import json_codec
 
     db = sqlite3.connect(path)
@@ -64,10 +70,8 @@ def read_db(
 
 def as_rows(
     ref: MemoryProjection,
-) -> tuple[
-    dict[tuple[str, str], tuple[object, ...]], dict[tuple[str, str, int], tuple[object, ...]]
-]:
-    docs = {}
+) -> SqliteRows:
+    docs: dict[tuple[str, str], DocumentRow] = {}
     for key, change in ref.documents.items():
         r = current_row(change)
         docs[(key.table, key.doc_id)] = (
@@ -79,7 +83,7 @@ def as_rows(
             r.tx_time,
             r.revision_hash,
         )
-    revs = {}
+    revs: dict[tuple[str, str, int], RevisionRow] = {}
     for (key, version), change in ref.revisions.items():
         hr = history_row(change)
         revs[(key.table, key.doc_id, version)] = (hr.deleted, hr.redacted, hr.data)

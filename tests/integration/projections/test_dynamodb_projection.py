@@ -241,7 +241,7 @@ def test_checkpoints_live_in_their_own_table_read_by_query(table: str) -> None:
 
 
 _names = st.text(
-    st.one_of(st.sampled_from("#checkpoint/."), st.characters(blacklist_categories=("Cs",))),
+    st.one_of(st.sampled_from("#checkpoint/."), st.characters(blacklist_categories=["Cs"])),
     min_size=1,
     max_size=12,
 )

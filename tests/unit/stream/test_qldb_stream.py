@@ -74,7 +74,7 @@ EXPECTED = [
 
 def test_every_capture_record_decodes_as_captured(capture_dir: Path) -> None:
     users = [u for r in capture_records(capture_dir) for u in iter_user_records(r)]
-    got = []
+    got: list[tuple[str, str | None, str | None, int | None, str, int]] = []
     for user in users:
         decoded = decode_stream_record(user.data)
         if isinstance(decoded, BlockSummaryRecord):
