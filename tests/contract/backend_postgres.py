@@ -1,6 +1,6 @@
 """The PostgreSQL projection under the contract suite, on a real server.
 
-The server is ``tests/support/pg_server.py``'s.
+The server comes from ``tests/support/pg_server.py`` (CI's, or a throwaway local cluster).
 """
 
 from __future__ import annotations
