@@ -44,8 +44,8 @@ from core.model import Change
 from projections.base import ApplyReport
 from projections.postgres import from_uri
 from projections.postgres_rows import COLUMNS, copy_line
-from tests import pg_server
-from tests.builders import make_change
+from tests.support import pg_server
+from tests.support.builders import make_change
 
 
 def hot_key_workload(revisions: int, documents: int, seed: int) -> list[Change]:

@@ -135,7 +135,7 @@ def target_uri(kind: str, run: int, args: argparse.Namespace) -> str:
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{db}"
     if kind == "postgresql":
-        from tests.pg_server import dsn, fresh_schema
+        from tests.support.pg_server import dsn, fresh_schema
 
         base = args.pg_dsn or dsn()
         schema = fresh_schema(base, prefix=f"bench{run}")

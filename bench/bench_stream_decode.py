@@ -29,6 +29,7 @@ from amazon.ion import simpleion
 from aws_kinesis_agg.aggregator import RecordAggregator
 
 from changes.from_qldb import stream_change
+from core.model import StreamOrigin
 from schemas.ion_values import c_extension_enabled
 from schemas.kinesis import StreamRecord
 from schemas.kpl import iter_user_records
@@ -115,7 +116,7 @@ def main() -> None:
             for user in iter_user_records(outer):
                 decoded = decode_stream_record(user.data, exact=False)
                 if isinstance(decoded, RevisionDetailsRecord):
-                    stream_change(decoded, user)
+                    stream_change(decoded, StreamOrigin(0, user))
                     n += 1
         return n
 

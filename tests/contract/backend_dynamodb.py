@@ -10,41 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from core.model import DocKey
 from projections.aws_errors import aws_retry
-from projections.dynamodb import DynamoDbProjection, read_document
+from projections.dynamodb import DynamoDbProjection
 from projections.large_documents import OverflowLocation
-from tests.contract.harness import CurrentRow, Harness
-from tests.moto_server import aws_client, unique_name
+from tests.support.dynamodb_readback import item_row, scan_all
+from tests.support.moto_server import aws_client, unique_name
+from tests.support.projection_harness import CurrentRow, Harness
 
 NAME = "dynamodb"
-
-
-def scan_all(client: Any, table: str) -> list[dict[str, Any]]:
-    """Every item of ``table`` (strongly consistent, all pages)."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    while True:
-        page = client.scan(**kwargs)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def item_row(item: dict[str, Any], s3: Any) -> CurrentRow:
-    """The normalised current row of one stored document item."""
-    return CurrentRow(
-        version=int(item["version"]["N"]),
-        deleted=item["deleted"]["BOOL"],
-        redacted=item["redacted"]["BOOL"],
-        data=read_document(item, s3),
-        tx_id=item["txId"]["S"],
-        tx_time=item["txTime"]["S"],
-        revision_hash=item["revisionHash"]["S"],
-    )
 
 
 @contextmanager

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from core.model import DocKey
 from projections.memory import MemoryProjection
-from tests.contract.harness import CurrentRow, Harness, HistoryRow, current_row, history_row
+from tests.support.projection_harness import (
+    CurrentRow,
+    Harness,
+    HistoryRow,
+    current_row,
+    history_row,
+)
 
 NAME = "memory"
 

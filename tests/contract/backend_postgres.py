@@ -1,56 +1,23 @@
-"""The PostgreSQL projection under the contract suite, on a real server (``tests/pg_server.py``)."""
+"""The PostgreSQL projection under the contract suite, on a real server.
+
+The server comes from ``tests/support/pg_server.py`` (CI's, or a throwaway local cluster).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from core import json_codec
-from core.model import DocKey
 from projections.postgres import PostgresProjection, from_uri
-from tests import pg_server
-from tests.contract.harness import CurrentRow, Harness, HistoryRow
+from tests.support import pg_server
+from tests.support.postgres_readback import read_current, read_history
+from tests.support.projection_harness import Harness
 
 NAME = "postgresql"
-
-
-def exact_data(text: str | None) -> Any:
-    """Parse the ``coalesce(data_exact::text, data::text)`` column with exact decimals."""
-    return None if text is None else json_codec.loads(text)
-
-
-def read_current(conn: psycopg.Connection[Any], schema: str) -> dict[DocKey, CurrentRow]:
-    """Every row of ``documents`` in ``schema`` as the harness's normalised rows."""
-    rows = conn.execute(
-        sql.SQL(
-            "SELECT ledger_table, document_id, version, deleted, redacted,"
-            " coalesce(data_exact::text, data::text), tx_id, tx_time, revision_hash FROM {}"
-        ).format(sql.Identifier(schema, "documents"))
-    ).fetchall()
-    return {
-        DocKey(t, d): CurrentRow(v, dl, rd, exact_data(data), tx, tt, rh)
-        for t, d, v, dl, rd, data, tx, tt, rh in rows
-    }
-
-
-def read_history(
-    conn: psycopg.Connection[Any], schema: str
-) -> dict[tuple[DocKey, int], HistoryRow]:
-    """Every row of ``revisions`` in ``schema`` as the harness's normalised rows."""
-    rows = conn.execute(
-        sql.SQL(
-            "SELECT ledger_table, document_id, version, deleted, redacted,"
-            " coalesce(data_exact::text, data::text) FROM {}"
-        ).format(sql.Identifier(schema, "revisions"))
-    ).fetchall()
-    return {
-        (DocKey(t, d), v): HistoryRow(dl, rd, exact_data(data)) for t, d, v, dl, rd, data in rows
-    }
 
 
 @contextmanager

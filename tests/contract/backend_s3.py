@@ -7,30 +7,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from core import json_codec
 from core.model import DocKey
 from projections.aws_errors import aws_retry
 from projections.s3 import S3Projection, parse_object_key
-from tests.contract.harness import CurrentRow, Harness, HistoryRow
-from tests.moto_server import aws_client, unique_name
+from tests.support.moto_server import aws_client, unique_name
+from tests.support.projection_harness import CurrentRow, Harness, HistoryRow
+from tests.support.s3_readback import list_keys, read_json
 
 NAME = "s3"
 PREFIX = "cdc/projection"
-
-
-def list_keys(client: Any, bucket: str, prefix: str = "") -> list[str]:
-    """Every object key under ``prefix`` (all pages)."""
-    keys: list[str] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(entry["Key"] for entry in page.get("Contents", []))
-    return keys
-
-
-def read_json(client: Any, bucket: str, key: str) -> dict[str, Any]:
-    body: dict[str, Any] = json_codec.loads(
-        client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    )
-    return body
 
 
 @contextmanager

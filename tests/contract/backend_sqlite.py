@@ -9,7 +9,7 @@ from pathlib import Path
 from core import json_codec
 from core.model import DocKey
 from projections.sqlite import SQLiteProjection
-from tests.contract.harness import CurrentRow, Harness, HistoryRow
+from tests.support.projection_harness import CurrentRow, Harness, HistoryRow
 
 NAME = "sqlite"
 

@@ -23,8 +23,8 @@ from core.errors import UnstorableChangeError
 from core.model import Change, ChangeKind, DocKey
 from projections.base import ApplyReport
 from projections.memory import MemoryProjection
-from tests.builders import history, make_change
-from tests.contract.harness import Harness, expected_state
+from tests.support.builders import history, make_change
+from tests.support.projection_harness import Harness, expected_state
 
 
 def assert_balanced(report: ApplyReport, batch: Sequence[Change]) -> None:

@@ -10,8 +10,8 @@ ever redacted.
 
 :func:`deliver` adds what Kinesis does to them: at-least-once duplicates, no order, KPL
 aggregation (``aws_kinesis_agg``) with user-record partition keys = hex of the record's hash.
-:func:`tests.kinesis_events.put_and_read` and :func:`run_like_lambda` move them through a real
-(moto) Kinesis stream into Lambda-shaped events and batches.
+:func:`tests.support.kinesis_events.put_and_read` and :func:`run_like_lambda` move them through a
+real (moto) Kinesis stream into Lambda-shaped events and batches.
 """
 
 from __future__ import annotations

@@ -31,9 +31,6 @@ from consumers.cli import main
 from core import json_codec
 from simulation.config import SimulationConfig
 from simulation.ledger import final_state
-from tests import pg_server
-from tests.contract.backend_dynamodb import item_row, scan_all
-from tests.contract.backend_postgres import read_current, read_history
 from tests.functional.handoff_journal import (
     HandoffLedger,
     RevisionKey,
@@ -43,8 +40,11 @@ from tests.functional.handoff_journal import (
     write_export_view,
 )
 from tests.functional.handoff_stream import deliver, run_like_lambda, stream_user_records
-from tests.kinesis_events import StreamWithDlq, put_and_read, stream_with_dlq
-from tests.moto_server import aws_client, aws_env, moto_endpoint, unique_name
+from tests.support import pg_server
+from tests.support.dynamodb_readback import item_row, scan_all
+from tests.support.kinesis_events import StreamWithDlq, put_and_read, stream_with_dlq
+from tests.support.moto_server import aws_client, aws_env, moto_endpoint, unique_name
+from tests.support.postgres_readback import read_current, read_history
 
 __all__ = ["aws_env", "moto_endpoint"]  # pytest fixtures used by name
 

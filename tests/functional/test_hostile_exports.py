@@ -19,9 +19,9 @@ from amazon.ion import simpleion
 
 from consumers.cli import main
 from schemas.journal_export import ExportFormat
-from tests.export_builder import STRAND, Rev, block, person, write_export
-from tests.functional.test_replay_cli import read_db
-from tests.moto_server import aws_client, aws_env, moto_endpoint, unique_name
+from tests.support.export_builder import STRAND, Rev, block, person, write_export
+from tests.support.moto_server import aws_client, aws_env, moto_endpoint, unique_name
+from tests.support.replay_samples import read_db
 
 __all__ = ["aws_env", "moto_endpoint"]  # pytest fixtures used by name
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,9 +24,9 @@ from tests.functional.test_kcl_processor import (
     start,
 )
 from tests.functional.test_kcl_processor import dead_letters as kcl_dead_letters
-from tests.kinesis_events import StreamWithDlq, put_and_read, stream_with_dlq
-from tests.moto_server import aws_env, moto_endpoint
-from tests.unit.stream.synthetic import STRAND, STREAM_ARN, Rev, aggregate, revision_details
+from tests.support.kinesis_events import StreamWithDlq, put_and_read, sqs_letters, stream_with_dlq
+from tests.support.moto_server import aws_env, moto_endpoint
+from tests.support.synthetic_stream import STRAND, STREAM_ARN, Rev, aggregate, revision_details
 
 __all__ = ["aws_env", "moto_endpoint", "start"]  # pytest fixtures used by name
 
@@ -93,19 +92,6 @@ def _fresh_handler() -> Iterator[None]:
     lambda_handler.reset()
     yield
     lambda_handler.reset()
-
-
-def sqs_letters(stream: StreamWithDlq) -> list[dict[str, Any]]:
-    letters = []
-    while page := stream.sqs.receive_message(QueueUrl=stream.queue_url, MaxNumberOfMessages=10).get(
-        "Messages"
-    ):
-        for message in page:
-            letters.append(json.loads(message["Body"]))
-            stream.sqs.delete_message(
-                QueueUrl=stream.queue_url, ReceiptHandle=message["ReceiptHandle"]
-            )
-    return letters
 
 
 @pytest.mark.parametrize("verify", ["false", "true"])

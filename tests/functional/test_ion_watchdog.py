@@ -20,7 +20,7 @@ import pytest
 
 from consumers import ion_watchdog
 from runtime import decode_watch
-from tests.conftest import REPO_ROOT
+from tests.support.captures import REPO_ROOT
 
 
 def _script(tmp_path: Path, body: str) -> list[str]:

@@ -31,8 +31,8 @@ from core import json_codec
 from core.errors import PoisonError
 from core.model import DocKey
 from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
-from tests.conftest import CAPTURE_NAMES, REPO_ROOT
-from tests.contract.harness import CurrentRow, expected_state
+from tests.support.captures import CAPTURE_NAMES, REPO_ROOT
+from tests.support.projection_harness import CurrentRow, expected_state
 
 ARN = "arn:aws:qldb:eu-west-1:123456789012:stream/ledger/7ISCkqwe6fBNPrHmx5nt4u"
 STRAND = "JUJgrQeIeI64ZgvXIuqlZ1"

@@ -31,12 +31,12 @@ from projections.sqlite import SQLiteProjection
 from schemas.kinesis import StreamRecord
 from schemas.kpl import iter_user_records
 from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
-from tests.contract.backend_dynamodb import item_row, scan_all
-from tests.contract.harness import CurrentRow, expected_state
-from tests.kinesis_events import SHARD, StreamWithDlq, stream_with_dlq
-from tests.kinesis_events import put_and_read as kinesis_put_and_read
-from tests.moto_server import aws_client, aws_env, moto_endpoint, unique_name
-from tests.unit.stream.synthetic import (
+from tests.support.dynamodb_readback import item_row, scan_all
+from tests.support.kinesis_events import SHARD, StreamWithDlq, stream_with_dlq
+from tests.support.kinesis_events import put_and_read as kinesis_put_and_read
+from tests.support.moto_server import aws_client, aws_env, moto_endpoint, unique_name
+from tests.support.projection_harness import CurrentRow, expected_state
+from tests.support.synthetic_stream import (
     CAPTURES,
     Rev,
     aggregate,
@@ -76,7 +76,8 @@ def run_like_lambda(
 
     Returns every non-empty ``batchItemFailures`` response seen.
     """
-    position, failures = 0, []
+    position = 0
+    failures: list[dict[str, Any]] = []
     for _ in range(max_invocations):
         if position >= len(records):
             return failures

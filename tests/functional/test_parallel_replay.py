@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from consumers.cli import main
+from projections.targets import TargetSpec, parse_target
 from schemas.journal_export import ExportFormat
 from simulation.config import SimulationConfig
 from simulation.export_writer import write_export
@@ -164,7 +165,8 @@ def test_links_between_chunks_are_checked_before_their_objects_are_recorded() ->
     a = ExportObject("e", "S.0-9.10n", ObjectRange("S", 0, 9))
     b = ExportObject("e", "S.10-19.10n", ObjectRange("S", 10, 19))
     plan = ExportPlan((a, b), ("e",))
-    todo = [(a, ("t",)), (b, ("t",))]
+    t = parse_target("sqlite:///t.db")
+    todo: list[tuple[ExportObject, tuple[TargetSpec, ...]]] = [(a, (t,)), (b, (t,))]
     links = _required_links(plan, todo)
     assert links == {b.key: a.key}
     chunks = _chunks(todo, 2, links)  # one object per chunk: the link is between chunks
@@ -175,12 +177,12 @@ def test_links_between_chunks_are_checked_before_their_objects_are_recorded() ->
     }
     held = _HeldObjects(plan, chunks, links)
     assert held.ready({a.key: good[a.key]}) == []  # b not read yet: a waits
-    assert held.ready(good) == [(a, ("t",)), (b, ("t",))]
+    assert held.ready(good) == [(a, (t,)), (b, (t,))]
     bad = {**good, b.key: ObjectOutcome(b.key, ReplaySummary(), b"z" * 32, b"y" * 32)}
     with pytest.raises(VerificationFailedError, match="block S/10: previousBlockHash"):
         _HeldObjects(plan, chunks, links).ready(bad)
     # an object replayed in an earlier run has no hashes here: its link was checked then
-    assert _required_links(plan, [(b, ("t",))]) == {}
+    assert _required_links(plan, [(b, (t,))]) == {}
 
 
 def test_links_inside_a_chunk_are_left_to_its_worker() -> None:
@@ -190,7 +192,8 @@ def test_links_inside_a_chunk_are_left_to_its_worker() -> None:
 
     objs = [ExportObject("e", f"S.{i}-{i}.10n", ObjectRange("S", i, i)) for i in range(8)]
     plan = ExportPlan(tuple(objs), ("e",))
-    todo = [(obj, ("t",)) for obj in objs]
+    t = parse_target("sqlite:///t.db")
+    todo: list[tuple[ExportObject, tuple[TargetSpec, ...]]] = [(obj, (t,)) for obj in objs]
     chunks = _chunks(todo, 1, _required_links(plan, todo))
     assert [len(c.objects) for c in chunks] == [2, 2, 2, 2]
     assert all(c.linked == (False, True) for c in chunks)
@@ -204,10 +207,11 @@ def test_work_is_handed_out_in_runs_of_consecutive_objects(objects: int, workers
     from replay.parallel import MAX_CHUNK_OBJECTS, _chunks
     from schemas.journal_export import ObjectRange
 
-    todo = [
+    a, b = parse_target("sqlite:///a.db"), parse_target("sqlite:///b.db")
+    todo: list[tuple[ExportObject, tuple[TargetSpec, ...]]] = [
         (
             ExportObject("e", f"S.{i}-{i}.10n", ObjectRange("S", i, i)),
-            ("sqlite:///a.db",) if i % 37 else ("sqlite:///a.db", "sqlite:///b.db"),
+            (a,) if i % 37 else (a, b),
         )
         for i in range(objects)
     ]

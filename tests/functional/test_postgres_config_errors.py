@@ -14,9 +14,9 @@ from consumers.cli import main
 from consumers.exit_codes import ExitCode
 from core.errors import ConfigError, RetryableError
 from projections.postgres_connect_errors import connect_error
-from tests.export_builder import write_export
-from tests.functional.test_replay_cli import sample_objects
-from tests.pg_server import require_dsn
+from tests.support.export_builder import write_export
+from tests.support.pg_server import require_dsn
+from tests.support.replay_samples import sample_objects
 
 
 def replay_into(source: Path, uri: str) -> tuple[int, str]:
@@ -55,7 +55,7 @@ def test_configuration_mistakes_exit_2_with_what_to_change(export: Path) -> None
 
 
 def test_a_server_that_is_not_there_stays_retryable(export: Path) -> None:
-    from tests.moto_server import dead_endpoint
+    from tests.support.moto_server import dead_endpoint
 
     port = dead_endpoint().rsplit(":", 1)[1]
     code, err = replay_into(export, f"postgresql://postgres@127.0.0.1:{port}/x?connect_timeout=1")

@@ -16,7 +16,7 @@ def quick_start_command() -> str:
     """The ``bash`` block of the README's quick start that runs ``qldb-cdc simulate``."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL)
+    blocks: list[str] = re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL)
     (command,) = [b.strip() for b in blocks if "qldb-cdc simulate" in b]
     return command
 

@@ -14,82 +14,8 @@ from consumers.cli import main
 from projections.memory import MemoryProjection
 from schemas.journal import parse_block
 from schemas.journal_export import ExportFormat
-from tests.contract.harness import current_row, history_row
-from tests.export_builder import STRAND, Rev, block, person, write_export
-
-A, B, C = "A" * 22, "B" * 22, "C" * 22
-
-
-def sample_objects() -> list[list[dict[str, object]]]:
-    return [
-        [
-            block(0, [], system=2),
-            block(1, [Rev("Person", A, 0, person(1, 0)), Rev("Vehicle", B, 0, {"vin": "V1"})]),
-            block(2, [Rev("Person", A, 1, person(1, 1))], system=1),
-        ],
-        [
-            block(3, [Rev("Vehicle", B, 1)]),
-            block(4, [Rev("Person", C, 0, person(3, 0))]),
-            block(5, [Rev("Person", A, 1, redacted=True), Rev("Person", C, 1, person(3, 1))]),
-        ],
-    ]
-
-
-def expected(objects: list[list[dict[str, object]]]) -> MemoryProjection:
-    reference = MemoryProjection()
-    for blocks in objects:
-        for value in blocks:
-            reference.apply(block_changes(parse_block(value)).changes)
-    return reference
-
-
-def read_db(
-    path: Path,
-) -> tuple[
-    dict[tuple[str, str], tuple[object, ...]], dict[tuple[str, str, int], tuple[object, ...]]
-]:
-    from core import json_codec
-
-    db = sqlite3.connect(path)
-    docs = {
-        (t, d): (v, bool(de), bool(r), None if j is None else json_codec.loads(j), tx, tt, h)
-        for t, d, v, de, r, j, tx, tt, h in db.execute(
-            "SELECT ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time,"
-            " revision_hash FROM documents"
-        )
-    }
-    revs = {
-        (t, d, v): (bool(de), bool(r), None if j is None else json_codec.loads(j))
-        for t, d, v, de, r, j in db.execute(
-            "SELECT ledger_table, document_id, version, deleted, redacted, data FROM revisions"
-        )
-    }
-    db.close()
-    return docs, revs
-
-
-def as_rows(
-    ref: MemoryProjection,
-) -> tuple[
-    dict[tuple[str, str], tuple[object, ...]], dict[tuple[str, str, int], tuple[object, ...]]
-]:
-    docs = {}
-    for key, change in ref.documents.items():
-        r = current_row(change)
-        docs[(key.table, key.doc_id)] = (
-            r.version,
-            r.deleted,
-            r.redacted,
-            r.data,
-            r.tx_id,
-            r.tx_time,
-            r.revision_hash,
-        )
-    revs = {}
-    for (key, version), change in ref.revisions.items():
-        hr = history_row(change)
-        revs[(key.table, key.doc_id, version)] = (hr.deleted, hr.redacted, hr.data)
-    return docs, revs
+from tests.support.export_builder import STRAND, Rev, block, write_export
+from tests.support.replay_samples import C, as_rows, expected, read_db, sample_objects
 
 
 @pytest.mark.parametrize("fmt", list(ExportFormat))
@@ -280,7 +206,7 @@ def test_two_contiguous_exports_are_joined(tmp_path: Path) -> None:
 def test_unstorable_document_is_dead_lettered_and_the_rest_applied(tmp_path: Path) -> None:
     import json
 
-    from tests.pg_server import fresh_schema, require_dsn
+    from tests.support.pg_server import fresh_schema, require_dsn
 
     base = require_dsn()
     uri = f"{base}{'&' if '?' in base else '?'}schema={fresh_schema(base, 'deadletter')}"
@@ -329,7 +255,7 @@ def test_exit_codes_follow_the_failure_class() -> None:
 
 
 def test_target_that_keeps_failing_exits_4_and_a_rerun_resumes(tmp_path: Path) -> None:
-    from tests.moto_server import dead_endpoint
+    from tests.support.moto_server import dead_endpoint
 
     write_export(tmp_path / "e", sample_objects())
     port = dead_endpoint().rsplit(":", 1)[1]

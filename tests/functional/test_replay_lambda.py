@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,19 +15,22 @@ from core.errors import ConfigError, RetryableError, UserInputError
 from schemas.journal_export import ExportFormat
 from simulation.config import SimulationConfig
 from simulation.export_writer import write_export
-from tests.moto_server import aws_client, aws_env, moto_endpoint, unique_name
+from tests.support.moto_server import aws_client, aws_env, moto_endpoint, unique_name
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 __all__ = ["aws_env", "moto_endpoint"]
 
 CONFIG = SimulationConfig(documents=40, revisions=600, seed=3)
 
 
-def upload(folder: Path, s3: object, bucket: str, prefix: str) -> None:
+def upload(folder: Path, s3: S3Client, bucket: str, prefix: str) -> None:
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             s3.put_object(
                 Bucket=bucket,
-                Key=prefix + str(path.relative_to(folder)),  # type: ignore[attr-defined]
+                Key=prefix + str(path.relative_to(folder)),
                 Body=path.read_bytes(),
             )
 
@@ -158,7 +162,7 @@ def test_objects_handler_takes_targets_from_the_secret(
 def test_objects_handler_reports_a_down_target_as_retryable(
     exported: tuple[Path, str, str], moto_endpoint: str
 ) -> None:
-    from tests.moto_server import dead_endpoint
+    from tests.support.moto_server import dead_endpoint
 
     _folder, bucket, prefix = exported
     s3 = aws_client("s3", moto_endpoint)

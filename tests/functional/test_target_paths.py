@@ -13,9 +13,9 @@ from consumers.cli import main
 from consumers.exit_codes import ExitCode
 from core.errors import ConfigError
 from projections import sqlite_target
-from tests import unprivileged
-from tests.export_builder import write_export
-from tests.functional.test_replay_cli import as_rows, expected, read_db, sample_objects
+from tests.support import unprivileged
+from tests.support.export_builder import write_export
+from tests.support.replay_samples import as_rows, expected, read_db, sample_objects
 
 
 def run_main(*argv: str) -> tuple[int, str, str]:

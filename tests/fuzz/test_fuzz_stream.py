@@ -33,12 +33,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consumers import lambda_handler
-from tests.conftest import CAPTURE_NAMES
-from tests.functional.test_hostile_stream import sqs_letters
 from tests.fuzz.harness import EXAMPLE_SECONDS, EXAMPLES
 from tests.fuzz.test_fuzz_exports import _flip, _insert, _truncate
-from tests.kinesis_events import StreamWithDlq, stream_with_dlq
-from tests.moto_server import aws_env, moto_endpoint
+from tests.support.captures import CAPTURE_NAMES
+from tests.support.kinesis_events import StreamWithDlq, sqs_letters, stream_with_dlq
+from tests.support.moto_server import aws_env, moto_endpoint
 
 __all__ = ["aws_env", "moto_endpoint"]  # pytest fixtures used by name
 

@@ -7,7 +7,8 @@
 (plain ``http(s)://`` is accepted too). Each test session uses a fresh random index prefix and
 deletes its indices and templates afterwards. Without ``OPENSEARCH_URL`` every test here is
 skipped with that reason: this is the project's one deliberate skip, because no OpenSearch server
-can run in CI; the same cases run against ``tests/opensearch_fake.py`` in ``tests/contract``.
+can run in CI; the same cases run against ``tests/support/opensearch_fake.py`` in
+``tests/contract``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from projections.opensearch_names import checkpoint_index
-from tests.contract.backend_opensearch import delete_indices, opensearch_harness
-from tests.contract.harness import Harness
+from tests.support.opensearch_readback import delete_indices, opensearch_harness
+from tests.support.projection_harness import Harness
 
 SKIP_REASON = "OPENSEARCH_URL is not set: the real-cluster OpenSearch contract suite needs one"
 

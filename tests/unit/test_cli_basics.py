@@ -75,7 +75,7 @@ def test_sigterm_exits_143_with_one_line(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setattr(cli, "open_store", terminated)
     before = signal.getsignal(signal.SIGTERM)
     code, _, err = run_main("replay", str(tmp_path), "--to", str(tmp_path / "x.db"))
-    assert code == ExitCode.TERMINATED == 143
+    assert code == ExitCode.TERMINATED.value == 143
     assert err == "qldb-cdc: terminated (SIGTERM); re-run the same command to resume\n"
     assert signal.getsignal(signal.SIGTERM) is before
 
@@ -83,8 +83,8 @@ def test_sigterm_exits_143_with_one_line(monkeypatch: pytest.MonkeyPatch, tmp_pa
 def test_workers_are_capped_at_four_per_core(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from tests.export_builder import write_export
-    from tests.functional.test_replay_cli import sample_objects
+    from tests.support.export_builder import write_export
+    from tests.support.replay_samples import sample_objects
 
     started: list[int] = []
 
@@ -96,7 +96,7 @@ def test_workers_are_capped_at_four_per_core(
 
     write_export(tmp_path / "e", sample_objects())
     monkeypatch.setattr(cli, "replay_parallel", fake_parallel)
-    monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr("consumers.cli.os.cpu_count", lambda: 2)
     args = ("replay", str(tmp_path / "e"), "--to", str(tmp_path / "x.db"), "--no-progress")
     code, _, err = run_main(*args, "--workers", "400")
     assert code == 0

@@ -16,10 +16,10 @@ from projections.base import ApplyReport, Failure
 from projections.memory import MemoryProjection
 from replay.engine import ChangeDeadLetters, ReplayOptions, replay
 from stream.pipeline import process_batch
-from tests.builders import make_change
-from tests.export_builder import Rev, block, person, write_export
-from tests.unit.stream.synthetic import Rev as StreamRev
-from tests.unit.stream.synthetic import outer, revision_details
+from tests.support.builders import make_change
+from tests.support.export_builder import Rev, block, person, write_export
+from tests.support.synthetic_stream import Rev as StreamRev
+from tests.support.synthetic_stream import outer, revision_details
 
 
 def unclassified(message: str) -> PoisonError | RetryableError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from botocore.exceptions import (
@@ -28,6 +28,9 @@ from core.errors import (
     UserInputError,
 )
 from exports.store import S3ExportStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 from projections import aws_errors
 from projections.aws_errors import classify_client_error
 
@@ -164,7 +167,7 @@ class RaisingS3:
 def test_the_export_source_gives_the_classifier_answers(
     exc: Exception, expected: type[CdcError], code: int
 ) -> None:
-    store = S3ExportStore(RaisingS3(exc), "bucket", "exports/")
+    store = S3ExportStore(cast("S3Client", RaisingS3(exc)), "bucket", "exports/")
     reads: list[Callable[[], object]] = [
         store.manifest_keys,
         lambda: store.read_bytes("exports/a.completed.manifest"),

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from changes.coalesce import coalesce
 from core.model import ChangeKind, DocKey
-from tests.builders import history, make_change
+from tests.support.builders import history, make_change
 
 
 def test_latest_wins_and_redaction_beats_equal_version() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core.fast_init import fast_init
-from core.model import BlockAddress, Change, ChangeKind, DocKey
+from core.model import BlockAddress, Change, ChangeKind, DocKey, ExportOrigin
 from schemas.journal import JournalBlock, JournalRevision, RevisionMetadata
 
 
@@ -65,10 +65,20 @@ def test_the_hot_value_types_use_it_and_still_compare_by_value() -> None:
         assert "_set_0" in cls.__init__.__code__.co_names
     key = DocKey("Person", "A")
     block = BlockAddress("S", 3)
-    one = Change(key, 1, ChangeKind.UPDATE, {"x": 1}, "tx", "2021T", block, "h", origin={"o": 1})
+    one = Change(
+        key,
+        1,
+        ChangeKind.UPDATE,
+        {"x": 1},
+        "tx",
+        "2021T",
+        block,
+        "h",
+        origin=ExportOrigin("e", "o"),
+    )
     two = Change(DocKey("Person", "A"), 1, ChangeKind.UPDATE, {"x": 1}, "tx", "2021T", block, "h")
     assert one == two and hash(key) == hash(DocKey("Person", "A"))
-    assert one.data_hash is None and one.table_id is None and one.origin == {"o": 1}
+    assert one.data_hash is None and one.table_id is None and one.origin == ExportOrigin("e", "o")
     assert pickle.loads(pickle.dumps(one)) == one
     assert DocKey("a", "b") < DocKey("a", "c")
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import IO, cast
 
 import pytest
 from amazon.ion import simpleion
@@ -45,8 +46,14 @@ class Trickle(io.RawIOBase):
         return size
 
 
+def trickling(rest: bytes, chunk: int) -> IO[bytes]:
+    """A :class:`Trickle` typed as the ``IO[bytes]`` readers take (``RawIOBase`` is not ``IO``)."""
+    return cast(IO[bytes], Trickle(rest, chunk))
+
+
 def _ion(value: object) -> bytes:
-    return simpleion.dumps(value, binary=True)
+    data: bytes = simpleion.dumps(value, binary=True)
+    return data
 
 
 def test_the_hang_fixtures_are_there() -> None:
@@ -167,7 +174,7 @@ def test_everything_amazon_ion_writes_passes_and_streams_the_same(
     data = b"".join(_ion(v) for v in values)
     check_ion_binary(data)
 
-    streamed = [ion_values.to_plain(v) for v in ion_values.iter_values(Trickle(data, chunk))]
+    streamed = [ion_values.to_plain(v) for v in ion_values.iter_values(trickling(data, chunk))]
     whole = [ion_values.to_plain(v) for v in simpleion.loads(data, single_value=False)]
     assert streamed == whole
 
@@ -238,7 +245,7 @@ def test_invalid_utf8_ion_text_is_a_decode_error(data: bytes) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(
-    text=st.text(st.characters(min_codepoint=0x20, exclude_categories=("Cs",)), max_size=40),
+    text=st.text(st.characters(min_codepoint=0x20, exclude_categories=["Cs"]), max_size=40),
     cut=st.integers(0, 40),
     chunk=st.integers(1, 7),
 )
@@ -246,7 +253,7 @@ def test_utf8_split_across_reads_is_not_an_error(text: str, cut: int, chunk: int
     """Multi-byte characters split across reads pass; a character cut at the end does not."""
     data = ('{"k":' + '"' + text.replace("\\", "").replace('"', "") + '"}').encode("utf-8")
 
-    assert [ion_values.to_plain(v) for v in ion_values.iter_values(Trickle(data, chunk))] == [
+    assert [ion_values.to_plain(v) for v in ion_values.iter_values(trickling(data, chunk))] == [
         ion_values.to_plain(simpleion.loads(data))
     ]
     truncated = data[: min(cut, len(data))]
@@ -254,4 +261,4 @@ def test_utf8_split_across_reads_is_not_an_error(text: str, cut: int, chunk: int
         truncated.decode("utf-8")
     except UnicodeDecodeError:
         with pytest.raises(DecodeError):
-            list(ion_values.iter_values(Trickle(truncated, chunk)))
+            list(ion_values.iter_values(trickling(truncated, chunk)))

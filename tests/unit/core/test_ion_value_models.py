@@ -23,7 +23,7 @@ _names = st.one_of(
     st.sampled_from(["true", "null", "nan", "a b", "é€𝄞", "$ion", "x'y"]),
 )
 _annotations = st.lists(_names, max_size=2).map(tuple)
-_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=12)
 _NULLS = [
     "null", "null.null", "null.bool", "null.int", "null.float", "null.decimal",
     "null.timestamp", "null.string", "null.symbol", "null.blob", "null.clob", "null.list",
@@ -110,7 +110,8 @@ def render(node: Node, *, annotate: bool) -> str:
     kind, payload, annotations = node
     prefix = "".join(f"{_quote(a, chr(39))}::" for a in annotations) if annotate else ""
     if kind == "raw":
-        return prefix + payload
+        raw: str = payload
+        return prefix + raw
     if kind == "list":
         return prefix + "[" + ", ".join(render(n, annotate=annotate) for n in payload) + "]"
     if kind == "sexp":

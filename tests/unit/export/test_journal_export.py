@@ -6,7 +6,7 @@ from amazon.ion import simpleion
 
 from changes.from_qldb import block_changes
 from core.errors import DecodeError, InvalidRecordError
-from core.model import ChangeKind
+from core.model import ChangeKind, ExportOrigin
 from schemas.journal import parse_block
 from schemas.journal_export import (
     ExportFormat,
@@ -16,7 +16,7 @@ from schemas.journal_export import (
     parse_completed_manifest,
     parse_object_key,
 )
-from tests.export_builder import Rev, block, encode, person
+from tests.support.export_builder import Rev, block, encode, person
 
 BLOCKS = [
     block(1, [], system=2),
@@ -180,12 +180,12 @@ def test_block_changes_equals_to_change_for_every_revision() -> None:
                 parsed.documents[r.metadata.doc_id].table_name,
                 table_id=parsed.documents[r.metadata.doc_id].table_id,
                 block=parsed.address,
-                origin={"o": 1},
+                origin=ExportOrigin("e", "o"),
             )
             for r in parsed.revisions
             if r.metadata is not None and r.metadata.doc_id in parsed.documents
         ]
-        got = block_changes(parsed, {"o": 1}).changes
+        got = block_changes(parsed, ExportOrigin("e", "o")).changes
         assert got == expected
         assert [c.origin for c in got] == [c.origin for c in expected]
         kinds |= {c.kind for c in got}

@@ -19,8 +19,8 @@ from projections.dynamodb import (
     item_size,
     to_attribute_value,
 )
-from tests.builders import make_change
-from tests.contract.harness import normalise
+from tests.support.builders import make_change
+from tests.support.projection_harness import normalise
 
 
 def test_decimals_keep_their_exact_text_on_the_wire() -> None:

@@ -30,7 +30,7 @@ from projections.opensearch_bulk import (
 )
 from projections.opensearch_names import checkpoint_index
 from projections.opensearch_template import checkpoint_template, table_template, templates
-from tests.builders import make_change
+from tests.support.builders import make_change
 
 KINDS = [ChangeKind.UPDATE, ChangeKind.DELETE, ChangeKind.REDACTION]
 

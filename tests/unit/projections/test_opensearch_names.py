@@ -1,6 +1,7 @@
 """OpenSearch index names: valid for any table name, injective, never the checkpoint index.
 
-Validity is judged by the rules of a real cluster as ``tests/opensearch_fake.py`` enforces them.
+Validity is judged by the rules of a real cluster as ``tests/support/opensearch_index_names.py``
+states them (the fake server enforces them).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from projections.opensearch_names import (
     invalid_prefix_reason,
     table_suffix,
 )
-from tests.opensearch_fake import invalid_index_name
+from tests.support.opensearch_index_names import invalid_index_name
 
 PREFIXES = ["cdc", "qldb-cdc.prod_1", "p" * 128]
 

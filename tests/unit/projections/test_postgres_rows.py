@@ -22,7 +22,7 @@ from projections.postgres_rows import (
     parse_tx_time,
     unstorable_reason,
 )
-from tests.builders import make_change
+from tests.support.builders import make_change
 
 _UNESCAPE = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
 

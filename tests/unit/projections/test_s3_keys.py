@@ -17,7 +17,7 @@ PREFIX = "cdc/p"
 names = st.text(
     st.one_of(
         st.sampled_from("./%_~-#:2EF5"),
-        st.characters(blacklist_categories=("Cs",)),
+        st.characters(blacklist_categories=["Cs"]),
     ),
     min_size=1,
     max_size=12,
@@ -62,7 +62,7 @@ def test_no_document_key_is_under_a_checkpoint_folder(key: DocKey, export_id: st
     assert all(not k.startswith(f"{PREFIX}/{s3_keys.CHECKPOINT_DIR}/") for k in layout_keys(key))
 
 
-@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=40))
+@given(st.text(st.characters(blacklist_categories=["Cs"]), max_size=40))
 def test_checkpoint_names_round_trip(object_key: str) -> None:
     name = s3_keys.checkpoint_name(object_key)
     assert "/" not in name

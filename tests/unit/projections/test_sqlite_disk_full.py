@@ -9,7 +9,7 @@ import pytest
 from core.errors import RetryableError, StorageError
 from projections.closing import closing_all
 from projections.sqlite import SQLiteProjection
-from tests.builders import make_change
+from tests.support.builders import make_change
 
 
 def big_changes(n: int) -> list[object]:

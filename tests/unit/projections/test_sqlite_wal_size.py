@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from projections.sqlite import WAL_CHECKPOINT_BYTES, SQLiteProjection
-from tests.builders import make_change
+from tests.support.builders import make_change
 
 DOC_BYTES = 8000
 BATCH = 400

@@ -14,7 +14,7 @@ from simulation.config import SimulationConfig
 from simulation.export_split import export_ends, revisions_per_block
 from simulation.export_writer import write_export
 from simulation.planner import LedgerPlan
-from tests.unit.simulation.readback import load_manifest
+from tests.support.simulation_readback import load_manifest
 
 
 @settings(max_examples=200, deadline=None)

@@ -15,7 +15,7 @@ from schemas.journal_export import ExportFormat
 from simulation.config import SimulationConfig
 from simulation.export_writer import write_export
 from simulation.ledger import final_state
-from tests.unit.simulation.readback import (
+from tests.support.simulation_readback import (
     hash_bytes,
     load_manifest,
     naive_replay,

@@ -14,7 +14,7 @@ from amazon.ion.core import Timestamp, TimestampPrecision
 from core.errors import ConfigError
 from simulation.config import SimulationConfig
 from simulation.ledger import LedgerSimulation, expected_totals, final_state, generate_blocks
-from tests.unit.simulation.readback import naive_replay
+from tests.support.simulation_readback import naive_replay
 from verification.ionhash import ion_hash
 from verification.qldb_hashes import DeletedRevisionRule, dot, merkle_root, revision_hash
 from verification.verifier import ChainVerifier, verify_block

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from core.errors import DecodeError
 from schemas.kinesis import StreamRecord, from_lambda
 from schemas.kpl import KPL_MAGIC, iter_user_records, parse_aggregate
-from tests.unit.stream.synthetic import CAPTURES, aggregate, load_capture, outer
+from tests.support.synthetic_stream import CAPTURES, aggregate, load_capture, outer
 
 
 @pytest.mark.parametrize("name", CAPTURES)

@@ -17,9 +17,9 @@ from dead_letters.sinks import DeadLetter, ListDeadLetterSink
 from projections.base import ApplyReport, Failure
 from projections.memory import MemoryProjection
 from schemas.kinesis import StreamRecord
-from schemas.qldb_stream import decode_stream_record
+from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
 from stream.pipeline import process_batch
-from tests.unit.stream.synthetic import (
+from tests.support.synthetic_stream import (
     Rev,
     aggregate,
     capture_records,
@@ -246,4 +246,5 @@ def test_shuffled_duplicated_aggregates_converge(
 
 def test_decoded_payloads_are_the_ones_built() -> None:
     decoded = decode_stream_record(revision_details(_rev("a", 2)))
-    assert stream_change(decoded).data == {"name": "a-2", "n": 2}  # type: ignore[union-attr]
+    assert isinstance(decoded, RevisionDetailsRecord)
+    assert stream_change(decoded).data == {"name": "a-2", "n": 2}

@@ -10,7 +10,7 @@ from amazon.ion import simpleion
 
 from changes.from_qldb import stream_change
 from core.errors import DecodeError, InvalidRecordError
-from core.model import BlockAddress, ChangeKind, DocKey
+from core.model import BlockAddress, ChangeKind, DocKey, StreamOrigin
 from schemas.kinesis import from_kcl, from_lambda
 from schemas.kpl import iter_user_records
 from schemas.qldb_stream import (
@@ -19,7 +19,7 @@ from schemas.qldb_stream import (
     RevisionDetailsRecord,
     decode_stream_record,
 )
-from tests.unit.stream.synthetic import (
+from tests.support.synthetic_stream import (
     STREAM_ARN,
     Rev,
     capture_records,
@@ -74,7 +74,7 @@ EXPECTED = [
 
 def test_every_capture_record_decodes_as_captured(capture_dir: Path) -> None:
     users = [u for r in capture_records(capture_dir) for u in iter_user_records(r)]
-    got = []
+    got: list[tuple[str, str | None, str | None, int | None, str, int]] = []
     for user in users:
         decoded = decode_stream_record(user.data)
         if isinstance(decoded, BlockSummaryRecord):
@@ -107,7 +107,8 @@ def test_capture_revision_becomes_a_change(capture_dir: Path) -> None:
     users = list(iter_user_records(record))
     decoded = decode_stream_record(users[2].data)
     assert isinstance(decoded, RevisionDetailsRecord)
-    change = stream_change(decoded, origin="here")
+    here = StreamOrigin(2, users[2])
+    change = stream_change(decoded, origin=here)
     assert change.key == DocKey("BicycleLicence", "IiPTAO6xXEhAacLpPbubci")
     assert change.kind is ChangeKind.UPDATE
     assert change.version == 1
@@ -118,7 +119,7 @@ def test_capture_revision_becomes_a_change(capture_dir: Path) -> None:
     assert change.data is not None
     assert change.data["Email"] == "chriswilliams@gmail.com"
     assert change.data["Events"][0]["eventName"] == "LicenceHolderCreated"
-    assert change.origin == "here"
+    assert change.origin == here
 
 
 def test_block_summary_keeps_the_raw_payload(capture_dir: Path) -> None:

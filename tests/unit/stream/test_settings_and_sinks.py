@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
@@ -17,6 +17,9 @@ from consumers.settings import (
 )
 from core.errors import ConfigError, RetryableError
 from dead_letters.sinks import DeadLetter, SqsDeadLetterSink
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/dlq"
 
@@ -92,7 +95,7 @@ def _letter(n: int, size: int = 10) -> DeadLetter:
 
 def test_sqs_sink_batches_by_ten() -> None:
     client = RecordingSqs()
-    sink = SqsDeadLetterSink(client, QUEUE)
+    sink = SqsDeadLetterSink(cast("SQSClient", client), QUEUE)
     assert sink.put_many([_letter(n) for n in range(23)]) == []
     assert [len(r) for r in client.requests] == [10, 10, 3]
     body = json.loads(client.requests[0][1]["MessageBody"])
@@ -106,19 +109,24 @@ def test_sqs_sink_batches_by_ten() -> None:
 def test_sqs_sink_reports_per_entry_failures() -> None:
     client = RecordingSqs(fail_ids={"3"})
     letters = [_letter(n) for n in range(12)]
-    assert SqsDeadLetterSink(client, QUEUE).put_many(letters) == [letters[3]]
+    assert SqsDeadLetterSink(cast("SQSClient", client), QUEUE).put_many(letters) == [letters[3]]
     with pytest.raises(RetryableError):
-        SqsDeadLetterSink(RecordingSqs(fail_ids={"0"}), QUEUE).put(letters[0])
+        SqsDeadLetterSink(cast("SQSClient", RecordingSqs(fail_ids={"0"})), QUEUE).put(letters[0])
 
 
 def test_sqs_sink_call_failure_fails_every_letter_of_the_call() -> None:
     letters = [_letter(n) for n in range(3)]
-    assert SqsDeadLetterSink(RecordingSqs(error=True), QUEUE).put_many(letters) == letters
+    assert (
+        SqsDeadLetterSink(cast("SQSClient", RecordingSqs(error=True)), QUEUE).put_many(letters)
+        == letters
+    )
 
 
 def test_sqs_sink_keeps_requests_under_the_size_limit() -> None:
     client = RecordingSqs()
-    SqsDeadLetterSink(client, QUEUE).put_many([_letter(n, size=100_000) for n in range(5)])
+    SqsDeadLetterSink(cast("SQSClient", client), QUEUE).put_many(
+        [_letter(n, size=100_000) for n in range(5)]
+    )
     for request in client.requests:
         assert sum(len(e["MessageBody"].encode()) for e in request) <= 256 * 1024
     assert sum(len(r) for r in client.requests) == 5

@@ -29,8 +29,8 @@ from projections.opensearch import (
 )
 from projections.opensearch_bulk import bulk_entry
 from projections.targets import open_projection
-from tests.builders import history, make_change
-from tests.opensearch_fake import FakeOpenSearch
+from tests.support.builders import history, make_change
+from tests.support.opensearch_fake import FakeOpenSearch
 
 ATTEMPTS = 4
 

@@ -21,8 +21,8 @@ from projections.large_documents import (
     fetch,
     offload,
 )
-from tests.builders import make_change
-from tests.moto_server import aws_client, moto_endpoint, unique_name  # noqa: F401 - fixture
+from tests.support.builders import make_change
+from tests.support.moto_server import aws_client, moto_endpoint, unique_name  # noqa: F401 - fixture
 
 Setup = tuple[DynamoDbProjection, Any, Any, str]
 BIG = {"payload": "é" * 230_000, "price": Decimal("1.50"), "n": 1}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tests.moto_server import aws_client, unique_name
+from tests.support.moto_server import aws_client, unique_name
 
 SHARD = "shardId-000000000000"
 
@@ -88,3 +89,17 @@ def stream_with_dlq(stem: str) -> Iterator[StreamWithDlq]:
     finally:
         kinesis.delete_stream(StreamName=name)
         sqs.delete_queue(QueueUrl=queue_url)
+
+
+def sqs_letters(stream: StreamWithDlq) -> list[dict[str, Any]]:
+    """Every dead letter waiting in the stream's queue, parsed (the queue is left empty)."""
+    letters = []
+    while page := stream.sqs.receive_message(QueueUrl=stream.queue_url, MaxNumberOfMessages=10).get(
+        "Messages"
+    ):
+        for message in page:
+            letters.append(json.loads(message["Body"]))
+            stream.sqs.delete_message(
+                QueueUrl=stream.queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+    return letters

@@ -28,10 +28,9 @@ from projections.dynamodb import (
     checkpoint_table_name,
     from_uri,
 )
-from tests.builders import history, make_change
-from tests.contract.backend_dynamodb import item_row, scan_all
-from tests.contract.harness import expected_state
-from tests.moto_server import (  # noqa: F401 - fixtures
+from tests.support.builders import history, make_change
+from tests.support.dynamodb_readback import item_row, scan_all
+from tests.support.moto_server import (  # noqa: F401 - fixtures
     FaultInjector,
     aws_client,
     aws_env,
@@ -39,6 +38,7 @@ from tests.moto_server import (  # noqa: F401 - fixtures
     moto_endpoint,
     unique_name,
 )
+from tests.support.projection_harness import expected_state
 
 NO_SLEEP = aws_retry(sleep=lambda _: None)
 
@@ -241,7 +241,7 @@ def test_checkpoints_live_in_their_own_table_read_by_query(table: str) -> None:
 
 
 _names = st.text(
-    st.one_of(st.sampled_from("#checkpoint/."), st.characters(blacklist_categories=("Cs",))),
+    st.one_of(st.sampled_from("#checkpoint/."), st.characters(blacklist_categories=["Cs"])),
     min_size=1,
     max_size=12,
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,14 +96,3 @@ def expected_state(
         {k: current_row(c) for k, c in reference.documents.items()},
         {k: history_row(c) for k, c in reference.revisions.items()},
     )
-
-
-def iter_backend_modules() -> Iterator[Any]:
-    """Import every ``tests/contract/backend_*.py`` module, sorted by name."""
-    import importlib
-    import pkgutil
-
-    package = Path(__file__).parent
-    for info in sorted(pkgutil.iter_modules([str(package)]), key=lambda i: i.name):
-        if info.name.startswith("backend_"):
-            yield importlib.import_module(f"tests.contract.{info.name}")

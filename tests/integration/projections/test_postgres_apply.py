@@ -17,10 +17,10 @@ from core.model import Change, ChangeKind, DocKey
 from projections.base import ApplyReport, Projection
 from projections.memory import MemoryProjection
 from projections.postgres import PostgresProjection, from_uri
-from tests import pg_server
-from tests.builders import history, make_change
-from tests.contract.backend_postgres import read_current, read_history
-from tests.contract.harness import expected_state
+from tests.support import pg_server
+from tests.support.builders import history, make_change
+from tests.support.postgres_readback import read_current, read_history
+from tests.support.projection_harness import expected_state
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,8 @@ from core.errors import ConfigError, UnstorableChangeError
 from core.model import Change, ChangeKind, DocKey
 from projections.aws_errors import aws_retry
 from projections.s3 import S3Projection, from_uri, parse_object_key
-from tests.builders import history, make_change
-from tests.contract.backend_s3 import list_keys, read_json
-from tests.contract.harness import expected_state, history_row
-from tests.moto_server import (  # noqa: F401 - fixtures
+from tests.support.builders import history, make_change
+from tests.support.moto_server import (  # noqa: F401 - fixtures
     FaultInjector,
     aws_client,
     aws_env,
@@ -27,6 +25,8 @@ from tests.moto_server import (  # noqa: F401 - fixtures
     moto_endpoint,
     unique_name,
 )
+from tests.support.projection_harness import expected_state, history_row
+from tests.support.s3_readback import list_keys, read_json
 
 NO_SLEEP = aws_retry(sleep=lambda _: None)
 

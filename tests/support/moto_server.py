@@ -75,7 +75,7 @@ def aws_client(
     Args:
         service: ``dynamodb``, ``s3``, ``kinesis``, ``sqs``...
         endpoint: defaults to :func:`endpoint_url`; pass a dead address to test failures.
-        retries: botocore total attempts (1 = the projection's RetryPolicy does all retrying).
+        retries: botocore total attempts (1 = the projection's core.retry.Retry does all retrying).
         config: extra ``botocore.config.Config`` arguments.
     """
     make_client: Any = boto3.client  # the stubs only accept literal service names

@@ -1,0 +1,1 @@
+"""Tests against real servers: moto, PostgreSQL and the local OpenSearch fake."""
