@@ -22,6 +22,7 @@ from exports.store import ExportStore, open_store
 from projections.base import Projection
 from projections.closing import closing_all
 from projections.targets import TargetSpec, parse_target
+from replay.digest_anchor import check_anchors, load_anchors
 from replay.engine import (
     DEFAULT_BATCH_SIZE,
     ChangeDeadLetters,
@@ -115,6 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
     vp.add_argument("source", help="export folder or s3://bucket/prefix")
     _add_format(vp)
     vp.add_argument("--max-problems", type=_positive_int, default=20, metavar="N")
+    vp.add_argument(
+        "--digest",
+        type=Path,
+        metavar="FILE",
+        help="anchor the export to a ledger digest: the output of `aws qldb get-digest` (with "
+        "--proof), or a *.proofs.json of the QLDB migration sample (default: the *.proofs.json "
+        "files in SOURCE)",
+    )
+    vp.add_argument(
+        "--proof",
+        type=Path,
+        metavar="FILE",
+        help="the output of `aws qldb get-block` or `get-revision` run with --digest-tip-address",
+    )
 
     sp = sub.add_parser("simulate", help="write a synthetic export with valid hashes")
     simulation_cli.add_arguments(sp)
@@ -284,7 +299,11 @@ def _replay_with_workers(
 def _verify(args: argparse.Namespace) -> int:
     store = open_store(args.source)
     plan = plan_exports(store, args.strand)
-    result = verify_export(store, plan, fmt=_format(args), max_problems=args.max_problems)
+    anchors = load_anchors(store, plan, args.digest, args.proof)
+    result = verify_export(
+        store, plan, fmt=_format(args), max_problems=args.max_problems, keep_hashes=anchors.blocks
+    )
+    check_anchors(anchors, plan, result)
     for line in result.lines():
         print(line)
     return ExitCode.VERIFY_FAILED if result.problems else ExitCode.OK

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from core.errors import PoisonError, RetryableError, UserInputError
 from schemas.journal_export import COMPLETED_MANIFEST, OBJECT_NAME
+from schemas.qldb_digest import PROOFS_FILE
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -51,6 +52,11 @@ class ExportStore(Protocol):
 
     def same_object(self, manifest_key: str) -> str | None:
         """The :meth:`object_keys` entry a manifest key refers to, or None when it is missing."""
+        ...
+
+    def proof_keys(self) -> list[str]:
+        """Keys of every ``*.proofs.json`` (the migration sample's digest and proof), sorted;
+        :meth:`read_bytes` reads them."""
         ...
 
     def read_bytes(self, key: str) -> bytes:
@@ -82,6 +88,7 @@ class LocalExportStore:
         if self._files is None:
             manifests: list[str] = []
             objects: list[str] = []
+            proofs: list[str] = []
             for dirpath, _dirs, files in os.walk(self.root):
                 for name in files:
                     relative = Path(dirpath, name).relative_to(self.root).as_posix()
@@ -89,7 +96,13 @@ class LocalExportStore:
                         manifests.append(relative)
                     elif OBJECT_NAME.search(name):
                         objects.append(relative)
-            self._files = {"manifests": sorted(manifests), "objects": sorted(objects)}
+                    elif PROOFS_FILE.search(name):
+                        proofs.append(relative)
+            self._files = {
+                "manifests": sorted(manifests),
+                "objects": sorted(objects),
+                "proofs": sorted(proofs),
+            }
         return self._files
 
     def manifest_keys(self) -> list[str]:
@@ -99,6 +112,10 @@ class LocalExportStore:
     def object_keys(self) -> list[str]:
         """Data-object files anywhere under the folder, relative to it."""
         return list(self._walk()["objects"])
+
+    def proof_keys(self) -> list[str]:
+        """Proofs files anywhere under the folder, relative to it."""
+        return list(self._walk()["proofs"])
 
     def same_object(self, manifest_key: str) -> str | None:
         """The folder-relative path a manifest key resolves to, or None when it is missing."""
@@ -203,6 +220,12 @@ class S3ExportStore:
         if not self._sizes:
             self.manifest_keys()
         return sorted(k for k in self._sizes if OBJECT_NAME.search(k))
+
+    def proof_keys(self) -> list[str]:
+        """Keys under the prefix named like proofs files (from the same listing)."""
+        if not self._sizes:
+            self.manifest_keys()
+        return sorted(k for k in self._sizes if PROOFS_FILE.search(k))
 
     def same_object(self, manifest_key: str) -> str | None:
         """The key itself when the listing holds it."""

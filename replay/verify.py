@@ -56,6 +56,10 @@ class VerifyResult:
     problems: list[str] = field(default_factory=list)
     problems_total: int = 0
     elapsed_s: float = 0.0
+    block_hashes: dict[int, bytes] = field(default_factory=dict)
+    """``blockHash`` of the blocks asked for with ``keep_hashes``, by sequence number."""
+    notes: list[str] = field(default_factory=list)
+    """Lines printed after the summary (what a digest proved)."""
 
     def lines(self) -> list[str]:
         """Human report: the problems first, then one summary line."""
@@ -67,7 +71,7 @@ class VerifyResult:
             f"verify: {verdict}; {self.objects} objects, {self.blocks} blocks, "
             f"{self.revisions} revisions checked in {self.elapsed_s:.1f}s"
         )
-        return out
+        return out + self.notes
 
 
 def verify_export(
@@ -76,8 +80,13 @@ def verify_export(
     *,
     fmt: ExportFormat | None = None,
     max_problems: int = 20,
+    keep_hashes: frozenset[int] = frozenset(),
 ) -> VerifyResult:
-    """Check every hash and link of the export; collect (at most ``max_problems``) problems."""
+    """Check every hash and link of the export; collect (at most ``max_problems``) problems.
+
+    The ``blockHash`` of every block whose sequence number is in ``keep_hashes`` is kept in
+    :attr:`VerifyResult.block_hashes` (the last copy, when overlapping exports hold it twice).
+    """
     if fmt is ExportFormat.JSON:
         raise UserInputError(JSON_NOT_VERIFIABLE)
     started = time.monotonic()
@@ -91,6 +100,8 @@ def verify_export(
             if block_fmt is ExportFormat.JSON:
                 raise UserInputError(JSON_NOT_VERIFIABLE)
             result.blocks += 1
+            if block.address.sequence_no in keep_hashes:
+                result.block_hashes[block.address.sequence_no] = block.block_hash
             result.revisions += len(block.revisions) + len(block.rejected)
             problems = verifier.check(block) + [
                 f"{r.reason} (a replay dead-letters this revision)"

@@ -23,6 +23,7 @@ from typing import TextIO
 from core.errors import ConfigError
 from schemas.journal_export import ExportFormat
 from simulation.config import DEFAULT_TABLES, SimulationConfig
+from simulation.digest_files import DIGEST_FILE, DigestRecorder
 from simulation.export_writer import write_export
 
 RECORD_NAME = "qldb-cdc-simulation.json"
@@ -68,6 +69,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="write into OUT even when it is not empty"
     )
+    parser.add_argument(
+        "--digest",
+        action="store_true",
+        help=f"also write the ledger digest of the tip ({DIGEST_FILE}, as `aws qldb get-digest` "
+        "prints it), proofs of the tip block and of the last revision (block-proof.json, "
+        "revision-proof.json) and a <exportId>.<strandId>.proofs.json per export; memory grows "
+        "by 40 bytes per block",
+    )
 
 
 def run(
@@ -103,6 +112,7 @@ def run(
         )
         return 0
     progress = _progress(err) if err.isatty() else None
+    recorder = DigestRecorder() if args.digest else None
 
     def on_block(blocks: int) -> None:
         if blocks == 1:  # the arguments passed write_export's checks: OUT is ours from now on
@@ -119,7 +129,11 @@ def run(
             prefix=args.prefix,
             split_exports=args.exports,
             on_block=on_block,
+            on_written=None if recorder is None else recorder.observe,
         )
+        if recorder is not None:
+            for key, data in recorder.files(layout).items():
+                _write_atomically(target / key, data)
     except OSError as exc:
         msg = f"cannot write OUT {target}: {exc.strerror or exc}" + (
             f" ({exc.filename})" if exc.filename and str(exc.filename) != str(target) else ""
@@ -135,7 +149,7 @@ def run(
         f"({totals.inserts} inserts, {totals.updates} updates, {totals.deletes} deletes, "
         f"{totals.redactions} redacted), {totals.system_revisions} system revisions, "
         f"strand {layout.strand_id}"
-    )
+    ) + (f"; digest of the tip in {DIGEST_FILE}" if recorder is not None else "")
     try:
         _write_record(target, parameters, complete=True, summary=summary)
     except OSError as exc:
@@ -160,7 +174,7 @@ def _parameters(args: argparse.Namespace) -> dict[str, object]:
         "delete_ratio": args.delete_ratio,
         "redaction_ratio": args.redaction_ratio,
         "max_docs_per_tx": args.max_docs_per_tx,
-    }
+    } | ({"digest": True} if args.digest else {})
 
 
 def _write_record(
@@ -171,6 +185,12 @@ def _write_record(
     partial = target / f"{RECORD_NAME}.partial"
     partial.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     partial.replace(target / RECORD_NAME)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(path)
 
 
 def _check_numbers(args: argparse.Namespace) -> None:

@@ -209,6 +209,7 @@ def write_export(
     split_exports: int = 1,
     bucket: str = "simulated-bucket",
     on_block: Callable[[int], None] | None = None,
+    on_written: Callable[[Block], None] | None = None,
 ) -> ExportLayout:
     """Generate the ledger ``config`` describes and write it as QLDB export(s) under ``out_dir``.
 
@@ -223,6 +224,7 @@ def write_export(
             many are written).
         bucket: Bucket name written into the started manifests.
         on_block: Called with the number of blocks written so far after each block.
+        on_written: Called with each block after it is written, in journal order.
 
     Returns:
         The layout written (keys relative to ``out_dir``) and the ledger totals.
@@ -259,6 +261,8 @@ def write_export(
                 out_dir, f"{prefix}{current.export_id}/", simulation.strand_id, output
             )
         writer.write(block)
+        if on_written is not None:
+            on_written(block)
         current.blocks += 1
         current.last_seq = seq
         current.last_ms = time_ms
