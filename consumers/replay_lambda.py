@@ -163,6 +163,10 @@ def objects_handler(
         with closing_all(targets):
             targets.extend(spec.open() for spec in specs)
             results = [_replay_item(item, client, targets, dead_letters) for item in items]
+    except UserInputError:
+        # Something to fix, not to wait for (also AccessDeniedError and MissingResourceError,
+        # which are retryable for a stream): fail at once under its own name, never retried.
+        raise
     except RetryableError as exc:
         if type(exc) is RetryableError:
             raise

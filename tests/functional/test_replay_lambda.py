@@ -173,3 +173,18 @@ def test_objects_handler_reports_a_down_target_as_retryable(
         objects_handler({"Items": [item], "BatchInput": {}}, None, s3=s3, env=env)
     # Step Functions retries by error name: the name must be the one the state machine lists
     assert type(info.value).__name__ == "RetryableError"
+
+
+def test_objects_handler_fails_at_once_on_a_missing_object(
+    exported: tuple[Path, str, str], tmp_path: Path, moto_endpoint: str
+) -> None:
+    # GIVEN a plan item whose data object is gone from S3 (deleted after planning)
+    _folder, bucket, prefix = exported
+    s3 = aws_client("s3", moto_endpoint)
+    item = {"bucket": bucket, "key": f"{prefix}gone/S.0-1.ion", "exportId": "e", "format": None}
+    env = {"CDC_TARGETS": f"sqlite:///{tmp_path / 'out.db'}"}
+    with pytest.raises(UserInputError) as info:
+        objects_handler({"Items": [item], "BatchInput": {}}, None, s3=s3, env=env)
+    # THEN it is a mistake to fix, under a name the state machine does not retry
+    assert type(info.value).__name__ not in {"RetryableError", "ThrottledError"}
+    assert "gone/S.0-1.ion" in str(info.value)
