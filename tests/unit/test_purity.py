@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.import_roots import imported_roots
+
 ROOT = Path(__file__).resolve().parents[2]
 PURE_PACKAGES = ("core", "schemas", "changes", "verification", "simulation")
 # Pure modules inside the I/O edge: name encodings of the targets.
@@ -67,16 +69,6 @@ def pure_modules() -> list[Path]:
         ]
         + [ROOT / name for name in PURE_EDGE_MODULES]
     )
-
-
-def imported_roots(tree: ast.AST) -> set[str]:
-    roots = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            roots.add(node.module.split(".")[0])
-    return roots
 
 
 def upward_imports(package: str, tree: ast.AST) -> list[str]:

@@ -26,6 +26,7 @@ from projections.sqlite_target import SqliteTarget
 from projections.targets import TargetSpec, parse_target
 from replay.engine import ReplayOptions
 from replay.parallel import WorkerConfig
+from tests.support.import_roots import imported_roots
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -145,13 +146,7 @@ DRIVERS = {"boto3", "botocore", "psycopg", "opensearchpy", "os", "sqlite3", "soc
 @pytest.mark.parametrize("name", SPEC_MODULES)
 def test_spec_modules_import_no_driver_at_module_level(name: str) -> None:
     tree = ast.parse((ROOT / "projections" / f"{name}.py").read_text())
-    roots = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            roots.add(node.module.split(".")[0])
-    assert not roots & DRIVERS
+    assert not imported_roots(tree) & DRIVERS
 
 
 def test_a_worker_config_is_derived_from_the_replay_options(tmp_path: Path) -> None:
