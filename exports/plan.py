@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from core.errors import CdcError, UserInputError
+from core.errors import CdcError, RetryableError, UserInputError
 from exports.store import ExportStore
 from schemas.journal_export import (
     COMPLETED_MANIFEST,
@@ -76,7 +76,7 @@ def plan_exports(store: ExportStore, strand: str | None = None) -> ExportPlan:
             keys = parse_completed_manifest(store.read_bytes(manifest))
             objects = [ExportObject(export_id, key, parse_object_key(key)) for key in keys]
         except CdcError as exc:
-            if isinstance(exc, UserInputError):
+            if isinstance(exc, UserInputError | RetryableError):  # keep its class (exit 2 or 4)
                 raise
             msg = f"manifest {manifest}: {exc}"
             raise UserInputError(msg) from exc
