@@ -134,14 +134,16 @@ def _found(store: ExportStore, plan: ExportPlan) -> DigestAnchors:
 
 
 def _read(path: Path, option: str) -> bytes:
+    too_large = f"{option} {path} is larger than {MAX_FILE_BYTES} bytes: not a digest or proof"
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            msg = f"{option} {path} is larger than {MAX_FILE_BYTES} bytes: not a digest or proof"
-            raise UserInputError(msg)
-        return path.read_bytes()
+        with path.open("rb") as file:  # read at most the bound: /dev/zero or a FIFO has no size
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         msg = f"cannot read {option} {path}: {exc.strerror or exc}"
         raise UserInputError(msg) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UserInputError(too_large)
+    return data
 
 
 def _strand(plan: ExportPlan) -> str:

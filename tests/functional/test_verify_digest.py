@@ -292,6 +292,8 @@ def test_file_mistakes_are_one_line_exit_2(
         "--proof needs --digest": ("--proof", proof),
         "holds no proof: add --proof": ("--digest", digest),
         "pass it as --proof": ("--digest", proof, "--proof", digest),
+        # a device or FIFO has no size to check first: reading stops at the bound
+        "is larger than": ("--digest", "/dev/zero", "--proof", proof),
     }
     for expected, options in cases.items():
         assert expected in _mistake(capsys, src, *options), expected
