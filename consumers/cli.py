@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from consumers import reconcile_command
 from consumers.exit_codes import MEANINGS, ExitCode
 from core.errors import CdcError, RetryableError, UserInputError
 from dead_letters.sinks import JsonLinesDeadLetterSink
@@ -131,6 +132,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="the output of `aws qldb get-block` or `get-revision` run with --digest-tip-address",
     )
 
+    cp = sub.add_parser(
+        "reconcile", help="compare projections with the final state an export implies"
+    )
+    cp.add_argument("source", help="export folder or s3://bucket/prefix")
+    cp.add_argument(
+        "--to",
+        dest="targets",
+        action="append",
+        metavar="URI",
+        help=f"projection URI to compare, repeatable (default {DEFAULT_TARGET})",
+    )
+    cp.add_argument(
+        "--report", type=Path, metavar="FILE", help="write the whole comparison as JSON to FILE"
+    )
+    _add_format(cp)
+    cp.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+
     sp = sub.add_parser("simulate", help="write a synthetic export with valid hashes")
     simulation_cli.add_arguments(sp)
     return parser
@@ -176,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _replay(args)
             if args.command == "verify":
                 return _verify(args)
+            if args.command == "reconcile":
+                return reconcile_command.run(args, DEFAULT_TARGET)
             return simulation_cli.run(args)
         except KeyboardInterrupt:
             return _interrupted()

@@ -6,9 +6,9 @@ before those imports, an interruption during them exits like any other (130 or 1
 the command is done further signals are ignored, so a second Ctrl-C while the interpreter shuts
 down cannot replace the exit code.
 
-``replay`` and ``verify`` run in a child process that :mod:`consumers.ion_watchdog` watches
-(amazon-ion's C reader can hang or crash on corrupt Ion binary); the child is this same entry
-point, which then runs the command itself.
+``replay``, ``verify`` and ``reconcile`` run in a child process that
+:mod:`consumers.ion_watchdog` watches (amazon-ion's C reader can hang or crash on corrupt Ion
+binary); the child is this same entry point, which then runs the command itself.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The one exit-code rule of every qldb-cdc command (``replay``, ``verify``, ``simulate``, the KCL
-record processor); the README's exit-code table is checked against :data:`MEANINGS`.
+"""The one exit-code rule of every qldb-cdc command (``replay``, ``verify``, ``reconcile``,
+``simulate``, the KCL record processor); the README's exit-code table is checked against
+:data:`MEANINGS`.
 
 The failure class decides the code, never the message (see :func:`consumers.cli.exit_code`).
 """
@@ -23,7 +24,8 @@ class ExitCode(IntEnum):
 
 MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success",
-    ExitCode.VERIFY_FAILED: "`verify` found problems (listed on stdout)",
+    ExitCode.VERIFY_FAILED: "`verify` found problems, or `reconcile` found a projection that "
+    "differs from the export (listed on stdout)",
     ExitCode.USER_MISTAKE: "a mistake in flags, paths, names or configuration, or AWS denied "
     "access or found no such bucket, object or table: change what the message says and run again",
     ExitCode.BAD_DATA: "poison, corrupt or truncated input, or a failed `--verify` (without "

@@ -4,8 +4,8 @@ amazon-ion 0.15's C extension loops forever on some malformed Ion binary (a cont
 early: amazon-ion/ion-python#398, fixed in ion-c but in no released wheel) and has crashed the
 process on others. It holds the GIL while it spins, so nothing inside the process can stop it.
 ``schemas.ion_binary_check`` rejects such input before the C reader sees it, but walking every
-value header in Python doubles the time of a replay. So the command line runs ``replay`` and
-``verify`` like this instead:
+value header in Python doubles the time of a replay. So the command line runs ``replay``,
+``verify`` and ``reconcile`` like this instead:
 
 * :func:`supervise` (the parent, which imports nothing heavy) runs the command in a child
   process and watches it. The child marks each top-level value it hands to the C reader in a
@@ -48,7 +48,7 @@ STALL_SECONDS = 60.0
 stuck. QLDB blocks are at most a few MB and decode in milliseconds. ``QLDB_CDC_ION_STALL_SECONDS``
 overrides it."""
 STALL_ENV = "QLDB_CDC_ION_STALL_SECONDS"
-SUPERVISED_COMMANDS = frozenset({"replay", "verify"})
+SUPERVISED_COMMANDS = frozenset({"replay", "verify", "reconcile"})
 CRASH_SIGNALS = frozenset(
     {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE}
 )

@@ -11,14 +11,19 @@ Contract of :meth:`Projection.apply` (all projections, tested by ``tests/contrac
   (try again later: throttling, 5xx, timeouts) or a :class:`PoisonError` (can never be stored);
   only poison is ever dead-lettered.
   ``apply`` raises ``RetryableError`` itself only when nothing in the call can succeed.
+
+Contract of :meth:`Projection.iter_current_state` (``qldb-cdc reconcile``): every stored
+document exactly once (tombstones and redactions included, checkpoints never), streamed in
+pages or through a cursor so memory does not grow with the number of documents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from changes.reconcile import DocState
 from core.errors import PoisonError, RetryableError
 from core.model import Change
 
@@ -107,6 +112,10 @@ class Projection(Protocol):
 
     def mark_object_complete(self, export_id: str, key: str) -> None:
         """Record that every change of data object ``key`` has been applied to this target."""
+        ...
+
+    def iter_current_state(self) -> Iterator[DocState]:
+        """Every stored document's current state, streamed (see the module docstring)."""
         ...
 
     def close(self) -> None:

@@ -63,7 +63,7 @@ Guarantees:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -78,6 +78,7 @@ from botocore.exceptions import (
 )
 
 from changes.coalesce import coalesce
+from changes.reconcile import DocState
 from core.errors import (
     CdcError,
     ConfigError,
@@ -85,7 +86,7 @@ from core.errors import (
     UnstorableChangeError,
     retryable_unless_poison,
 )
-from core.model import Change
+from core.model import BlockAddress, Change, DocKey
 from core.retry import Retry
 from projections import large_documents
 from projections.aws_errors import (
@@ -537,9 +538,58 @@ class DynamoDbProjection:
             lambda: checked_call(self._client.put_item, TableName=self._checkpoints, Item=item)
         )
 
+    def iter_current_state(self) -> Iterator[DocState]:
+        """Every document item, by strongly consistent ``Scan`` pages of the documents table
+        (only the metadata attributes are read; one page in memory at a time).
+
+        Raises:
+            RetryableError: a page could not be read after the retries.
+        """
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "ProjectionExpression": "pk, ledgerTable, #v, deleted, redacted, revisionHash, "
+            "blockStrand, blockSeq",
+            "ExpressionAttributeNames": {"#v": "version"},
+            "ConsistentRead": True,
+            "Limit": _STATE_PAGE,
+        }
+        while True:
+            page = self._retry.run(lambda: checked_call(self._client.scan, **kwargs))
+            for item in page.get("Items", []):
+                yield _item_state(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def close(self) -> None:
         """Stop the worker threads; the projection is unusable afterwards."""
         self._pool.shutdown(wait=True)
+
+
+_STATE_PAGE = 1000
+"""Items per ``Scan`` page of :meth:`DynamoDbProjection.iter_current_state` (at most 1 MB)."""
+
+
+def _item_state(item: dict[str, Any]) -> DocState:
+    """The :class:`DocState` of a document item (its block when the item has one).
+
+    Raises:
+        RetryableError: the item is not a projected document (someone else wrote it).
+    """
+    try:
+        strand, seq = item.get("blockStrand", {}).get("S"), item.get("blockSeq", {}).get("N")
+        return DocState(
+            DocKey(item["ledgerTable"]["S"], item["pk"]["S"]),
+            int(item["version"]["N"]),
+            item.get("deleted", {}).get("BOOL") is True,
+            item.get("redacted", {}).get("BOOL") is True,
+            str(item["revisionHash"]["S"]),
+            BlockAddress(strand, int(seq)) if isinstance(strand, str) and seq is not None else None,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        pk = item.get("pk", {}).get("S") if isinstance(item.get("pk"), dict) else None
+        msg = f"DynamoDB item {pk!r} is not a projected document; move it away"
+        raise RetryableError(msg) from exc
 
 
 def from_uri(uri: str) -> DynamoDbProjection:

@@ -8,10 +8,11 @@ never fails (not even for text that is not valid UTF-8, which real targets rejec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from changes.coalesce import coalesce
+from changes.reconcile import DocState
 from core.model import Change, ChangeKind, DocKey
 from projections.base import ApplyReport
 
@@ -57,6 +58,18 @@ class MemoryProjection:
     def mark_object_complete(self, export_id: str, key: str) -> None:
         """Remember ``key`` as complete."""
         self.checkpoints.setdefault(export_id, set()).add(key)
+
+    def iter_current_state(self) -> Iterator[DocState]:
+        """The state of every document in ``documents``."""
+        for key, change in list(self.documents.items()):
+            yield DocState(
+                key,
+                change.version,
+                change.is_tombstone,
+                change.is_redacted,
+                change.revision_hash,
+                change.block,
+            )
 
     def close(self) -> None:
         """Nothing to release."""

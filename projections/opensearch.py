@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,7 @@ from opensearchpy.exceptions import (
 from opensearchpy.serializer import JSONSerializer
 
 from changes.coalesce import coalesce
+from changes.reconcile import DocState, block_of
 from core import json_codec
 from core.errors import (
     ConfigError,
@@ -63,7 +64,7 @@ from core.errors import (
     ThrottledError,
     UnstorableChangeError,
 )
-from core.model import Change
+from core.model import Change, DocKey
 from core.retry import Backoff, Retry
 from projections.base import ApplyReport, Failure
 from projections.opensearch_bulk import (
@@ -75,12 +76,14 @@ from projections.opensearch_bulk import (
     chunk_by_bytes,
     classify_item,
 )
-from projections.opensearch_names import checkpoint_index, invalid_prefix_reason
+from projections.opensearch_names import checkpoint_index, index_name, invalid_prefix_reason
 from projections.opensearch_target import OpenSearchTarget, parse_uri
 from projections.opensearch_template import DataMapping, templates
 
 _NDJSON = {"content-type": "application/x-ndjson"}
 _CHECKPOINT_PAGE = 1000
+_STATE_PAGE = 1000
+"""Hits per page of :meth:`OpenSearchProjection.iter_current_state`."""
 
 
 class ExactJSONSerializer(JSONSerializer):
@@ -242,6 +245,61 @@ class OpenSearchProjection:
             action = "writing a checkpoint"
             raise _request_error(action, exc) from exc
 
+    def iter_current_state(self) -> Iterator[DocState]:
+        """Every document of every ``<prefix>-*`` table index, after a refresh: one index at a
+        time, pages of ``_STATE_PAGE`` hits sorted by ``qldb.documentId`` (unique in an index)
+        with ``search_after``. Indices of another prefix that the wildcard also matches (the
+        name does not map back to the document's table), the checkpoint index and hits without
+        the ``qldb`` metadata of a projected document are skipped.
+
+        Raises:
+            RetryableError: the cluster could not be read.
+        """
+        pattern = f"{self._prefix}-*"
+        try:
+            self._client.transport.perform_request("POST", f"/{pattern}/_refresh")
+            listed = self._client.transport.perform_request(
+                "GET", f"/_cat/indices/{pattern}", params={"format": "json"}
+            )
+        except NotFoundError:
+            return
+        except OpenSearchException as exc:
+            action = "listing indices"
+            raise _request_error(action, exc) from exc
+        names = sorted(str(e["index"]) for e in listed or [] if isinstance(e, dict))
+        for name in names:
+            if name != checkpoint_index(self._prefix):
+                yield from self._index_state(name)
+
+    def _index_state(self, index: str) -> Iterator[DocState]:
+        search_after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {
+                "size": _STATE_PAGE,
+                "query": {"match_all": {}},
+                "sort": [{"qldb.documentId": "asc"}],
+                "_source": ["qldb"],
+            }
+            if search_after is not None:
+                body["search_after"] = search_after
+            try:
+                response = self._client.transport.perform_request(
+                    "POST", f"/{index}/_search", body=body
+                )
+            except NotFoundError:
+                return
+            except OpenSearchException as exc:
+                action = f"listing documents of {index}"
+                raise _request_error(action, exc) from exc
+            hits = response.get("hits", {}).get("hits", []) if isinstance(response, dict) else []
+            for hit in hits:
+                state = _hit_state(hit)
+                if state is not None and index_name(self._prefix, state.key.table) == index:
+                    yield state
+            if len(hits) < _STATE_PAGE:
+                return
+            search_after = hits[-1]["sort"]
+
     def close(self) -> None:
         """Close the client's connections."""
         self._client.close()
@@ -313,6 +371,23 @@ class OpenSearchProjection:
             error = RetryableError(f"OpenSearch _bulk response without items: {response!r:.300}")
             return _RequestFailed(error, None, retry_now=True)
         return items
+
+
+def _hit_state(hit: Any) -> DocState | None:
+    """The state in a search hit, ``None`` for a hit that is not a projected document."""
+    try:
+        meta = hit["_source"]["qldb"]
+        strand, seq = meta.get("blockStrand"), meta.get("blockSeq")
+        return DocState(
+            DocKey(str(meta["ledgerTable"]), str(hit["_id"])),
+            int(meta["version"]),
+            meta["deleted"] is True,
+            meta["redacted"] is True,
+            str(meta["revisionHash"]),
+            block_of(strand, seq),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _pair(entries: list[BulkEntry], items: list[Any]) -> list[tuple[BulkEntry, Any]]:

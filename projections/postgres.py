@@ -33,15 +33,17 @@ Guarantees of :meth:`PostgresProjection.apply`:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from changes.coalesce import coalesce
+from changes.reconcile import DocState
 from core.errors import ConfigError, RetryableError, UnstorableChangeError
-from core.model import Change
+from core.model import BlockAddress, Change, DocKey
 from projections import postgres_target
 from projections.base import ApplyReport, Failure
 from projections.postgres_connect_errors import connect_error
@@ -50,6 +52,9 @@ from projections.postgres_sql import SCHEMA_LOCK_KEY, Statements
 
 CONNECT_TIMEOUT_S = 10
 """libpq ``connect_timeout`` used unless the URI sets one."""
+
+_STATE_PAGE = 5000
+"""Rows per fetch of :meth:`PostgresProjection.iter_current_state`'s server-side cursor."""
 
 _DATA_ERRORS = (pg_errors.DataError, pg_errors.ProgramLimitExceeded)
 """SQLSTATE classes 22 and 54: the rows themselves are at fault, never the environment."""
@@ -156,6 +161,34 @@ class PostgresProjection:
                 conn.execute(self._sql.mark_complete, (export_id, key))
         except psycopg.Error as exc:
             raise _retryable(exc, "writing a checkpoint") from exc
+
+    def iter_current_state(self) -> Iterator[DocState]:
+        """Every row of ``documents`` through a server-side cursor (``_STATE_PAGE`` rows per
+        round trip; one statement, so one snapshot), so memory stays flat.
+
+        Raises:
+            RetryableError: the server could not be read.
+        """
+        conn = self._connection()
+        query = sql.SQL(
+            "SELECT ledger_table, document_id, version, deleted, redacted, revision_hash,"
+            " block_strand, block_seq FROM {}"
+        ).format(self._sql.documents)
+        try:
+            with conn.transaction(), conn.cursor(name="qldb_cdc_current_state") as cur:
+                cur.itersize = _STATE_PAGE
+                cur.execute(query)
+                for table, doc_id, version, deleted, redacted, rev_hash, strand, seq in cur:
+                    yield DocState(
+                        DocKey(str(table), str(doc_id)),
+                        int(str(version)),
+                        bool(deleted),
+                        bool(redacted),
+                        str(rev_hash),
+                        BlockAddress(str(strand), int(str(seq))),
+                    )
+        except psycopg.Error as exc:
+            raise _retryable(exc, "listing documents") from exc
 
     def close(self) -> None:
         """Close the connection; later calls raise RuntimeError."""

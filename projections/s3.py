@@ -40,7 +40,7 @@ Guarantees (S3 has no "write if greater" so both are compare-and-swap loops on t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -50,6 +50,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from changes.coalesce import coalesce
+from changes.reconcile import DocState, block_of
 from core import json_codec
 from core.errors import (
     CdcError,
@@ -343,6 +344,67 @@ class S3Projection:
         except BotoCoreError as exc:
             raise classify_client_error(exc) from exc
 
+    # ------------------------------------------------------------------ reconcile
+
+    def iter_current_state(self) -> Iterator[DocState]:
+        """Every ``<table>/current/<doc>.json`` object, read by ``ListObjectsV2`` pages (one page
+        of at most 1000 keys in memory, their bodies fetched on the worker threads).
+
+        Raises:
+            RetryableError: a listing or an object could not be read, or an object under
+                ``current/`` is not a projection object.
+        """
+        root = f"{self._prefix}/" if self._prefix else ""
+        for table_prefix in self._folders(root):
+            if table_prefix == f"{root}{s3_keys.CHECKPOINT_DIR}/":
+                continue
+            for keys in self._pages(f"{table_prefix}current/"):
+                found = [(k, s3_keys.parse_object_key(k, self._prefix)) for k in keys]
+                wanted = [(k, p[1]) for k, p in found if p is not None and p[0] == "current"]
+                yield from self._pool.map(lambda kp: self._read_state(*kp), wanted)
+
+    def _folders(self, prefix: str) -> Iterator[str]:
+        """The common prefixes under ``prefix`` (one level), page by page."""
+        kwargs: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix, "Delimiter": "/"}
+        while True:
+            page = self._retry.run(lambda: checked_call(self._client.list_objects_v2, **kwargs))
+            for entry in page.get("CommonPrefixes", []):
+                yield entry["Prefix"]
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+    def _pages(self, prefix: str) -> Iterator[list[str]]:
+        """The object keys under ``prefix``, one listing page at a time."""
+        kwargs: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix, "MaxKeys": _STATE_PAGE}
+        while True:
+            page = self._retry.run(lambda: checked_call(self._client.list_objects_v2, **kwargs))
+            yield [entry["Key"] for entry in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+    def _read_state(self, key: str, doc: DocKey) -> DocState:
+        response = self._retry.run(
+            lambda: checked_call(self._client.get_object, Bucket=self._bucket, Key=key)
+        )
+        try:
+            body = json_codec.loads(response["Body"].read())
+            strand, seq = body.get("blockStrand"), body.get("blockSeq")
+            return DocState(
+                doc,
+                int(body["version"]),
+                body["deleted"] is True,
+                body["redacted"] is True,
+                str(body["revisionHash"]),
+                block_of(strand, seq),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            msg = f"s3://{self._bucket}/{key} is not a projection object; move it away"
+            raise RetryableError(msg) from exc
+        except BotoCoreError as exc:
+            raise classify_client_error(exc) from exc
+
     # ------------------------------------------------------------------ checkpoints
 
     def completed_objects(self, export_id: str) -> set[str]:
@@ -370,6 +432,10 @@ class S3Projection:
     def close(self) -> None:
         """Stop the worker threads; the projection is unusable afterwards."""
         self._pool.shutdown(wait=True)
+
+
+_STATE_PAGE = 1000
+"""Keys per listing page of :meth:`S3Projection.iter_current_state` (S3's maximum)."""
 
 
 def _flag(value: bool) -> str:

@@ -26,13 +26,14 @@ failure, not superseded).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from changes.coalesce import coalesce
+from changes.reconcile import DocState
 from core import json_codec
 from core.errors import ConfigError, RetryableError, StorageError, UnstorableChangeError
-from core.model import Change, ChangeKind
+from core.model import BlockAddress, Change, ChangeKind, DocKey
 from projections import sqlite_target
 from projections.base import ApplyReport, Failure
 
@@ -273,6 +274,30 @@ class SQLiteProjection:
             )
         except sqlite3.OperationalError as exc:
             raise self._write_error(exc, "recording a completed object") from exc
+
+    def iter_current_state(self) -> Iterator[DocState]:
+        """Every row of ``documents``, through a cursor (one read transaction, constant memory).
+
+        Raises:
+            RetryableError: the database could not be read (locked, I/O error).
+        """
+        try:
+            cursor = self._db.execute(
+                "SELECT ledger_table, document_id, version, deleted, redacted, revision_hash, "
+                "block_strand, block_seq FROM documents"
+            )
+            for table, doc_id, version, deleted, redacted, rev_hash, strand, seq in cursor:
+                yield DocState(
+                    DocKey(table, doc_id),
+                    version,
+                    bool(deleted),
+                    bool(redacted),
+                    rev_hash,
+                    BlockAddress(strand, seq),
+                )
+        except sqlite3.OperationalError as exc:
+            msg = f"SQLite read failed (listing documents): {exc}"
+            raise RetryableError(msg) from exc
 
     def close(self) -> None:
         """Close the connection (SQLite checkpoints the WAL into the database then)."""

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from changes.from_qldb import stream_change
+from changes.reconcile import DocState
 from consumers import lambda_handler, settings
 from consumers.lambda_handler import StreamHandler
 from core import json_codec
@@ -257,6 +258,9 @@ class Throttled:
 
     def completed_objects(self, export_id: str) -> set[str]:
         return self.inner.completed_objects(export_id)
+
+    def iter_current_state(self) -> Iterator[DocState]:
+        return self.inner.iter_current_state()
 
     def mark_object_complete(self, export_id: str, key: str) -> None:
         self.inner.mark_object_complete(export_id, key)

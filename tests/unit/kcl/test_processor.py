@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from amazon.ion import simpleion
 
+from changes.reconcile import DocState
 from consumers.kcl_processor import (
     EXIT_BATCH_FAILED,
     EXIT_OK,
@@ -102,6 +103,9 @@ class FlakyProjection:
 
     def completed_objects(self, export_id: str) -> set[str]:
         return set()
+
+    def iter_current_state(self) -> Iterator[DocState]:
+        return iter(())
 
     def mark_object_complete(self, export_id: str, key: str) -> None:
         return None

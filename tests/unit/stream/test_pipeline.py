@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from changes.from_qldb import stream_change
+from changes.reconcile import DocState
 from core.errors import RetryableError, ThrottledError, UnstorableChangeError
 from core.model import Change, DocKey
 from dead_letters.sinks import DeadLetter, ListDeadLetterSink
@@ -58,6 +59,9 @@ class Flaky:
 
     def completed_objects(self, export_id: str) -> set[str]:
         return set()
+
+    def iter_current_state(self) -> Iterator[DocState]:
+        return iter(())
 
     def mark_object_complete(self, export_id: str, key: str) -> None:
         return None
