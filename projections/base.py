@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from changes.reconcile import DocState
+from changes.table_lifecycle import BlockLifecycle, LedgerTable
 from core.errors import PoisonError, RetryableError
 from core.model import Change
 
@@ -120,4 +121,32 @@ class Projection(Protocol):
 
     def close(self) -> None:
         """Release connections; the projection is unusable afterwards."""
+        ...
+
+
+@runtime_checkable
+class TableLifecycleProjection(Protocol):
+    """Optional second protocol: a target that records ledger table lifecycle.
+
+    The replay engine sends table events (CREATE/DROP/UNDROP TABLE statements) and table
+    identities (name/id pairs) to every target that implements it (``isinstance`` check);
+    other targets simply do not receive them. Contract (``changes.table_lifecycle``): storing is
+    idempotent and order-independent, the state is ``changes.table_lifecycle.fold`` of
+    everything stored, and no document data is ever deleted on DROP.
+    """
+
+    def apply_table_lifecycle(self, lifecycle: BlockLifecycle) -> None:
+        """Store the events and identities; raise ``RetryableError`` when nothing was stored."""
+        ...
+
+    def ledger_tables(self) -> list[LedgerTable]:
+        """Every known table's state, by name."""
+        ...
+
+    def active_tables(self) -> list[str]:
+        """Names of the tables that are not dropped (``ACTIVE``), sorted."""
+        ...
+
+    def dropped_tables(self) -> list[str]:
+        """Names of the dropped (``INACTIVE``) tables, sorted; their documents are kept."""
         ...

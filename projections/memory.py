@@ -13,6 +13,15 @@ from dataclasses import dataclass, field
 
 from changes.coalesce import coalesce
 from changes.reconcile import DocState
+from changes.table_lifecycle import (
+    ACTIVE,
+    INACTIVE,
+    BlockLifecycle,
+    LedgerTable,
+    TableEvent,
+    TableIdentity,
+    fold,
+)
 from core.model import Change, ChangeKind, DocKey
 from projections.base import ApplyReport
 
@@ -24,6 +33,8 @@ class MemoryProjection:
     documents: dict[DocKey, Change] = field(default_factory=dict)
     revisions: dict[tuple[DocKey, int], Change] = field(default_factory=dict)
     checkpoints: dict[str, set[str]] = field(default_factory=dict)
+    table_events: set[TableEvent] = field(default_factory=set)
+    table_identities: set[TableIdentity] = field(default_factory=set)
 
     @property
     def name(self) -> str:
@@ -50,6 +61,23 @@ class MemoryProjection:
                 report.history_written += 1
                 report.history_redactions += change.is_redacted
         return report
+
+    def apply_table_lifecycle(self, lifecycle: BlockLifecycle) -> None:
+        """Keep the events and identities as sets (the state is their fold)."""
+        self.table_events.update(lifecycle.events)
+        self.table_identities.update(lifecycle.identities)
+
+    def ledger_tables(self) -> list[LedgerTable]:
+        """``changes.table_lifecycle.fold`` of everything applied, by name."""
+        return list(fold(self.table_events, self.table_identities).values())
+
+    def active_tables(self) -> list[str]:
+        """Tables not dropped, sorted."""
+        return [t.table_name for t in self.ledger_tables() if t.status == ACTIVE]
+
+    def dropped_tables(self) -> list[str]:
+        """Dropped tables, sorted."""
+        return [t.table_name for t in self.ledger_tables() if t.status == INACTIVE]
 
     def completed_objects(self, export_id: str) -> set[str]:
         """Keys marked complete for ``export_id``."""

@@ -2,7 +2,8 @@
 
 ``from_uri("postgresql://user@host:5432/db?schema=ledger")`` (``postgres://`` too; every other
 libpq URI parameter is passed through; the URI is parsed by :mod:`projections.postgres_target`).
-Tables are created if missing, see :mod:`projections.postgres_sql`.
+Tables are created if missing, see :mod:`projections.postgres_sql` (documents) and
+:mod:`projections.table_lifecycle_sql` (table lifecycle).
 
 Guarantees of :meth:`PostgresProjection.apply`:
 
@@ -42,9 +43,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from changes.coalesce import coalesce
 from changes.reconcile import DocState
+from changes.table_lifecycle import ACTIVE, INACTIVE, BlockLifecycle, LedgerTable
 from core.errors import ConfigError, RetryableError, UnstorableChangeError
 from core.model import BlockAddress, Change, DocKey
-from projections import postgres_target
+from projections import postgres_lifecycle, postgres_target
 from projections.base import ApplyReport, Failure
 from projections.postgres_connect_errors import connect_error
 from projections.postgres_rows import Unstorable, copy_line, encode_lines, unstorable_reason
@@ -103,6 +105,7 @@ class PostgresProjection:
         params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
         self._conninfo = make_conninfo("", **params)
         self._sql = Statements(schema)
+        self._lifecycle = postgres_lifecycle.LifecycleStatements(schema)
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._closed = False
         self._copy_stage = b""
@@ -190,6 +193,32 @@ class PostgresProjection:
         except psycopg.Error as exc:
             raise _retryable(exc, "listing documents") from exc
 
+    def apply_table_lifecycle(self, lifecycle: BlockLifecycle) -> None:
+        """Store table events and identities in one transaction (``TableLifecycleProjection``)."""
+        if not lifecycle:
+            return
+        conn = self._connection()
+        try:
+            postgres_lifecycle.write(conn, self._lifecycle, lifecycle)
+        except psycopg.Error as exc:
+            raise _retryable(exc, "recording table lifecycle") from exc
+
+    def ledger_tables(self) -> list[LedgerTable]:
+        """Every known table's lifecycle state, by name (the ``ledger_tables`` view)."""
+        conn = self._connection()
+        try:
+            return postgres_lifecycle.tables(conn, self._lifecycle)
+        except psycopg.Error as exc:
+            raise _retryable(exc, "reading table lifecycle") from exc
+
+    def active_tables(self) -> list[str]:
+        """Tables not dropped, sorted (the ``ledger_tables_active`` view)."""
+        return [t.table_name for t in self.ledger_tables() if t.status == ACTIVE]
+
+    def dropped_tables(self) -> list[str]:
+        """Dropped tables, sorted; their documents are kept (``ledger_tables_dropped``)."""
+        return [t.table_name for t in self.ledger_tables() if t.status == INACTIVE]
+
     def close(self) -> None:
         """Close the connection; later calls raise RuntimeError."""
         self._closed = True
@@ -216,6 +245,8 @@ class PostgresProjection:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
                 for statement in self._sql.ddl:
+                    conn.execute(statement)
+                for statement in self._lifecycle.ddl:
                     conn.execute(statement)
             conn.execute(self._sql.create_stage)
         except psycopg.Error as exc:

@@ -10,6 +10,9 @@ Tables (created if missing):
   same columns. A redaction replaces that revision's data by NULL and marks it redacted, in
   whatever order the original and the redaction arrive.
 * ``qldb_cdc_checkpoints``: data objects of an export whose changes are fully applied.
+* ``ledger_table_events``, ``ledger_table_ids`` and the views ``ledger_tables``,
+  ``ledger_tables_active``, ``ledger_tables_dropped``: the table lifecycle
+  (``projections/table_lifecycle_sql.py``).
 
 Guarantee: at-least-once in, idempotent by version. Each ``apply`` is one transaction; a row is
 only replaced by a change that ``Change.supersedes`` it, so any permutation and duplication of
@@ -31,10 +34,11 @@ from pathlib import Path
 
 from changes.coalesce import coalesce
 from changes.reconcile import DocState
+from changes.table_lifecycle import ACTIVE, INACTIVE, BlockLifecycle, LedgerTable
 from core import json_codec
 from core.errors import ConfigError, RetryableError, StorageError, UnstorableChangeError
 from core.model import BlockAddress, Change, ChangeKind, DocKey
-from projections import sqlite_target
+from projections import sqlite_lifecycle, sqlite_target
 from projections.base import ApplyReport, Failure
 
 _COLUMNS = (
@@ -152,6 +156,7 @@ class SQLiteProjection:
             # _fit_checkpoint), so a replay needs little more free space than the database.
             self._db.execute("PRAGMA cache_size=-65536")
             self._db.executescript(SCHEMA)
+            self._db.executescript(sqlite_lifecycle.SCHEMA)
             self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
             self._checkpoint_pages = 0
             self._fit_checkpoint()
@@ -257,6 +262,33 @@ class SQLiteProjection:
             "free space and re-run the same command to resume"
         )
         return StorageError(msg)
+
+    def apply_table_lifecycle(self, lifecycle: BlockLifecycle) -> None:
+        """Store table events and identities in one transaction (``TableLifecycleProjection``)."""
+        if not lifecycle:
+            return
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                sqlite_lifecycle.write(self._db, lifecycle)
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback_after(exc)
+                raise
+        except sqlite3.OperationalError as exc:
+            raise self._write_error(exc, "recording table lifecycle") from exc
+
+    def ledger_tables(self) -> list[LedgerTable]:
+        """Every known table's lifecycle state, by name (the ``ledger_tables`` view)."""
+        return sqlite_lifecycle.tables(self._db)
+
+    def active_tables(self) -> list[str]:
+        """Tables not dropped, sorted (the ``ledger_tables_active`` view)."""
+        return [t.table_name for t in self.ledger_tables() if t.status == ACTIVE]
+
+    def dropped_tables(self) -> list[str]:
+        """Dropped tables, sorted; their documents are kept (``ledger_tables_dropped``)."""
+        return [t.table_name for t in self.ledger_tables() if t.status == INACTIVE]
 
     def completed_objects(self, export_id: str) -> set[str]:
         """Keys recorded by :meth:`mark_object_complete` for ``export_id``."""

@@ -42,6 +42,7 @@ from exports.plan import ExportObject, ExportPlan
 from exports.store import ExportStore
 from projections.base import ApplyReport, Failure, Projection
 from replay.progress import Progress
+from replay.table_lifecycle import LifecycleQueue
 from replay.verify import JSON_NOT_VERIFIABLE
 from runtime import interrupts
 from schemas.ion_values import dumps_pure
@@ -183,6 +184,8 @@ class ReplaySummary:
     verified_blocks: int = 0
     verify_failures: int = 0
     dead_lettered: int = 0
+    table_events: int = 0
+    unparsed_statements: int = 0
     elapsed_s: float = 0.0
     targets: dict[str, ApplyReport] = field(default_factory=dict)
 
@@ -200,6 +203,8 @@ class ReplaySummary:
             "verified_blocks",
             "verify_failures",
             "dead_lettered",
+            "table_events",
+            "unparsed_statements",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for target, report in other.targets.items():
@@ -228,6 +233,15 @@ class ReplaySummary:
                 f"{r.redactions} current, {r.history_redactions} in history), stale/duplicate "
                 f"{r.stale}, superseded in batch "
                 f"{r.superseded}, history rows {r.history_written}"
+            )
+        if self.table_events or self.unparsed_statements:
+            out.append(
+                f"table lifecycle: {self.table_events} events"
+                + (
+                    f", {self.unparsed_statements} unparsed statements ignored"
+                    if self.unparsed_statements
+                    else ""
+                )
             )
         if self.verified_blocks or self.verify_failures:
             out.append(f"verify: {self.verified_blocks} blocks ok, {self.verify_failures} failures")
@@ -356,6 +370,7 @@ class _Batch:
         self.targets: list[Projection] = []
         self.changes: list[Change] = []
         self.read: list[ExportObject] = []
+        self.lifecycle = LifecycleQueue()
 
     def use_targets(self, targets: list[Projection]) -> None:
         """Send the next changes to ``targets`` (flushing first if they differ)."""
@@ -374,7 +389,8 @@ class _Batch:
         self.read.append(obj)
 
     def flush(self) -> None:
-        """Apply the queued changes, then record the fully read objects complete.
+        """Apply the queued changes and table lifecycle, then record the fully read objects
+        complete.
 
         When applying fails, :attr:`failed` is set and the changes and objects stay queued:
         nothing whose changes were not all applied is ever recorded complete.
@@ -386,6 +402,12 @@ class _Batch:
                 self.failed = True
                 raise
             self.changes = []
+        try:
+            backoff = replace(REPLAY_BACKOFF, attempts=self.opts.max_attempts)
+            self.lifecycle.apply(self.targets, backoff, self.opts.sleep, TargetUnavailableError)
+        except BaseException:
+            self.failed = True
+            raise
         read, self.read = self.read, []
         if self.mark_complete:
             for obj in read:
@@ -517,6 +539,10 @@ def _replay_object(
             len(found.changes) + found.skipped_system + found.skipped_no_table + len(found.rejected)
         )
         summary.revisions_read += read
+        events, unparsed = batch.lifecycle.read(block)
+        if events or unparsed:
+            summary.table_events += events
+            summary.unparsed_statements += unparsed
         batch.add(found.changes)
         if found.rejected:
             _reject(found.rejected, block, obj, opts, summary)

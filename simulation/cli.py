@@ -67,6 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-docs-per-tx", type=int, default=4, help="documents per transaction, at most"
     )
     parser.add_argument(
+        "--table-lifecycle",
+        action="store_true",
+        help="end the journal with DROP TABLE, UNDROP TABLE and DROP TABLE of the last table",
+    )
+    parser.add_argument(
         "--force", action="store_true", help="write into OUT even when it is not empty"
     )
     parser.add_argument(
@@ -100,6 +105,7 @@ def run(
         redaction_ratio=args.redaction_ratio,
         max_docs_per_tx=args.max_docs_per_tx,
         ledger_name=args.ledger_name,
+        table_lifecycle=args.table_lifecycle,
     )
     _check_numbers(args)
     parameters = _parameters(args)
@@ -161,7 +167,7 @@ def run(
 
 def _parameters(args: argparse.Namespace) -> dict[str, object]:
     """Everything that decides what a simulation writes (not ``--force``)."""
-    return {
+    parameters: dict[str, object] = {
         "documents": args.documents,
         "revisions": args.revisions,
         "format": args.fmt,
@@ -175,6 +181,9 @@ def _parameters(args: argparse.Namespace) -> dict[str, object]:
         "redaction_ratio": args.redaction_ratio,
         "max_docs_per_tx": args.max_docs_per_tx,
     } | ({"digest": True} if args.digest else {})
+    if args.table_lifecycle:  # absent when off: earlier simulations keep their record
+        parameters["table_lifecycle"] = True
+    return parameters
 
 
 def _write_record(

@@ -44,6 +44,10 @@ class SimulationConfig:
             internal system revision.
         ledger_name: Ledger name written into export manifests.
         start_ms: Timestamp of the first block, in milliseconds since the Unix epoch (UTC).
+        table_lifecycle: After every other block, ``DROP TABLE`` the last table, ``UNDROP TABLE``
+            it by id and ``DROP TABLE`` it again (three DDL blocks, one hash-only system
+            revision each): the last table ends dropped, its documents still in the journal.
+            Off by default (the ledger is then byte-identical to what it was before).
     """
 
     documents: int
@@ -56,6 +60,7 @@ class SimulationConfig:
     system_revision_ratio: float = 0.05
     ledger_name: str = "simulated-ledger"
     start_ms: int = DEFAULT_START_MS
+    table_lifecycle: bool = False
 
     def __post_init__(self) -> None:
         """Validate every field; raise ConfigError naming the first invalid one."""

@@ -10,7 +10,8 @@ Values are plain Python that ``amazon.ion.simpleion.dumps`` writes as the right 
 The journal is: one ``CREATE TABLE`` and one ``CREATE INDEX`` block per table (hash-only system
 revisions, no ``documents``), then user transactions (inserts at version 0, updates writing the
 full image at version + 1, deletes writing metadata only), some touching several documents and
-some carrying a hash-only system revision, interleaved with redaction blocks.
+some carrying a hash-only system revision, interleaved with redaction blocks; with
+``SimulationConfig.table_lifecycle``, then DROP / UNDROP / DROP TABLE blocks of the last table.
 
 Hash guarantees (qldb-formats.md §4, computed with :mod:`verification`):
     * revision ``hash = dot(IonHash(metadata), IonHash(data))``; a redacted revision is written
@@ -58,7 +59,8 @@ class SimulationTotals:
 
     Attributes:
         blocks: All blocks (DDL + user + redaction).
-        ddl_blocks: ``CREATE TABLE`` / ``CREATE INDEX`` blocks (two per table).
+        ddl_blocks: ``CREATE TABLE`` / ``CREATE INDEX`` blocks (two per table), plus the three
+            lifecycle blocks of ``SimulationConfig.table_lifecycle``.
         user_blocks: Blocks with user revisions.
         redaction_blocks: Blocks with ``redactionInfo`` (one redaction each).
         user_revisions: User revisions (= ``config.revisions``).

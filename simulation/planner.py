@@ -262,6 +262,23 @@ class LedgerPlan:
                 yield self._redaction_block(due.popleft()[1])
         while due:
             yield self._redaction_block(due.popleft()[1])
+        if self.config.table_lifecycle:
+            yield from self._lifecycle_blocks()
+
+    def _lifecycle_blocks(self) -> Iterator[PlannedBlock]:
+        """DROP, UNDROP (by table id) and DROP again of the last table (see SimulationConfig)."""
+        table, table_id = self.config.tables[-1], self.table_ids[-1]
+        for statement in (
+            f"DROP TABLE {table}",
+            f'UNDROP TABLE "{table_id}"',
+            f"DROP TABLE {table}",
+        ):
+            seq, tx_id, time_ms = self._next_address()
+            self.totals.ddl_blocks += 1
+            self.totals.system_revisions += 1
+            yield PlannedBlock(
+                BlockKind.DDL, seq, tx_id, time_ms, statement=statement, system_positions=(0,)
+            )
 
     def _user_block(self, due: deque[tuple[int, RedactionTarget]]) -> PlannedBlock:
         rng = self._rng

@@ -16,6 +16,10 @@ the QLDB revisions inside them. Its guarantees:
   restarts at the lowest reported sequence number; the KCL processor checkpoints before it), and
   records after it that did succeed are simply applied again: every projection write is
   conditioned on the QLDB version, so redelivery and duplicates are harmless (counted stale).
+* Table lifecycle: the statements of every BLOCK_SUMMARY (``transactionInfo``) and its
+  ``documents`` go to the projections that record lifecycle (``TableLifecycleProjection``,
+  after the changes); when recording fails retryably, the summaries that carried them are
+  retried like changes.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from changes.from_qldb import stream_change
+from changes.table_lifecycle import BlockLifecycle, block_events, block_identities
 from core.errors import CdcError, PoisonError, RetryableError, VerificationError
 from core.model import Change, StreamOrigin
 from dead_letters.sinks import BatchDeadLetterSink, DeadLetter, DeadLetterSink
-from projections.base import Failure, Projection
+from projections.base import Failure, Projection, TableLifecycleProjection
 from schemas.kinesis import StreamRecord
 from schemas.kpl import iter_user_records
 from schemas.qldb_stream import (
@@ -111,11 +116,14 @@ def process_batch(
     """
     counts = BatchCounts(records=len(records))
     letters: list[tuple[int, DeadLetter]] = []
-    changes = _decode(records, counts, letters, verify=verify)
+    lifecycle: list[tuple[int, BlockLifecycle]] = []
+    changes = _decode(records, counts, letters, lifecycle, verify=verify)
     failed: set[int] = set()
     for projection in projections:
         if changes:
             _apply(projection, changes, counts, letters, failed)
+        if lifecycle and isinstance(projection, TableLifecycleProjection):
+            _apply_lifecycle(projection, lifecycle, counts, failed)
     for index in _deliver(dead_letters, letters):
         failed.add(index)
         counts.retried += 1
@@ -127,6 +135,7 @@ def _decode(
     records: Sequence[StreamRecord],
     counts: BatchCounts,
     letters: list[tuple[int, DeadLetter]],
+    lifecycle: list[tuple[int, BlockLifecycle]],
     *,
     verify: bool,
 ) -> list[Change]:
@@ -149,6 +158,9 @@ def _decode(
                     counts.revisions += 1
                 elif isinstance(decoded, BlockSummaryRecord):
                     counts.block_summaries += 1
+                    found = _block_lifecycle(decoded)
+                    if found:
+                        lifecycle.append((index, found))
                 elif isinstance(decoded, ControlRecord):
                     counts.control += 1
             except PoisonError as exc:
@@ -156,6 +168,30 @@ def _decode(
                 counts.poison += 1
                 counts.verify_failures += isinstance(exc, VerificationError)
     return changes
+
+
+def _block_lifecycle(record: BlockSummaryRecord) -> BlockLifecycle:
+    """The lifecycle events and table identities of one BLOCK_SUMMARY (never raises)."""
+    events, unparsed = block_events(record.block)
+    return BlockLifecycle(events, block_identities(record.block, {}), unparsed)
+
+
+def _apply_lifecycle(
+    projection: TableLifecycleProjection,
+    lifecycle: list[tuple[int, BlockLifecycle]],
+    counts: BatchCounts,
+    failed: set[int],
+) -> None:
+    """Record the batch's lifecycle in one call; a retryable failure retries its summaries."""
+    merged = BlockLifecycle()
+    for _, found in lifecycle:
+        merged.events.extend(found.events)
+        merged.identities.extend(found.identities)
+    try:
+        projection.apply_table_lifecycle(merged)
+    except RetryableError:
+        failed.update(index for index, _ in lifecycle)
+        counts.retried += len(lifecycle)
 
 
 def _verify(record: RevisionDetailsRecord) -> None:
