@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from core.errors import InvalidRecordError, PoisonError
+from core.ion_kinds import FieldKinds
 from core.model import BlockAddress, Change, ChangeKind, DocKey, ExportOrigin, Origin, StreamOrigin
-from schemas.ion_values import to_plain
+from schemas.ion_values import field_kinds, to_plain
 from schemas.journal import JournalBlock, JournalRevision, RejectedRevision
 from schemas.qldb_stream import RevisionDetailsRecord
 
@@ -54,10 +55,11 @@ def to_change(
     if revision.data is not None:
         kind = ChangeKind.INSERT if meta.version == 0 else ChangeKind.UPDATE
         data = to_plain(revision.data)
+        kinds = field_kinds(revision.data)
     elif revision.data_hash is not None:
-        kind, data = ChangeKind.REDACTION, None
+        kind, data, kinds = ChangeKind.REDACTION, None, ()
     else:
-        kind, data = ChangeKind.DELETE, None
+        kind, data, kinds = ChangeKind.DELETE, None, ()
     return Change(
         key=DocKey(table, meta.doc_id),
         version=meta.version,
@@ -74,6 +76,7 @@ def to_change(
         ),
         table_id=table_id,
         origin=origin,
+        field_kinds=kinds,
     )
 
 
@@ -121,8 +124,10 @@ def block_changes(
         # Inlined to_change (same result): this loop runs once per revision of a replay.
         data = revision.data
         data_hash = revision.data_hash
+        kinds: FieldKinds = ()
         if data is not None:
             kind = ChangeKind.INSERT if meta.version == 0 else ChangeKind.UPDATE
+            kinds = field_kinds(data)
             try:
                 data = to_plain(data)
             except PoisonError as exc:
@@ -149,6 +154,7 @@ def block_changes(
                 None if data_hash is None else _b64(data_hash, newline=False).decode("ascii"),
                 ref.table_id,
                 where,
+                kinds,
             )
         )
     return BlockChanges(

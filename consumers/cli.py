@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from consumers import reconcile_command
+from consumers import reconcile_command, views_command
 from consumers.exit_codes import MEANINGS, ExitCode
 from core.errors import CdcError, RetryableError, UserInputError
 from dead_letters.sinks import JsonLinesDeadLetterSink
@@ -35,10 +35,12 @@ from replay.engine import (
 )
 from replay.parallel import WorkerConfig, replay_parallel
 from replay.progress import Progress
+from replay.typed_views import load_mapping
 from replay.verify import ChainBlockVerifier, verify_export
 from runtime import interrupts
 from schemas import ion_values
 from schemas.journal_export import ExportFormat
+from schemas.view_mapping import ViewMapping
 from simulation import cli as simulation_cli
 
 DEFAULT_TARGET = "sqlite:///qldb-cdc.db"
@@ -112,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="replay data objects in N processes (default 1, at most "
         f"{WORKERS_PER_CORE} per core); the result is the same",
     )
+    rp.add_argument(
+        "--no-views",
+        action="store_true",
+        help="do not create or refresh the typed views at the end (see `qldb-cdc views`)",
+    )
+    views_command.add_view_options(rp)
 
     vp = sub.add_parser("verify", help="verify every hash and the block chain of an export")
     vp.add_argument("source", help="export folder or s3://bucket/prefix")
@@ -148,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_format(cp)
     cp.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+
+    wp = sub.add_parser(
+        "views", help="create or refresh the typed views of each ledger table in projections"
+    )
+    views_command.add_arguments(wp, DEFAULT_TARGET)
 
     sp = sub.add_parser("simulate", help="write a synthetic export with valid hashes")
     simulation_cli.add_arguments(sp)
@@ -196,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _verify(args)
             if args.command == "reconcile":
                 return reconcile_command.run(args, DEFAULT_TARGET)
+            if args.command == "views":
+                return views_command.run(args, DEFAULT_TARGET)
             return simulation_cli.run(args)
         except KeyboardInterrupt:
             return _interrupted()
@@ -246,6 +261,7 @@ def _replay(args: argparse.Namespace) -> int:
     specs = [parse_target(uri) for uri in (args.targets or [DEFAULT_TARGET])]
     if args.dead_letter is not None:
         JsonLinesDeadLetterSink(args.dead_letter).check_writable()
+    mapping = load_mapping(None if args.no_views else args.view_mapping)
     store = open_store(args.source)
     plan = plan_exports(store, args.strand)
     for warning in plan.warnings:
@@ -264,13 +280,16 @@ def _replay(args: argparse.Namespace) -> int:
         ),
         progress=progress,
     )
+    views = None if args.no_views else (mapping, args.skip_dropped)
     if args.workers > 1:
         config = WorkerConfig.from_options(args.source, specs, options)
         summary = _replay_with_workers(config, args.workers, store, plan, progress)
+        for line in summary.lines():
+            print(line)
+        if views is not None:
+            _refresh_views(specs, *views)
     else:
-        summary = _replay_in_process(store, plan, specs, options)
-    for line in summary.lines():
-        print(line)
+        summary = _replay_in_process(store, plan, specs, options, views)
     return ExitCode.OK
 
 
@@ -291,12 +310,26 @@ def _replay_in_process(
     plan: ExportPlan,
     specs: list[TargetSpec],
     options: ReplayOptions,
+    views: tuple[ViewMapping, bool] | None,
 ) -> ReplaySummary:
     targets: list[Projection] = []
     with closing_all(targets):
         for spec in specs:
             targets.append(spec.open())
-        return replay(store, plan, targets, options)
+        summary = replay(store, plan, targets, options)
+        for line in summary.lines():
+            print(line)
+        if views is not None:
+            views_command.refresh_after_replay(targets, views[0], skip_dropped=views[1])
+        return summary
+
+
+def _refresh_views(specs: list[TargetSpec], mapping: ViewMapping, skip_dropped: bool) -> None:
+    targets: list[Projection] = []
+    with closing_all(targets):
+        for spec in specs:
+            targets.append(spec.open())
+        views_command.refresh_after_replay(targets, mapping, skip_dropped=skip_dropped)
 
 
 def _replay_with_workers(

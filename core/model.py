@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.fast_init import fast_init
+from core.ion_kinds import FieldKinds
 
 
 class ChangeKind(enum.Enum):
@@ -126,6 +127,9 @@ class Change:
         origin: the record the change came from (:class:`ExportOrigin` or
             :class:`StreamOrigin`), used to report failures back to the source; not part of
             equality.
+        field_kinds: the Ion type of each top-level field of ``data`` as decoded
+            (:mod:`core.ion_kinds`); ``()`` when there is no data or nobody recorded them. Not
+            part of equality: it says how the revision was read, ``revision_hash`` says which.
     """
 
     key: DocKey
@@ -139,6 +143,7 @@ class Change:
     data_hash: str | None = None
     table_id: str | None = None
     origin: Origin | None = field(default=None, compare=False, hash=False)
+    field_kinds: FieldKinds = field(default=(), compare=False, hash=False, repr=False)
 
     @property
     def is_tombstone(self) -> bool:

@@ -19,14 +19,17 @@ pages or through a cursor so memory does not grow with the number of documents.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from changes.reconcile import DocState
 from changes.table_lifecycle import BlockLifecycle, LedgerTable
 from core.errors import PoisonError, RetryableError
+from core.ion_kinds import IonKind
 from core.model import Change
+from projections.view_plan import ViewsPlan
+from schemas.view_mapping import ViewMapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,4 +152,26 @@ class TableLifecycleProjection(Protocol):
 
     def dropped_tables(self) -> list[str]:
         """Names of the dropped (``INACTIVE``) tables, sorted; their documents are kept."""
+        ...
+
+
+@runtime_checkable
+class TypedViewProjection(Protocol):
+    """Optional protocol: a target that keeps the Ion kinds of every field and builds typed
+    views from them (SQLite, PostgreSQL; README "Typed views").
+
+    Contract: the kinds of every change's fields (``Change.field_kinds``) are stored in the
+    same transaction as its data, as a union (so in any order and duplication); views are
+    built from the projection alone.
+    """
+
+    def field_types(self) -> dict[str, dict[str, frozenset[IonKind]]]:
+        """ledger table -> field -> every Ion kind recorded for it."""
+        ...
+
+    def refresh_views(
+        self, mapping: ViewMapping, *, leave_out: Collection[str] = ()
+    ) -> ViewsPlan:
+        """Drop the typed views qldb-cdc created and create the planned ones, atomically;
+        ``leave_out`` tables get none. Raise ``ConfigError`` for an unusable mapped name."""
         ...

@@ -13,6 +13,9 @@ Tables (created if missing):
 * ``ledger_table_events``, ``ledger_table_ids`` and the views ``ledger_tables``,
   ``ledger_tables_active``, ``ledger_tables_dropped``: the table lifecycle
   (``projections/table_lifecycle_sql.py``).
+* ``ledger_field_types``, ``qldb_cdc_views``, ``qldb_cdc_view_columns`` and the typed views
+  of each ledger table (``projections/sqlite_views.py``): the Ion kinds of every field are
+  recorded in the transaction that writes the documents.
 
 Guarantee: at-least-once in, idempotent by version. Each ``apply`` is one transaction; a row is
 only replaced by a change that ``Change.supersedes`` it, so any permutation and duplication of
@@ -29,7 +32,7 @@ failure, not superseded).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from changes.coalesce import coalesce
@@ -37,9 +40,12 @@ from changes.reconcile import DocState
 from changes.table_lifecycle import ACTIVE, INACTIVE, BlockLifecycle, LedgerTable
 from core import json_codec
 from core.errors import ConfigError, RetryableError, StorageError, UnstorableChangeError
+from core.ion_kinds import IonKind
 from core.model import BlockAddress, Change, ChangeKind, DocKey
-from projections import sqlite_lifecycle, sqlite_target
+from projections import sqlite_lifecycle, sqlite_target, sqlite_views
 from projections.base import ApplyReport, Failure
+from projections.view_plan import ViewsPlan
+from schemas.view_mapping import ViewMapping
 
 _COLUMNS = (
     "ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time, "
@@ -157,6 +163,8 @@ class SQLiteProjection:
             self._db.execute("PRAGMA cache_size=-65536")
             self._db.executescript(SCHEMA)
             self._db.executescript(sqlite_lifecycle.SCHEMA)
+            self._db.executescript(sqlite_views.SCHEMA)
+            self._kinds: set[tuple[str, str, str]] = sqlite_views.known_kinds(self._db)
             self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
             self._checkpoint_pages = 0
             self._fit_checkpoint()
@@ -191,9 +199,12 @@ class SQLiteProjection:
         report.superseded -= sum(
             1 for f in report.failures if batch.latest.get(f.change.key) is not f.change
         )
+        kinds = _new_kinds(batch.revisions.values(), report, self._kinds)
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                if kinds:
+                    sqlite_views.record_kinds(self._db, kinds)
                 for kind in ChangeKind:
                     rows = latest.get(kind)
                     if not rows:
@@ -216,6 +227,7 @@ class SQLiteProjection:
             except BaseException as exc:
                 self._rollback_after(exc)
                 raise
+            self._kinds.update(kinds)
             self._fit_checkpoint()
         except sqlite3.OperationalError as exc:
             raise self._write_error(exc, "writing a batch") from exc
@@ -277,6 +289,29 @@ class SQLiteProjection:
                 raise
         except sqlite3.OperationalError as exc:
             raise self._write_error(exc, "recording table lifecycle") from exc
+
+    def field_types(self) -> dict[str, dict[str, frozenset[IonKind]]]:
+        """ledger table -> field -> the Ion kinds recorded (``TypedViewProjection``)."""
+        return sqlite_views.field_types(self._db)
+
+    def refresh_views(self, mapping: ViewMapping, *, leave_out: Collection[str] = ()) -> ViewsPlan:
+        """Drop and recreate the typed views in one transaction (``TypedViewProjection``).
+
+        Raises:
+            ConfigError: a mapped name clashes with an object qldb-cdc did not create.
+            RetryableError: the database is locked or cannot be written.
+        """
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                plan = sqlite_views.refresh(self._db, mapping, leave_out=leave_out)
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback_after(exc)
+                raise
+        except sqlite3.OperationalError as exc:
+            raise self._write_error(exc, "creating the typed views") from exc
+        return plan
 
     def ledger_tables(self) -> list[LedgerTable]:
         """Every known table's lifecycle state, by name (the ``ledger_tables`` view)."""
@@ -399,6 +434,25 @@ def _rows(
             encoded[id(change)] = row
         rows.setdefault(change.kind, []).append(row)
     return rows
+
+
+def _new_kinds(
+    changes: Iterable[Change], report: ApplyReport, known: set[tuple[str, str, str]]
+) -> list[tuple[str, str, str]]:
+    """The (table, field, kind) triples of ``changes`` not in ``known``, each once; changes
+    that failed are left out (their names may not even be storable)."""
+    failed = {id(f.change) for f in report.failures} if report.failures else ()
+    new: dict[tuple[str, str, str], None] = {}
+    for change in changes:
+        kinds = change.field_kinds
+        if not kinds or (failed and id(change) in failed):
+            continue
+        table = change.key.table
+        for name, kind in kinds:
+            triple = (table, name, kind.value)
+            if triple not in known:
+                new[triple] = None
+    return list(new)
 
 
 def from_uri(uri: str) -> SQLiteProjection:

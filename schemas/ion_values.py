@@ -36,8 +36,9 @@ from amazon.ion.simple_types import IonPyDict, IonPyNull
 from amazon.ion.symbols import SymbolToken
 
 from core.errors import DecodeError
+from core.ion_kinds import FieldKinds, IonKind
 from schemas.ion_binary_check import ION_BVM, ByteSource, CheckedIonStream, check_ion_binary
-from schemas.limits import MAX_NESTING
+from schemas.limits import MAX_INT64, MAX_NESTING
 
 ION_BINARY_MARKER = ION_BVM
 """The Ion 1.0 binary version marker that starts every Ion binary stream."""
@@ -280,6 +281,90 @@ def to_plain(value: Any, depth_left: int = MAX_NESTING) -> Any:  # noqa: PLR0912
         return str(value)
     msg = f"unsupported Ion value of type {kind.__name__}"
     raise DecodeError(msg)
+
+
+_KIND_OF_TYPE: dict[type, IonKind] = {
+    str: IonKind.STRING,
+    bool: IonKind.BOOL,
+    float: IonKind.FLOAT,
+    Decimal: IonKind.DECIMAL,
+    type(None): IonKind.NULL,
+    SymbolToken: IonKind.SYMBOL,
+    bytes: IonKind.BLOB,
+    dict: IonKind.STRUCT,
+    list: IonKind.LIST,
+}
+_KIND_OF_ION_TYPE: dict[IonType, IonKind] = {
+    IonType.NULL: IonKind.NULL,
+    IonType.BOOL: IonKind.BOOL,
+    IonType.FLOAT: IonKind.FLOAT,
+    IonType.DECIMAL: IonKind.DECIMAL,
+    IonType.STRING: IonKind.STRING,
+    IonType.SYMBOL: IonKind.SYMBOL,
+    IonType.BLOB: IonKind.BLOB,
+    IonType.CLOB: IonKind.CLOB,
+    IonType.STRUCT: IonKind.STRUCT,
+    IonType.LIST: IonKind.LIST,
+    IonType.SEXP: IonKind.SEXP,
+}
+_MIN_INT64 = -MAX_INT64 - 1
+
+
+def field_kinds(value: Any) -> FieldKinds:
+    """The :class:`~core.ion_kinds.IonKind` of each top-level field of the struct ``value``
+    (a decoded Ion value of either value model, or a JSON value), in document order; ``()``
+    for anything that is not a struct.
+
+    Typed nulls are ``NULL`` (they carry no value); annotations are ignored. A field name
+    repeated in the struct is listed once per occurrence. Field names are as
+    :func:`to_plain` gives them; a symbol field name with unknown text is left out (the
+    revision is poison for :func:`to_plain` anyway).
+    """
+    if not isinstance(value, dict | IonPyDict):
+        return ()
+    kinds: list[tuple[str, IonKind]] = []
+    of_type = _KIND_OF_TYPE
+    for key, item in value.items():
+        kind = of_type.get(type(item))
+        if kind is None:
+            kind = _kind(item)
+        name = key
+        if type(name) is not str:
+            try:
+                name = _field_name(key)
+            except DecodeError:
+                continue
+        kinds.append((name, kind))
+    return tuple(kinds)
+
+
+def _kind(value: Any) -> IonKind:
+    """The kind of a value that is not one of the plain types of ``_KIND_OF_TYPE``."""
+    if type(value) is int:
+        return IonKind.INT if _MIN_INT64 <= value <= MAX_INT64 else IonKind.INT_BIG
+    if isinstance(value, Timestamp):
+        precision = value.precision
+        if precision is None or precision.value >= TimestampPrecision.MINUTE.value:
+            return IonKind.TIMESTAMP
+        return IonKind.DATE if precision is TimestampPrecision.DAY else IonKind.TIMESTAMP_COARSE
+    if isinstance(value, dt.datetime):
+        return IonKind.TIMESTAMP
+    if isinstance(value, IonPyNull):
+        return IonKind.NULL
+    ion_type = getattr(value, "ion_type", None)
+    if ion_type is IonType.INT or (ion_type is None and isinstance(value, int)):
+        if isinstance(value, bool):
+            return IonKind.BOOL
+        return IonKind.INT if _MIN_INT64 <= int(value) <= MAX_INT64 else IonKind.INT_BIG
+    if ion_type is IonType.TIMESTAMP:
+        return IonKind.TIMESTAMP
+    kind = _KIND_OF_ION_TYPE.get(ion_type) if isinstance(ion_type, IonType) else None
+    if kind is not None:
+        return kind
+    for plain, plain_kind in _KIND_OF_TYPE.items():  # subclasses of the plain types
+        if isinstance(value, plain):
+            return plain_kind
+    return IonKind.NULL
 
 
 def _too_deep() -> DecodeError:

@@ -21,6 +21,7 @@ PURE_PACKAGES = ("core", "schemas", "changes", "verification", "simulation")
 PURE_EDGE_MODULES = (
     "projections/s3_keys.py",
     "projections/opensearch_names.py",
+    "projections/view_plan.py",
     "projections/opensearch_bulk.py",
 )
 FORBIDDEN = {

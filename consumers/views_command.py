@@ -1,0 +1,86 @@
+"""The ``qldb-cdc views`` command, and the refresh of typed views that ends ``replay``.
+
+``views`` opens each ``--to`` target (a SQLite target must exist), refreshes its typed views
+from the field types it recorded (``replay/typed_views.py``), prints one line per target and
+the warnings, and exits 0. Mistakes (a missing database, a bad mapping file, a mapped name
+that clashes) are exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from consumers.exit_codes import ExitCode
+from core.errors import UserInputError
+from projections.base import Projection
+from projections.closing import closing_all
+from projections.sqlite_target import SqliteTarget
+from projections.targets import TargetSpec, parse_target
+from replay.typed_views import TargetViews, load_mapping, refresh_all
+from schemas.view_mapping import ViewMapping
+
+
+def add_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
+    """The ``views`` command's arguments."""
+    parser.add_argument(
+        "--to",
+        dest="targets",
+        action="append",
+        metavar="URI",
+        help=f"projection URI, repeatable (default {default_target})",
+    )
+    add_view_options(parser)
+
+
+def add_view_options(parser: argparse.ArgumentParser) -> None:
+    """Options that ``views`` and ``replay`` share."""
+    parser.add_argument(
+        "--view-mapping",
+        type=Path,
+        metavar="FILE",
+        help="JSON file choosing view and column names and types (README 'Typed views')",
+    )
+    parser.add_argument(
+        "--skip-dropped",
+        action="store_true",
+        help="no typed views for ledger tables that are dropped (DROP TABLE)",
+    )
+
+
+def run(args: argparse.Namespace, default_target: str) -> int:
+    """Run ``views`` for parsed ``args``."""
+    mapping = load_mapping(args.view_mapping)
+    specs = [parse_target(uri) for uri in (args.targets or [default_target])]
+    for spec in specs:
+        _require_existing(spec)
+    targets: list[Projection] = []
+    with closing_all(targets):
+        for spec in specs:
+            targets.append(spec.open())
+        report(refresh_all(targets, mapping, skip_dropped=args.skip_dropped))
+    return ExitCode.OK
+
+
+def refresh_after_replay(
+    targets: list[Projection], mapping: ViewMapping, *, skip_dropped: bool
+) -> None:
+    """Refresh the views of open ``targets`` at the end of a replay and print the lines."""
+    report(refresh_all(targets, mapping, skip_dropped=skip_dropped))
+
+
+def report(results: list[TargetViews]) -> None:
+    """Print one line per target on stdout and each warning on stderr."""
+    for result in results:
+        for line in result.lines():
+            print(line)
+        for warning in result.plan.warnings if result.plan else ():
+            sys.stderr.write(f"qldb-cdc: warning: {' '.join(warning.split())}\n")
+
+
+def _require_existing(spec: TargetSpec) -> None:
+    """A SQLite target must exist: a mistyped path would create an empty database."""
+    if isinstance(spec, SqliteTarget) and spec.path != ":memory:" and not Path(spec.path).is_file():
+        msg = f"no SQLite database at {spec.path}: views are built from an existing projection"
+        raise UserInputError(msg)
