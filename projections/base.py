@@ -169,9 +169,7 @@ class TypedViewProjection(Protocol):
         """ledger table -> field -> every Ion kind recorded for it."""
         ...
 
-    def refresh_views(
-        self, mapping: ViewMapping, *, leave_out: Collection[str] = ()
-    ) -> ViewsPlan:
+    def refresh_views(self, mapping: ViewMapping, *, leave_out: Collection[str] = ()) -> ViewsPlan:
         """Drop the typed views qldb-cdc created and create the planned ones, atomically;
         ``leave_out`` tables get none. Raise ``ConfigError`` for an unusable mapped name."""
         ...

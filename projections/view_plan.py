@@ -14,7 +14,8 @@ Naming guarantees (README "Typed views"):
 * Names never collide, in the dialect's own comparison (SQLite compares ASCII letters
   case-insensitively), with each other, with the dialect's reserved names (the projection's
   own tables and views, ``sqlite_*``) or, for columns, with the metadata columns. An automatic
-  name that would collide gets the first free suffix ``_2``, ``_3``...; names are claimed in a
+  name that would collide gets the first free suffix ``_2``, ``_3``... (a name with a reserved
+  prefix such as ``sqlite_`` is first prefixed with ``_``); names are claimed in a
   fixed order (mapped names, then current views by table name, then history views; within a
   view, mapped columns, then fields by name), so the result does not depend on input order.
 * A name longer than the dialect allows (PostgreSQL: 63 bytes) is cut at a character boundary
@@ -270,8 +271,11 @@ class _Claims:
 
     def claim_auto(self, name: str) -> str:
         naming = self._naming
+        if self._what == "view" and naming.key(name).startswith(naming.reserved_prefixes):
+            name = "_" + name  # no suffix can free a reserved prefix (``sqlite_*``)
         candidate = naming.shorten(name)
         number = 1
+        # Each taken name blocks at most one candidate: this ends within len(taken) + 1 tries.
         while not self._free(candidate):
             number += 1
             candidate = naming.shorten(f"{name}_{number}")

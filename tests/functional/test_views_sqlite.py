@@ -1,0 +1,193 @@
+"""Typed views in SQLite end to end: replay an Ion export, query ``SELECT * FROM "Person"``."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from amazon.ion.core import Timestamp, TimestampPrecision
+from amazon.ion.symbols import SymbolToken
+
+from changes.from_qldb import block_changes
+from consumers.cli import main
+from exports.plan import plan_exports
+from exports.store import LocalExportStore
+from projections.sqlite import SQLiteProjection
+from schemas.journal import parse_block
+from schemas.view_mapping import NO_MAPPING
+from tests.support import export_builder as eb
+
+
+def every_type(i: int) -> dict[str, Any]:
+    return {
+        "name": f"p{i}",
+        "sym": SymbolToken(f"s{i}", None),
+        "count": i,
+        "huge": 2**70 + i,
+        "amount": Decimal("1.50"),
+        "ratio": 0.25,
+        "ok": i % 2 == 0,
+        "at": Timestamp(2021, 2, 9, 2, 16, 6, 240000, None, TimestampPrecision.SECOND, 3),
+        "day": Timestamp(2021, 2, 9, precision=TimestampPrecision.DAY),
+        "photo": b"\x00\x01\xff",
+        "address": {"city": "Tacoma", "zip": "98402"},
+        "tags": ["a", "b"],
+        'odd "name"': "quoted",
+        "dot.$[0]": "path",
+        "é ü": "unicode",
+        "Version": "a field named like a metadata column",
+    }
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> Path:
+    blocks = [
+        eb.block(1, [eb.Rev("Person", "d1", 0, every_type(1))]),
+        eb.block(2, [eb.Rev("Person", "d2", 0, every_type(2))]),
+        eb.block(3, [eb.Rev("Person", "d1", 1, {**every_type(1), "count": 10})]),
+        eb.block(4, [eb.Rev("Person", "d2", 1)]),  # deleted: not in the current view
+        eb.block(5, [eb.Rev("Mixed", "m1", 0, {"v": 1, "w": "x"})]),
+        eb.block(6, [eb.Rev("Mixed", "m2", 0, {"v": "one", "w": "y"})]),
+        eb.block(7, [eb.Rev("documents", "x1", 0, {"v": 1})]),
+    ]
+    root = tmp_path / "src"
+    eb.write_export(root, [blocks])
+    return root
+
+
+def rows(db: Path, sql: str) -> list[dict[str, Any]]:
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql)]
+
+
+def test_replay_creates_typed_views_of_every_ion_type(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "l.db"
+    assert main(["replay", str(export), "--to", f"sqlite:///{db}", "--no-progress"]) == 0
+    assert "views (sqlite): 3 ledger tables, 6 views" in capsys.readouterr().out
+    [person] = rows(db, 'SELECT * FROM "Person"')
+    assert person["document_id"] == "d1" and person["version"] == 1
+    assert person["name"] == "p1" and person["sym"] == "s1"
+    assert person["count"] == 10
+    assert person["huge"] == str(2**70 + 1)  # exact digits, not a rounded real
+    assert person["amount"] == "1.50"  # exact decimal text
+    assert person["ratio"] == 0.25
+    assert person["ok"] == 0
+    assert person["at"] == "2021-02-09T02:16:06.240-00:00"  # unknown offset kept
+    assert person["day"] == "2021-02-09"
+    assert person["photo"] == "AAH/"
+    assert person["address"] == '{"city":"Tacoma","zip":"98402"}'
+    assert person["tags"] == '["a","b"]'
+    assert person['odd "name"'] == "quoted"
+    assert person["dot.$[0]"] == "path"
+    assert person["é ü"] == "unicode"
+    assert person["Version_2"] == "a field named like a metadata column"
+    history = rows(db, 'SELECT * FROM "Person_history" ORDER BY document_id, version')
+    assert [(r["document_id"], r["version"], r["deleted"]) for r in history] == [
+        ("d1", 0, 0),
+        ("d1", 1, 0),
+        ("d2", 0, 0),
+        ("d2", 1, 1),
+    ]
+    assert history[0]["count"] == 1 and history[3]["name"] is None
+    types = {
+        (r["column_name"], r["column_type"])
+        for r in rows(db, "SELECT * FROM qldb_cdc_view_columns WHERE view_name = 'Person'")
+    }
+    assert {
+        ("huge", "numeric"),
+        ("amount", "numeric"),
+        ("at", "timestamptz"),
+        ("day", "date"),
+    } <= types
+    assert {("photo", "bytes"), ("sym", "text"), ("ok", "boolean"), ("ratio", "double")} <= types
+
+
+def test_mixed_types_fall_back_to_json_and_reserved_names_get_a_suffix(
+    export: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "l.db"
+    assert main(["replay", str(export), "--to", f"sqlite:///{db}", "--no-progress"]) == 0
+    mixed = rows(db, 'SELECT v, w FROM "Mixed" ORDER BY document_id')
+    assert mixed == [{"v": "1", "w": "x"}, {"v": '"one"', "w": "y"}]
+    assert rows(db, 'SELECT v FROM "documents_2"') == [{"v": 1}]
+    assert rows(db, "SELECT count(*) AS n FROM documents")[0]["n"] == 5  # untouched
+
+
+def test_views_refresh_is_idempotent_and_takes_a_mapping(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "l.db"
+    assert (
+        main(["replay", str(export), "--to", f"sqlite:///{db}", "--no-progress", "--no-views"]) == 0
+    )
+    assert rows(db, "SELECT count(*) AS n FROM qldb_cdc_views")[0]["n"] == 0
+    mapping = tmp_path / "m.json"
+    mapping.write_text(
+        '{"tables": {"Person": {"view": "people", "columns": {"name": "full_name"}},'
+        ' "Mixed": {"skip": true}}}'
+    )
+    for _ in range(2):
+        assert main(["views", "--to", f"sqlite:///{db}", "--view-mapping", str(mapping)]) == 0
+    names = {r["view_name"] for r in rows(db, "SELECT view_name FROM qldb_cdc_views")}
+    assert names == {"people", "Person_history", "documents_2", "documents_history"}
+    assert rows(db, "SELECT full_name FROM people") == [{"full_name": "p1"}]
+    assert main(["views", "--to", f"sqlite:///{db}"]) == 0  # back to the defaults
+    assert rows(db, 'SELECT name FROM "Person"') == [{"name": "p1"}]
+    with pytest.raises(sqlite3.OperationalError):
+        rows(db, "SELECT * FROM people")  # the view qldb-cdc created is gone
+
+
+def test_views_mistakes_are_exit_2_in_one_line(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "l.db"
+    assert main(["views", "--to", f"sqlite:///{db}"]) == 2
+    assert not db.exists()
+    args = ["replay", str(export), "--to", f"sqlite:///{db}", "--no-progress", "--no-views"]
+    assert main(args) == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"tables": {"Person": {"view": "documents"}}}')
+    capsys.readouterr()
+    assert main(["views", "--to", f"sqlite:///{db}", "--view-mapping", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already taken" in err
+    assert main(["views", "--to", f"sqlite:///{db}", "--view-mapping", str(tmp_path / "no")]) == 2
+    with sqlite3.connect(db) as conn:
+        conn.execute('CREATE TABLE "Person_history" (mine TEXT)')
+    assert main(["views", "--to", f"sqlite:///{db}"]) == 0  # the user's table is avoided
+    assert rows(db, 'SELECT * FROM "Person_history"') == []
+    assert rows(db, 'SELECT count(*) AS n FROM "Person_history_2"')[0]["n"] == 4
+
+
+def test_field_types_are_the_same_for_any_order_and_duplication(
+    export: Path, tmp_path: Path
+) -> None:
+    store = LocalExportStore(export)
+    changes = []
+    for obj in plan_exports(store, None).objects:
+        from schemas import ion_values
+
+        with store.open(obj.key) as handle:
+            for value in ion_values.iter_values(handle):
+                changes.extend(block_changes(parse_block(value)).changes)
+    reference = SQLiteProjection(tmp_path / "a.db")
+    reference.apply(changes)
+    expected = reference.field_types()
+    rng = random.Random(7)
+    for round_ in range(5):
+        shuffled = changes * 2
+        rng.shuffle(shuffled)
+        other = SQLiteProjection(tmp_path / f"b{round_}.db")
+        for start in range(0, len(shuffled), 3):
+            other.apply(shuffled[start : start + 3])
+        assert other.field_types() == expected
+        assert other.refresh_views(NO_MAPPING) == reference.refresh_views(NO_MAPPING)
+        other.close()
+    reference.close()
