@@ -3,7 +3,8 @@
 ``from_uri("postgresql://user@host:5432/db?schema=ledger")`` (``postgres://`` too; every other
 libpq URI parameter is passed through; the URI is parsed by :mod:`projections.postgres_target`).
 Tables are created if missing, see :mod:`projections.postgres_sql` (documents) and
-:mod:`projections.table_lifecycle_sql` (table lifecycle).
+:mod:`projections.table_lifecycle_sql` (table lifecycle) and :mod:`projections.postgres_views`
+(field kinds, recorded in the transaction of the documents, and the typed views).
 
 Guarantees of :meth:`PostgresProjection.apply`:
 
@@ -34,7 +35,7 @@ Guarantees of :meth:`PostgresProjection.apply`:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -45,12 +46,16 @@ from changes.coalesce import coalesce
 from changes.reconcile import DocState
 from changes.table_lifecycle import ACTIVE, INACTIVE, BlockLifecycle, LedgerTable
 from core.errors import ConfigError, RetryableError, UnstorableChangeError
+from core.ion_kinds import IonKind
 from core.model import BlockAddress, Change, DocKey
-from projections import postgres_lifecycle, postgres_target
+from projections import postgres_lifecycle, postgres_target, postgres_views
 from projections.base import ApplyReport, Failure
 from projections.postgres_connect_errors import connect_error
 from projections.postgres_rows import Unstorable, copy_line, encode_lines, unstorable_reason
 from projections.postgres_sql import SCHEMA_LOCK_KEY, Statements
+from projections.recorded_kinds import KindTriple, new_kinds
+from projections.view_plan import ViewsPlan
+from schemas.view_mapping import ViewMapping
 
 CONNECT_TIMEOUT_S = 10
 """libpq ``connect_timeout`` used unless the URI sets one."""
@@ -87,12 +92,16 @@ class PostgresProjection:
     Not thread-safe: use one instance per worker (instances may share a database).
     """
 
-    def __init__(self, conninfo: str, *, schema: str | None = None) -> None:
+    def __init__(
+        self, conninfo: str, *, schema: str | None = None, view_schema: str | None = None
+    ) -> None:
         """Remember where to connect; the connection is opened lazily by the first call.
 
         Args:
             conninfo: a libpq connection string or URI (without the ``schema`` parameter).
             schema: schema for the tables, created if missing; ``None`` uses the search path.
+            view_schema: schema of the typed views (default ``ledger``, or ``ledger_views``
+                when ``schema`` is ``ledger``; see ``projections/postgres_views.py``).
 
         Raises:
             ConfigError: ``conninfo`` does not parse.
@@ -106,6 +115,9 @@ class PostgresProjection:
         self._conninfo = make_conninfo("", **params)
         self._sql = Statements(schema)
         self._lifecycle = postgres_lifecycle.LifecycleStatements(schema)
+        self._views = postgres_views.ViewStatements(schema)
+        self._view_schema = postgres_views.view_schema_for(schema, view_schema)
+        self._kinds: set[KindTriple] = set()
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._closed = False
         self._copy_stage = b""
@@ -120,6 +132,11 @@ class PostgresProjection:
     def schema(self) -> str | None:
         """The schema holding the tables, ``None`` for the search path."""
         return self._sql.schema
+
+    @property
+    def view_schema(self) -> str:
+        """The schema holding the typed views."""
+        return self._view_schema
 
     def apply(self, changes: Sequence[Change]) -> ApplyReport:
         """Write ``changes`` in one transaction under the contract of the module docstring.
@@ -219,6 +236,30 @@ class PostgresProjection:
         """Dropped tables, sorted; their documents are kept (``ledger_tables_dropped``)."""
         return [t.table_name for t in self.ledger_tables() if t.status == INACTIVE]
 
+    def field_types(self) -> dict[str, dict[str, frozenset[IonKind]]]:
+        """ledger table -> field -> the Ion kinds recorded (``TypedViewProjection``)."""
+        conn = self._connection()
+        try:
+            return postgres_views.field_types(conn, self._views)
+        except psycopg.Error as exc:
+            raise _retryable(exc, "reading field types") from exc
+
+    def refresh_views(self, mapping: ViewMapping, *, leave_out: Collection[str] = ()) -> ViewsPlan:
+        """Drop and recreate the typed views in one transaction (``TypedViewProjection``).
+
+        Raises:
+            ConfigError: a mapped name clashes with an object qldb-cdc did not create, another
+                object depends on one of the views, or the view schema cannot be created.
+            RetryableError: the server could not be reached or refused the transaction.
+        """
+        conn = self._connection()
+        try:
+            return postgres_views.refresh(
+                conn, self._views, self._view_schema, mapping, leave_out=leave_out
+            )
+        except psycopg.Error as exc:
+            raise _retryable(exc, "creating the typed views") from exc
+
     def close(self) -> None:
         """Close the connection; later calls raise RuntimeError."""
         self._closed = True
@@ -248,7 +289,10 @@ class PostgresProjection:
                     conn.execute(statement)
                 for statement in self._lifecycle.ddl:
                     conn.execute(statement)
+                for statement in self._views.ddl:
+                    conn.execute(statement)
             conn.execute(self._sql.create_stage)
+            self._kinds = postgres_views.known_kinds(conn, self._views)
         except psycopg.Error as exc:
             conn.close()
             raise _retryable(exc, "creating tables") from exc
@@ -288,8 +332,12 @@ class PostgresProjection:
                     counts = [a + b for a, b in zip(counts, _counts(cur), strict=True)]
                 if found:
                     raise _RejectedError
+                kinds = new_kinds((change for change, _, _ in rows), self._kinds)
+                if kinds:
+                    postgres_views.record_kinds(cur, self._views, kinds)
         except _RejectedError:
             return found
+        self._kinds.update(kinds)
         applied, tombstones, redactions, history, history_redactions = counts
         report.applied = applied
         report.stale = sum(1 for _, for_current, _ in rows if for_current) - applied

@@ -44,6 +44,7 @@ from core.ion_kinds import IonKind
 from core.model import BlockAddress, Change, ChangeKind, DocKey
 from projections import sqlite_lifecycle, sqlite_target, sqlite_views
 from projections.base import ApplyReport, Failure
+from projections.recorded_kinds import new_kinds
 from projections.view_plan import ViewsPlan
 from schemas.view_mapping import ViewMapping
 
@@ -199,7 +200,8 @@ class SQLiteProjection:
         report.superseded -= sum(
             1 for f in report.failures if batch.latest.get(f.change.key) is not f.change
         )
-        kinds = _new_kinds(batch.revisions.values(), report, self._kinds)
+        failed = {id(f.change) for f in report.failures}
+        kinds = new_kinds(batch.revisions.values(), self._kinds, failed=failed)
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -434,25 +436,6 @@ def _rows(
             encoded[id(change)] = row
         rows.setdefault(change.kind, []).append(row)
     return rows
-
-
-def _new_kinds(
-    changes: Iterable[Change], report: ApplyReport, known: set[tuple[str, str, str]]
-) -> list[tuple[str, str, str]]:
-    """The (table, field, kind) triples of ``changes`` not in ``known``, each once; changes
-    that failed are left out (their names may not even be storable)."""
-    failed = {id(f.change) for f in report.failures} if report.failures else ()
-    new: dict[tuple[str, str, str], None] = {}
-    for change in changes:
-        kinds = change.field_kinds
-        if not kinds or (failed and id(change) in failed):
-            continue
-        table = change.key.table
-        for name, kind in kinds:
-            triple = (table, name, kind.value)
-            if triple not in known:
-                new[triple] = None
-    return list(new)
 
 
 def from_uri(uri: str) -> SQLiteProjection:

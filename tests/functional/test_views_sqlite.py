@@ -4,59 +4,25 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from amazon.ion.core import Timestamp, TimestampPrecision
-from amazon.ion.symbols import SymbolToken
 
 from changes.from_qldb import block_changes
 from consumers.cli import main
 from exports.plan import plan_exports
 from exports.store import LocalExportStore
 from projections.sqlite import SQLiteProjection
+from projections.view_plan import CURRENT_COLUMNS, MAX_VIEW_COLUMNS
 from schemas.journal import parse_block
 from schemas.view_mapping import NO_MAPPING
-from tests.support import export_builder as eb
-
-
-def every_type(i: int) -> dict[str, Any]:
-    return {
-        "name": f"p{i}",
-        "sym": SymbolToken(f"s{i}", None),
-        "count": i,
-        "huge": 2**70 + i,
-        "amount": Decimal("1.50"),
-        "ratio": 0.25,
-        "ok": i % 2 == 0,
-        "at": Timestamp(2021, 2, 9, 2, 16, 6, 240000, None, TimestampPrecision.SECOND, 3),
-        "day": Timestamp(2021, 2, 9, precision=TimestampPrecision.DAY),
-        "photo": b"\x00\x01\xff",
-        "address": {"city": "Tacoma", "zip": "98402"},
-        "tags": ["a", "b"],
-        'odd "name"': "quoted",
-        "dot.$[0]": "path",
-        "é ü": "unicode",
-        "Version": "a field named like a metadata column",
-    }
+from tests.support.views_exports import LARGE_FIELDS, LARGE_TEXT, write_views_export
 
 
 @pytest.fixture
 def export(tmp_path: Path) -> Path:
-    blocks = [
-        eb.block(1, [eb.Rev("Person", "d1", 0, every_type(1))]),
-        eb.block(2, [eb.Rev("Person", "d2", 0, every_type(2))]),
-        eb.block(3, [eb.Rev("Person", "d1", 1, {**every_type(1), "count": 10})]),
-        eb.block(4, [eb.Rev("Person", "d2", 1)]),  # deleted: not in the current view
-        eb.block(5, [eb.Rev("Mixed", "m1", 0, {"v": 1, "w": "x"})]),
-        eb.block(6, [eb.Rev("Mixed", "m2", 0, {"v": "one", "w": "y"})]),
-        eb.block(7, [eb.Rev("documents", "x1", 0, {"v": 1})]),
-    ]
-    root = tmp_path / "src"
-    eb.write_export(root, [blocks])
-    return root
+    return write_views_export(tmp_path / "src")
 
 
 def rows(db: Path, sql: str) -> list[dict[str, Any]]:
@@ -191,3 +157,19 @@ def test_field_types_are_the_same_for_any_order_and_duplication(
         assert other.refresh_views(NO_MAPPING) == reference.refresh_views(NO_MAPPING)
         other.close()
     reference.close()
+
+
+def test_a_large_document_keeps_its_big_field_and_the_first_1000_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = write_views_export(tmp_path / "src", large=True)
+    db = tmp_path / "l.db"
+    assert main(["replay", str(export), "--to", f"sqlite:///{db}", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"{LARGE_FIELDS - MAX_VIEW_COLUMNS} fields beyond {MAX_VIEW_COLUMNS} columns" in err
+    with sqlite3.connect(db) as conn:
+        columns = [r[1] for r in conn.execute('PRAGMA table_info("Large")')]
+        big, last = conn.execute('SELECT f0000, f0999 FROM "Large"').fetchone()
+    assert len(columns) == len(CURRENT_COLUMNS) + MAX_VIEW_COLUMNS
+    assert "f1000" not in columns
+    assert len(big) == LARGE_TEXT and last == 999

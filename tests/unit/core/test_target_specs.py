@@ -38,6 +38,10 @@ SPECS: list[tuple[str, TargetSpec]] = [
         PostgresTarget("postgresql://u:pw@h:5432/db?sslmode=require", "s"),
     ),
     ("postgres://h/db", PostgresTarget("postgres://h/db", None)),
+    (
+        "postgres://h/db?view_schema=Views&schema=s",
+        PostgresTarget("postgres://h/db", "s", "Views"),
+    ),
     ("dynamodb://Docs", DynamoDbTarget("dynamodb://Docs", "Docs")),
     (
         "dynamodb://Docs?overflow=s3://big/p&create=true",
@@ -188,3 +192,17 @@ def test_the_cli_refuses_a_bad_target_before_opening_any(
     assert code == ExitCode.USER_MISTAKE
     assert "unknown DynamoDB target option" in capsys.readouterr().err
     assert not first.exists()  # parsed all, opened none
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "postgres://h/db?view_schema=",
+        "postgres://h/db?view_schema=a&view_schema=b",
+        "postgres://h/db?schema=" + "s" * 64,
+        "postgres://h/db?view_schema=%00x",
+    ],
+)
+def test_a_postgres_schema_must_be_one_usable_name(uri: str) -> None:
+    with pytest.raises(ConfigError, match="schema"):
+        parse_target(uri)
