@@ -194,8 +194,8 @@ def test_views_mistakes_are_exit_2_in_one_line(
 
 def test_long_and_hostile_names_stay_apart(pg: Pg, tmp_path: Path) -> None:
     long_a, long_b = "é" * 40 + "a", "é" * 40 + "b"  # 81 bytes each, the same first 63
-    table = "Odd'\"; DROP TABLE documents; --"
-    data = {long_a: 1, long_b: 2, "it's": "q", 'say "hi"': "d"}
+    table = "Odd'\"; DROP TABLE documents; -- 50%s"
+    data = {long_a: 1, long_b: 2, "it's": "q", 'say "hi"': "d", "100%s {0} %(x)s": True}
     blocks = [eb.block(1, [eb.Rev(table, "t1", 0, data)])]
     eb.write_export(tmp_path / "src", [blocks])
     assert replay(tmp_path / "src", pg) == 0
@@ -205,7 +205,7 @@ def test_long_and_hostile_names_stay_apart(pg: Pg, tmp_path: Path) -> None:
     values = sorted(v for k, v in row.items() if k.startswith("é"))
     assert values == [1, 2]
     assert all(len(k.encode()) <= 63 for k in row)
-    assert row["it's"] == "q" and row['say "hi"'] == "d"
+    assert row["it's"] == "q" and row['say "hi"'] == "d" and row["100%s {0} %(x)s"] is True
     assert pg.rows(f'SELECT count(*) AS n FROM "{pg.schema}".documents')[0]["n"] == 1
 
 
