@@ -5,10 +5,11 @@ bucket and prefix, :func:`build` plans two tables per ledger table (README "S3 /
 
 * ``<table>``: ``LOCATION 's3://bucket/prefix/<table segment>/current/'``, one row per
   document, its current state (tombstones included: ``WHERE NOT deleted``);
-* ``<table>_history``: ``LOCATION '.../<table segment>/revisions/'``, one row per revision.
-  The objects are one level down (``revisions/<docId>/<version>.json``); Athena reads every
-  object under a non-partitioned table's location, sub-prefixes included (AWS: "Athena reads
-  all data stored in the Amazon S3 folder that you specify").
+* ``<table>_history`` (the current table's name and ``_history``): ``LOCATION
+  '.../<table segment>/revisions/'``, one row per revision. Its objects are one level down
+  (``revisions/<docId>/<version>.json``); Athena reads every object under a non-partitioned
+  table's location (AWS: "Athena reads all data stored in the Amazon S3 folder that you
+  specify"), sub-prefixes included.
 
 Both read the object body with the OpenX JSON SerDe: the metadata fields as snake_case columns
 (``ledger_table``, ``document_id``, ``version bigint``, ``deleted boolean``...) and ``data`` as
@@ -25,17 +26,18 @@ case-insensitively; :func:`athena_name` lowercases ASCII letters and turns every
 character into ``_`` (``First Name`` -> ``first_name``, ``Prénom`` -> ``pr_nom``). A name that
 collides with one taken (the metadata columns, another field, another table) gets the first
 free suffix ``_2``, ``_3``...; a name over 255 bytes is cut and ends with ``_`` and 8 hex
-digits of its hash. Names are claimed in a fixed order (mapped names, then tables by name,
-then history tables; in a table, mapped columns, then fields by name), so the result does not
-depend on the input's order. The SerDe reads JSON keys case-sensitively
-(``'case.insensitive'='false'``, else ``Name`` and ``name`` are a duplicate key) and every
-column whose name is not its key gets a ``'mapping.<column>'='<key>'`` property. The SerDe
-applies mappings at every level of nesting, so a table's metadata columns and ``data``'s
-fields share one namespace. Identifiers are quoted with backticks, literals with single
-quotes (``\\``, ``'`` and control characters escaped). A name that cannot be a name at all
-(empty, NUL, lone surrogate) is left out with a warning, like a mapped ledger table's
-``skip``; a mapped name must already be a Glue name (ASCII letters are lowercased) and must not
-collide: :class:`~core.errors.ConfigError`.
+digits of its hash. Names are claimed in a fixed order (mapped names; current tables, then
+history tables; in a table, mapped columns, then fields; names that already are Glue names
+before the others, then by name), so the result does not depend on the input's order.
+
+The SerDe reads JSON keys case-sensitively (``'case.insensitive'='false'``: otherwise ``Name``
+and ``name`` are a duplicate key) and every column whose name is not its key gets a
+``'mapping.<column>'='<key>'`` property. The SerDe applies mappings at every level of
+nesting, so a table's metadata columns and ``data``'s fields share one namespace.
+Identifiers are quoted with backticks, literals with single quotes (``\\``, ``'`` and control
+characters escaped). A name that cannot be a name at all (empty, NUL, lone surrogate) is left
+out with a warning; a mapped name must already be a Glue name (ASCII letters are lowercased)
+and must not collide, else :class:`~core.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -230,15 +232,15 @@ def build(
                 names.claim_exact(mapped, f"mapping of ledger table {table!r}")
     current = {
         t: names.claim_auto(t) if mapping.table(t).view is None else _glue(mapping.table(t).view)
-        for t in chosen
+        for t in sorted(chosen, key=_own_name_first)
     }
     history = {
         t: (
-            names.claim_auto(t + HISTORY_SUFFIX)
+            names.claim_auto(current[t] + HISTORY_SUFFIX)
             if mapping.table(t).history_view is None
             else _glue(mapping.table(t).history_view)
         )
-        for t in chosen
+        for t in sorted(chosen, key=_own_name_first)
     }
     planned = []
     root = f"s3://{bucket}/{prefix.strip('/')}" if prefix.strip("/") else f"s3://{bucket}"
@@ -288,7 +290,8 @@ def _plan_columns(
         if chosen.name is not None:
             names.claim_exact(chosen.name, f"mapping of {table!r} field {name!r}")
     columns: list[DdlColumn] = []
-    for name in [*mapped, *automatic]:
+    # A field that is already a Glue name claims it first (no mapping needed), then the rest.
+    for name in [*mapped, *sorted(automatic, key=_own_name_first)]:
         kinds = fields.get(name, frozenset())
         choice = spec.columns.get(name)
         column_name = (
@@ -311,6 +314,10 @@ def _plan_columns(
             "characters; choose them in the mapping file"
         )
     return tuple(ordered[:kept])
+
+
+def _own_name_first(name: str) -> tuple[bool, str]:
+    return (athena_name(name) != name, name)
 
 
 def _skipped(spec: object) -> bool:
