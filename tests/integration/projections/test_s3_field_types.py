@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import RetryableError
+from core.errors import RetryableError, UserInputError
 from core.ion_kinds import IonKind
 from core.model import Change, ChangeKind
 from projections import s3 as s3_module
@@ -103,7 +103,7 @@ def test_listing_is_paginated(bucket: str, monkeypatch: pytest.MonkeyPatch) -> N
     projection.apply([typed(make_change("d1", 0), **fields)])
     assert projection.field_types() == {"Person": {f: frozenset({K.INT}) for f in fields}}
     monkeypatch.setattr(s3_module, "MAX_FIELD_TYPE_RECORDS", 5)
-    with pytest.raises(Exception, match="more than 5 field type records"):
+    with pytest.raises(UserInputError, match="more than 5 field type records"):
         projection.field_types()
     projection.close()
 
