@@ -341,11 +341,14 @@ class S3Projection:
             raise classify_client_error(exc) from exc
 
     def ledger_tables_stored(self) -> list[str]:
-        """The ledger tables with a folder under the prefix (documents written), sorted."""
+        """The ledger tables with documents under the prefix (a ``<table>/current/`` folder;
+        other folders in the bucket are not tables), sorted."""
         root = f"{self._prefix}/" if self._prefix else ""
         own = {f"{root}{s3_keys.CHECKPOINT_DIR}/", f"{root}{s3_keys.FIELD_TYPES_DIR}/"}
         return sorted(
-            unquote(folder[len(root) : -1]) for folder in self._folders(root) if folder not in own
+            unquote(folder[len(root) : -1])
+            for folder in self._folders(root)
+            if folder not in own and f"{folder}current/" in set(self._folders(folder))
         )
 
     def athena_ddl(

@@ -159,7 +159,9 @@ def test_athena_ddl_from_the_bucket_alone(bucket: str) -> None:
         ]
     )
     writer.close()
+    client.put_object(Bucket=bucket, Key="lake/notes/readme.txt", Body=b"not a ledger table")
     reader = S3Projection(client, bucket, "lake", retry=NO_SLEEP)
+    assert reader.ledger_tables_stored() == ["Person", "Vehicle"]
     ddl = reader.athena_ddl(NO_MAPPING)
     assert [(t.ledger_table, t.table) for t in ddl.tables] == [
         ("Person", "person"),
