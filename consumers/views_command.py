@@ -70,6 +70,9 @@ def run(args: argparse.Namespace, default_target: str) -> int:
         results = refresh_all(targets, mapping, skip_dropped=args.skip_dropped, ddl=True)
         report(results)
         ddl = "".join(r.ddl.text() for r in results if r.ddl is not None)
+        if args.ddl is not None and not ddl:
+            msg = f"--ddl {args.ddl}: no --to target has Athena DDL (only s3:// targets do)"
+            raise UserInputError(msg)
         if ddl and args.ddl is not None:
             _write_ddl(args.ddl, ddl)
             print(f"views: Athena DDL written to {args.ddl}")

@@ -207,3 +207,9 @@ def test_views_on_an_s3_target_with_a_bad_mapping_is_exit_2(
     unwritable = tmp_path / "no-such-dir" / "x.sql"
     assert main(["views", "--to", target, "--ddl", str(unwritable)]) == 2
     assert "cannot write it" in capsys.readouterr().err
+    db = tmp_path / "l.db"
+    assert main(["replay", str(root), "--to", f"sqlite:///{db}", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["views", "--to", f"sqlite:///{db}", "--ddl", str(tmp_path / "x.sql")]) == 2
+    assert "only s3:// targets do" in capsys.readouterr().err
+    assert not (tmp_path / "x.sql").exists()
