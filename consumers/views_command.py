@@ -2,7 +2,9 @@
 
 ``views`` opens each ``--to`` target (a SQLite target must exist), refreshes its typed views
 from the field types it recorded (``replay/typed_views.py``), prints one line per target and
-the warnings, and exits 0. Mistakes (a missing database, a bad mapping file, a mapped name
+the warnings, and exits 0. An S3 target gets no views: ``views`` prints its Athena / Glue DDL
+(``projections/athena_ddl.py``) on stdout after the summary lines, or writes it to
+``--ddl FILE``. Mistakes (a missing database, a bad mapping file, a mapped name
 that clashes) are exit 2.
 """
 
@@ -30,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
         action="append",
         metavar="URI",
         help=f"projection URI, repeatable (default {default_target})",
+    )
+    parser.add_argument(
+        "--ddl",
+        type=Path,
+        metavar="FILE",
+        help="write the Athena DDL of S3 targets to FILE instead of printing it",
     )
     add_view_options(parser)
 
@@ -59,8 +67,27 @@ def run(args: argparse.Namespace, default_target: str) -> int:
     with closing_all(targets):
         for spec in specs:
             targets.append(spec.open())
-        report(refresh_all(targets, mapping, skip_dropped=args.skip_dropped))
+        results = refresh_all(targets, mapping, skip_dropped=args.skip_dropped, ddl=True)
+        report(results)
+        ddl = "".join(r.ddl.text() for r in results if r.ddl is not None)
+        if args.ddl is not None and not ddl:
+            msg = f"--ddl {args.ddl}: no --to target has Athena DDL (only s3:// targets do)"
+            raise UserInputError(msg)
+        if ddl and args.ddl is not None:
+            _write_ddl(args.ddl, ddl)
+            print(f"views: Athena DDL written to {args.ddl}")
+        elif ddl:
+            print()
+            print(ddl, end="")
     return ExitCode.OK
+
+
+def _write_ddl(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        msg = f"--ddl {path}: cannot write it ({exc.strerror or exc})"
+        raise UserInputError(msg) from None
 
 
 def refresh_after_replay(
@@ -75,7 +102,7 @@ def report(results: list[TargetViews]) -> None:
     for result in results:
         for line in result.lines():
             print(line)
-        for warning in result.plan.warnings if result.plan else ():
+        for warning in result.warnings:
             sys.stderr.write(f"qldb-cdc: warning: {' '.join(warning.split())}\n")
 
 

@@ -28,6 +28,7 @@ from changes.table_lifecycle import BlockLifecycle, LedgerTable
 from core.errors import PoisonError, RetryableError
 from core.ion_kinds import IonKind
 from core.model import Change
+from projections.athena_ddl import AthenaDdl
 from projections.view_plan import ViewsPlan
 from schemas.view_mapping import ViewMapping
 
@@ -172,4 +173,29 @@ class TypedViewProjection(Protocol):
     def refresh_views(self, mapping: ViewMapping, *, leave_out: Collection[str] = ()) -> ViewsPlan:
         """Drop the typed views qldb-cdc created and create the planned ones, atomically;
         ``leave_out`` tables get none. Raise ``ConfigError`` for an unusable mapped name."""
+        ...
+
+
+@runtime_checkable
+class DdlProjection(Protocol):
+    """Optional protocol: a target whose typed tables are created elsewhere, from DDL it
+    prints (S3: Athena / Glue ``CREATE EXTERNAL TABLE``; README "S3 / Athena").
+
+    Contract: like :class:`TypedViewProjection`, the kinds of every stored change's fields are
+    recorded (a union, written before the batch counts as done), so the DDL is built from the
+    target alone; building it changes nothing in the target.
+    """
+
+    @property
+    def uri(self) -> str:
+        """The target's URI (for the hint that ``qldb-cdc views --to URI`` prints the DDL)."""
+        ...
+
+    def field_types(self) -> dict[str, dict[str, frozenset[IonKind]]]:
+        """ledger table -> field -> every Ion kind recorded for it."""
+        ...
+
+    def athena_ddl(self, mapping: ViewMapping, *, leave_out: Collection[str] = ()) -> AthenaDdl:
+        """The DDL of every ledger table; ``leave_out`` tables get none. Raise
+        ``ConfigError`` for an unusable mapped name."""
         ...

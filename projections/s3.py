@@ -7,6 +7,7 @@ URI: ``s3://bucket[/prefix]``, parsed without I/O by :mod:`projections.s3_target
     <prefix>/<table>/revisions/<docId>/<version, zero-padded to 20 digits>.json
     <prefix>/<table>/current/<docId>.json
     <prefix>/_checkpoints/<export_id>/<urlsafe base64 of the data-object key>
+    <prefix>/_field_types/<table part>/<field part>/<Ion kind>
 
 Every object body is one JSON object (``core.json_codec``, exact decimals) with the fields
 ``ledgerTable, documentId, version, deleted, redacted, data, txId, txTime, revisionHash,
@@ -32,6 +33,14 @@ Guarantees (S3 has no "write if greater" so both are compare-and-swap loops on t
   rejects as invalid, changes whose JSON, table name or document id is not valid UTF-8 (a
   lone UTF-16 surrogate), and changes with an empty table name or id or a key over 1024 bytes
   -> ``Failure(PoisonError)`` for that change only.
+* The Ion kinds of every stored change's top-level fields (``Change.field_kinds``) are kept as
+  one small object per (ledger table, field, kind) under ``_field_types/``
+  (:func:`s3_keys.field_type_key`), written after the batch's documents (stale ones included:
+  a replay after a crash records what the crash missed), each once per process (cached). A
+  failed record raises ``RetryableError`` from ``apply``: the batch is retried (its document
+  writes are idempotent) before it is checkpointed. :meth:`S3Projection.field_types` lists
+  them back and :meth:`S3Projection.athena_ddl` turns them into Athena DDL
+  (``projections/athena_ddl.py``).
 * Every change is counted once: ``applied + stale + superseded + len(failures) == received``.
   The current object is written only after the winning change's revision object was: when
   that revision write fails the change is only a failure. A failed older revision is a failure,
@@ -40,11 +49,13 @@ Guarantees (S3 has no "write if greater" so both are compare-and-swap loops on t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -56,11 +67,13 @@ from core.errors import (
     CdcError,
     RetryableError,
     UnstorableChangeError,
+    UserInputError,
     retryable_unless_poison,
 )
+from core.ion_kinds import IonKind
 from core.model import Change, DocKey, wins
 from core.retry import Retry
-from projections import s3_keys
+from projections import athena_ddl, s3_keys
 from projections.aws_errors import (
     ConditionFailedError,
     aws_retry,
@@ -71,9 +84,11 @@ from projections.aws_errors import (
     http_status,
 )
 from projections.base import ApplyReport, Failure
+from projections.recorded_kinds import new_kinds
 from projections.s3_keys import parse_object_key
 from projections.s3_target import S3Target
 from projections.s3_target import parse as parse_target
+from schemas.view_mapping import ViewMapping
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -181,11 +196,18 @@ class S3Projection:
         self._retry = retry or aws_retry()
         self._rounds = max_cas_rounds
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3")
+        self._kinds_recorded: set[tuple[str, str, str]] = set()
+        self._kinds_lock = threading.Lock()
 
     @property
     def name(self) -> str:
         """Always ``s3``."""
         return "s3"
+
+    @property
+    def uri(self) -> str:
+        """``s3://bucket/prefix`` of this projection (``DdlProjection``)."""
+        return f"s3://{self._bucket}/{self._prefix}" if self._prefix else f"s3://{self._bucket}"
 
     # ------------------------------------------------------------------ keys
 
@@ -224,7 +246,117 @@ class S3Projection:
                 report.redactions += latest.is_redacted
             elif outcome.stale:
                 report.stale += 1
+        self._record_kinds(changes, report)
         return report
+
+    # ------------------------------------------------------------------ field types
+
+    def _record_kinds(self, changes: Sequence[Change], report: ApplyReport) -> None:
+        """Write the field-types record of each new (table, field, kind) of the changes that
+        did not fail (see the module docstring).
+
+        Raises:
+            RetryableError: a record could not be written (the batch must be retried).
+        """
+        failed = {(f.change.key, f.change.version) for f in report.failures}
+        stored = (c for c in changes if (c.key, c.version) not in failed)
+        new = new_kinds(stored, self._kinds_recorded)
+        if not new:
+            return
+        try:
+            for _ in self._pool.map(self._write_kind, new):
+                pass
+        except CdcError as exc:
+            msg = f"s3://{self._bucket}: recording the field types of the batch failed: {exc}"
+            raise RetryableError(msg) from exc
+
+    def _write_kind(self, triple: tuple[str, str, str]) -> None:
+        key = s3_keys.field_type_key(self._prefix, *triple)
+        body = s3_keys.field_type_body(*triple)
+        self._retry.run(
+            lambda: checked_call(
+                self._client.put_object,
+                Bucket=self._bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json",
+            )
+        )
+        with self._kinds_lock:
+            self._kinds_recorded.add(triple)
+
+    def field_types(self) -> dict[str, dict[str, frozenset[IonKind]]]:
+        """ledger table -> field -> the Ion kinds recorded, from a listing of
+        ``_field_types/`` (pages of 1000 keys; a record whose key holds a hash is read).
+
+        Kinds this version does not know are ignored.
+
+        Raises:
+            RetryableError: the listing or a record could not be read, or a record is not one.
+            UserInputError: more than :data:`MAX_FIELD_TYPE_RECORDS` records.
+        """
+        found: dict[str, dict[str, set[IonKind]]] = {}
+
+        def add(table: str, name: str, kind: str) -> None:
+            if kind in IonKind._value2member_map_:
+                found.setdefault(table, {}).setdefault(name, set()).add(IonKind(kind))
+
+        seen = 0
+        for keys in self._pages(s3_keys.field_types_prefix(self._prefix)):
+            seen += len(keys)
+            if seen > MAX_FIELD_TYPE_RECORDS:
+                msg = (
+                    f"s3://{self._bucket}/{s3_keys.field_types_prefix(self._prefix)} holds "
+                    f"more than {MAX_FIELD_TYPE_RECORDS} field type records"
+                )
+                raise UserInputError(msg)
+            hashed = []
+            for key in keys:
+                parsed = s3_keys.parse_field_type_key(key, self._prefix)
+                if parsed is None:
+                    continue
+                if parsed.table is None or parsed.field is None:
+                    hashed.append(key)
+                else:
+                    add(parsed.table, parsed.field, parsed.kind)
+            for triple in self._pool.map(self._read_kind, hashed):
+                add(*triple)
+        return {t: {f: frozenset(k) for f, k in fs.items()} for t, fs in found.items()}
+
+    def _read_kind(self, key: str) -> tuple[str, str, str]:
+        response = self._retry.run(
+            lambda: checked_call(self._client.get_object, Bucket=self._bucket, Key=key)
+        )
+        try:
+            return s3_keys.parse_field_type_body(response["Body"].read())
+        except (ValueError, UnicodeDecodeError) as exc:
+            msg = f"s3://{self._bucket}/{key} is not a field type record; move it away"
+            raise RetryableError(msg) from exc
+        except BotoCoreError as exc:
+            raise classify_client_error(exc) from exc
+
+    def ledger_tables_stored(self) -> list[str]:
+        """The ledger tables with documents under the prefix (a ``<table>/current/`` folder;
+        other folders in the bucket are not tables), sorted."""
+        root = f"{self._prefix}/" if self._prefix else ""
+        own = {f"{root}{s3_keys.CHECKPOINT_DIR}/", f"{root}{s3_keys.FIELD_TYPES_DIR}/"}
+        return sorted(
+            unquote(folder[len(root) : -1])
+            for folder in self._folders(root)
+            if folder not in own and f"{folder}current/" in set(self._folders(folder))
+        )
+
+    def athena_ddl(
+        self, mapping: ViewMapping, *, leave_out: Collection[str] = ()
+    ) -> athena_ddl.AthenaDdl:
+        """The Athena DDL of every ledger table from the recorded field types
+        (``DdlProjection``; ``projections/athena_ddl.py``). Raises ConfigError for an unusable
+        mapped name."""
+        types = self.field_types()
+        tables = set(self.ledger_tables_stored()) | set(types)
+        return athena_ddl.build(
+            tables, types, mapping, self._bucket, self._prefix, leave_out=leave_out
+        )
 
     def _write_document(self, latest: Change, revisions: list[Change]) -> _DocumentOutcome:
         """Write the revisions of one document, then its current object.
@@ -355,8 +487,9 @@ class S3Projection:
                 ``current/`` is not a projection object.
         """
         root = f"{self._prefix}/" if self._prefix else ""
+        own = {f"{root}{s3_keys.CHECKPOINT_DIR}/", f"{root}{s3_keys.FIELD_TYPES_DIR}/"}
         for table_prefix in self._folders(root):
-            if table_prefix == f"{root}{s3_keys.CHECKPOINT_DIR}/":
+            if table_prefix in own:
                 continue
             for keys in self._pages(f"{table_prefix}current/"):
                 found = [(k, s3_keys.parse_object_key(k, self._prefix)) for k in keys]
@@ -436,6 +569,8 @@ class S3Projection:
 
 _STATE_PAGE = 1000
 """Keys per listing page of :meth:`S3Projection.iter_current_state` (S3's maximum)."""
+MAX_FIELD_TYPE_RECORDS = 1_000_000
+"""Field-types records :meth:`S3Projection.field_types` reads at most."""
 
 
 def _flag(value: bool) -> str:

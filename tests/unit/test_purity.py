@@ -22,6 +22,7 @@ PURE_EDGE_MODULES = (
     "projections/s3_keys.py",
     "projections/opensearch_names.py",
     "projections/view_plan.py",
+    "projections/athena_ddl.py",
     "projections/opensearch_bulk.py",
 )
 FORBIDDEN = {
