@@ -24,13 +24,13 @@ Guarantees:
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import re
 from dataclasses import dataclass
 
 from core import json_codec
 from core.model import Change
+from core.tx_time import parse_tx_time
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 
@@ -60,7 +60,6 @@ _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 # A number token jsonb would respell: exponent notation or negative zero. Conservative: a string
 # that happens to contain such text only costs a redundant data_exact copy, never a wrong read.
 _RESPELLED_NUMBER = re.compile(r"[:\[,]-?[0-9][0-9.]*[eE]|[:\[,]-0(?:\.0*)?[,}\]]")
-_FRACTION = re.compile(r"(\.\d{6})\d+")
 # Characters the COPY text format needs escaped (plus NUL, which it cannot carry at all).
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r\x00]")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -71,17 +70,6 @@ class Unstorable:
     """Why PostgreSQL can never store a change (becomes an ``UnstorableChangeError``)."""
 
     reason: str
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_tx_time(text: str) -> dt.datetime | None:
-    """``txTime`` as an aware datetime (fraction cut to microseconds), ``None`` when not a full
-    timestamp with an offset (the text column always keeps the original)."""
-    try:
-        parsed = dt.datetime.fromisoformat(_FRACTION.sub(r"\1", text))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 @functools.lru_cache(maxsize=4096)

@@ -5,6 +5,8 @@ Tables (created if missing, in the schema given by ``?schema=`` or the search pa
 * ``documents``: current state, PK ``(ledger_table, document_id)``.
 * ``revisions``: every revision once, PK ``(ledger_table, document_id, version)``.
 * ``qldb_cdc_checkpoints``: replay resume points, PK ``(export_id, object_key)``.
+* Indexes ``qldb_cdc_revisions_by_time (ledger_table, tx_time_utc)`` and
+  ``qldb_cdc_documents_by_state (ledger_table, deleted, tx_time_utc)`` for dashboards.
 
 A batch is ``COPY``-ed, part by part, into a per-session temporary staging table; each part is
 consumed and merged into both tables by a single statement (three data-modifying CTEs). Parts
@@ -74,6 +76,13 @@ class Statements:
                 "CREATE TABLE IF NOT EXISTS {} ({},"
                 " PRIMARY KEY (ledger_table, document_id, version))"
             ).format(self.revisions, rows),
+            # Dashboards: changes per table and time range, live documents per table.
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (ledger_table, tx_time_utc)").format(
+                sql.Identifier("qldb_cdc_revisions_by_time"), self.revisions
+            ),
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {} ON {} (ledger_table, deleted, tx_time_utc)"
+            ).format(sql.Identifier("qldb_cdc_documents_by_state"), self.documents),
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (export_id text NOT NULL, object_key text NOT NULL,"
                 " completed_at timestamptz NOT NULL DEFAULT now(),"

@@ -68,6 +68,8 @@ OWN_OBJECTS = frozenset(
         "ledger_field_types",
         "qldb_cdc_views",
         "qldb_cdc_view_columns",
+        "qldb_cdc_revisions_by_time",
+        "qldb_cdc_documents_by_state",
         "qldb_cdc_stage",
         "qldb_cdc_probe",
     }

@@ -5,11 +5,13 @@ Tables (created if missing):
 * ``documents``: one row per document, primary key ``(ledger_table, document_id)``; the current
   state: ``version``, ``deleted``, ``redacted``, ``data`` (JSON text, NULL for tombstones and
   redactions), ``tx_id``, ``tx_time``, ``block_strand``, ``block_seq``, ``revision_hash``,
-  ``data_hash``.
+  ``data_hash``, ``tx_time_utc`` (sortable UTC text, ``core/tx_time.py``).
 * ``revisions``: every revision once, primary key ``(ledger_table, document_id, version)``,
   same columns. A redaction replaces that revision's data by NULL and marks it redacted, in
   whatever order the original and the redaction arrive.
 * ``qldb_cdc_checkpoints``: data objects of an export whose changes are fully applied.
+* The dashboard indexes, and the upgrade of databases of earlier versions
+  (``projections/sqlite_migrations.py``).
 * ``ledger_table_events``, ``ledger_table_ids`` and the views ``ledger_tables``,
   ``ledger_tables_active``, ``ledger_tables_dropped``: the table lifecycle
   (``projections/table_lifecycle_sql.py``).
@@ -42,7 +44,8 @@ from core import json_codec
 from core.errors import ConfigError, RetryableError, StorageError, UnstorableChangeError
 from core.ion_kinds import IonKind
 from core.model import BlockAddress, Change, ChangeKind, DocKey
-from projections import sqlite_lifecycle, sqlite_target, sqlite_views
+from core.tx_time import utc_text
+from projections import sqlite_lifecycle, sqlite_migrations, sqlite_target, sqlite_views
 from projections.base import ApplyReport, Failure
 from projections.recorded_kinds import new_kinds
 from projections.view_plan import ViewsPlan
@@ -50,7 +53,7 @@ from schemas.view_mapping import ViewMapping
 
 _COLUMNS = (
     "ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time, "
-    "block_strand, block_seq, revision_hash, data_hash"
+    "block_strand, block_seq, revision_hash, data_hash, tx_time_utc"
 )
 _ROW_DDL = """
     ledger_table  TEXT    NOT NULL,
@@ -64,7 +67,8 @@ _ROW_DDL = """
     block_strand  TEXT    NOT NULL,
     block_seq     INTEGER NOT NULL,
     revision_hash TEXT    NOT NULL,
-    data_hash     TEXT"""
+    data_hash     TEXT,
+    tx_time_utc   TEXT"""
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS documents ({_ROW_DDL},
     PRIMARY KEY (ledger_table, document_id));
@@ -90,19 +94,20 @@ _SET_ALL = ", ".join(
         "block_seq",
         "revision_hash",
         "data_hash",
+        "tx_time_utc",
     ]
 )
 # Current state: a higher version wins; at an equal version only a redaction of an unredacted
 # row wins (Change.supersedes). Anything else is stale and changes nothing (rowcount 0).
 UPSERT_DOCUMENT = f"""
-INSERT INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (ledger_table, document_id) DO UPDATE SET {_SET_ALL}
 WHERE excluded.version > documents.version
    OR (excluded.version = documents.version AND excluded.redacted = 1 AND documents.redacted = 0)
 """
 # History: each revision once; a redaction always wins over the unredacted copy.
 UPSERT_REVISION = f"""
-INSERT INTO revisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO revisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (ledger_table, document_id, version) DO UPDATE
 SET data = NULL, redacted = 1, data_hash = excluded.data_hash
 WHERE excluded.redacted = 1 AND revisions.redacted = 0
@@ -111,7 +116,7 @@ WHERE excluded.redacted = 1 AND revisions.redacted = 0
 WAL_CHECKPOINT_BYTES = (16 * 1024 * 1024, 200_000_000)
 """The WAL is checkpointed once it exceeds half the database size, clamped to this range."""
 
-Row = tuple[str, str, int, int, int, str | None, str, str, str, int, str, str | None]
+Row = tuple[str, str, int, int, int, str | None, str, str, str, int, str, str | None, str | None]
 
 
 def to_row(change: Change) -> Row:
@@ -143,6 +148,7 @@ def to_row(change: Change) -> Row:
         change.block.sequence_no,
         change.revision_hash,
         change.data_hash,
+        utc_text(change.tx_time),
     )
 
 
@@ -163,6 +169,7 @@ class SQLiteProjection:
             # _fit_checkpoint), so a replay needs little more free space than the database.
             self._db.execute("PRAGMA cache_size=-65536")
             self._db.executescript(SCHEMA)
+            sqlite_migrations.upgrade(self._db, self._rollback_after)
             self._db.executescript(sqlite_lifecycle.SCHEMA)
             self._db.executescript(sqlite_views.SCHEMA)
             self._kinds: set[tuple[str, str, str]] = sqlite_views.known_kinds(self._db)

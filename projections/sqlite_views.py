@@ -73,6 +73,8 @@ OWN_OBJECTS = frozenset(
         "ledger_field_types",
         "qldb_cdc_views",
         "qldb_cdc_view_columns",
+        "qldb_cdc_revisions_by_time",
+        "qldb_cdc_documents_by_state",
     }
 )
 """The projection's own tables and views: no typed view takes these names (any case)."""

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from core import json_codec
 from core.model import Change, ChangeKind
+from core.tx_time import parse_tx_time
 from projections.postgres_rows import (
     COLUMNS,
     Unstorable,
     copy_line,
     encode_lines,
     needs_exact_copy,
-    parse_tx_time,
     unstorable_reason,
 )
 from tests.support.builders import make_change
