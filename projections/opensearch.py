@@ -32,7 +32,9 @@ Guarantees (the contract of :mod:`projections.base`):
   change in it is a :class:`~core.errors.RetryableError` failure; a 413 splits the request.
   A document, id or table name that is not valid UTF-8 (a lone UTF-16 surrogate) is an
   :class:`~core.errors.UnstorableChangeError` failure before anything is sent.
-* Replay checkpoints are documents in ``<prefix>-~checkpoints``, a name no table maps to.
+* Replay checkpoints are documents in ``<prefix>~checkpoints``, a name no table maps to and
+  outside the tables' ``<prefix>-*`` pattern; those of earlier releases in
+  ``<prefix>-~checkpoints`` are still read.
 """
 
 from __future__ import annotations
@@ -76,7 +78,12 @@ from projections.opensearch_bulk import (
     chunk_by_bytes,
     classify_item,
 )
-from projections.opensearch_names import checkpoint_index, index_name, invalid_prefix_reason
+from projections.opensearch_names import (
+    checkpoint_index,
+    index_name,
+    invalid_prefix_reason,
+    legacy_checkpoint_index,
+)
 from projections.opensearch_target import OpenSearchTarget, parse_uri
 from projections.opensearch_template import DataMapping, templates
 
@@ -192,12 +199,18 @@ class OpenSearchProjection:
         return report
 
     def completed_objects(self, export_id: str) -> set[str]:
-        """Data-object keys marked complete for ``export_id`` (empty before the first mark).
+        """Data-object keys marked complete for ``export_id`` (empty before the first mark), in
+        the checkpoint index and in the one of earlier releases.
 
         Raises:
             RetryableError: the cluster could not be read.
         """
-        index = checkpoint_index(self._prefix)
+        keys: set[str] = set()
+        for index in (checkpoint_index(self._prefix), legacy_checkpoint_index(self._prefix)):
+            keys |= self._completed_in(index, export_id)
+        return keys
+
+    def _completed_in(self, index: str, export_id: str) -> set[str]:
         keys: set[str] = set()
         search_after: list[Any] | None = None
         while True:
@@ -268,7 +281,7 @@ class OpenSearchProjection:
             raise _request_error(action, exc) from exc
         names = sorted(str(e["index"]) for e in listed or [] if isinstance(e, dict))
         for name in names:
-            if name != checkpoint_index(self._prefix):
+            if name != legacy_checkpoint_index(self._prefix):
                 yield from self._index_state(name)
 
     def _index_state(self, index: str) -> Iterator[DocState]:

@@ -16,8 +16,10 @@ them (``Person`` and ``person`` -> one index) or passing them through (``a,b``, 
 The mapping is injective: an uncut suffix decodes back to its table name (``.`` is always
 followed by a letter, ``~`` always delimits hex digits) and never contains ``-``; a cut one
 always ends in ``-`` and the hash of the whole name. The replay checkpoints live in
-``<prefix>-~checkpoints``, which no table maps to (``~`` is never followed by a non-hex letter,
-and it has no ``-``). The original table name is kept in each document (``qldb.ledgerTable``).
+``<prefix>~checkpoints``, outside the ``<prefix>-*`` pattern of the table indices (so an index
+pattern for dashboards never shows them) and a name no table maps to; releases before used
+``<prefix>-~checkpoints`` (:func:`legacy_checkpoint_index`), still read. The original table name
+is kept in each document (``qldb.ledgerTable``).
 
 Prefixes are validated up front (:func:`invalid_prefix_reason`): 1-128 bytes of ``a-z 0-9 . _
 + ~ -``, starting with a letter or digit.
@@ -35,7 +37,7 @@ MAX_PREFIX_BYTES = 128
 """Longest accepted prefix: leaves at least 126 bytes for the table part."""
 
 CHECKPOINT_SUFFIX = "~checkpoints"
-"""``<prefix>-~checkpoints`` holds the replay checkpoints; no table name maps to it."""
+"""``<prefix>~checkpoints`` holds the replay checkpoints, outside ``<prefix>-*``."""
 
 _HASH_HEX = 64
 _PREFIX = re.compile(r"[a-z0-9][a-z0-9._+~-]*")
@@ -66,7 +68,14 @@ def index_name(prefix: str, table: str) -> str:
 
 
 def checkpoint_index(prefix: str) -> str:
-    """Index that stores replay checkpoints for ``prefix``: ``<prefix>-~checkpoints``."""
+    """Index that stores replay checkpoints for ``prefix``: ``<prefix>~checkpoints`` (not
+    matched by ``<prefix>-*``)."""
+    return f"{prefix}{CHECKPOINT_SUFFIX}"
+
+
+def legacy_checkpoint_index(prefix: str) -> str:
+    """Where releases before this one kept the checkpoints: ``<prefix>-~checkpoints`` (inside
+    ``<prefix>-*``; read, never written)."""
     return f"{prefix}-{CHECKPOINT_SUFFIX}"
 
 

@@ -18,7 +18,7 @@ schemaless and OpenSearch fixes a field's type with the first value it sees:
 * ``dynamic``: ordinary dynamic mapping (date detection off, so a date-looking string does not
   fix a field as ``date``). Fully typed, but a later document whose field type conflicts with
   the mapping is rejected (400) and goes to the dead-letter sink.
-* ``<prefix>-~checkpoints`` (higher priority, so it alone applies to that index):
+* ``<prefix>~checkpoints`` (higher priority, so it alone applies to that index):
   ``exportId`` and ``key`` as ``keyword`` for exact term lookups.
 
 A template only affects indices created after it exists; the projection installs it before its
@@ -87,7 +87,7 @@ def table_template(prefix: str, mode: DataMapping = "stored") -> dict[str, Any]:
 
 
 def checkpoint_template(prefix: str) -> dict[str, Any]:
-    """Body of ``PUT _index_template/<prefix>-~checkpoints``."""
+    """Body of ``PUT _index_template/<prefix>~checkpoints``."""
     return {
         "index_patterns": [checkpoint_index(prefix)],
         "priority": TEMPLATE_PRIORITY + 1,

@@ -19,8 +19,13 @@ not enforce external versioning. This server follows the OpenSearch documentatio
 * ``PUT``/``GET /_index_template/<name>``, applied (highest priority wins) when an index is
   auto-created;
 * ``GET``/``PUT``/``POST /<index>/_doc/<id>`` (with ``refresh``);
-* ``POST /<indices>/_search`` with ``match_all``, ``term``, ``bool`` (``must``/``filter``/
-  ``must_not``), ``size``, ``sort`` on one field and ``search_after``; search sees a document only
+* ``POST /<indices>/_search`` with ``match_all``, ``term``, ``exists``, ``bool`` (``must``/
+  ``filter``/``must_not``), ``size``, ``sort`` on one field and ``search_after``. As on a real
+  cluster, ``term`` and ``exists`` only see **indexed** fields: a field that is not in the
+  mapping or sits inside an ``"enabled": false`` object matches nothing (``flat_object`` leaves
+  are indexed as strings). Aggregations (``aggs``/``aggregations``) are refused with a 400: this
+  server cannot compute them, so no test can pass on them here (the real-cluster suite can).
+  Search sees a document only
   after a refresh (``POST /<indices>/_refresh`` or ``?refresh=true|wait_for``), like the real
   near-real-time search, while ``GET _doc`` is real time;
 * ``GET /<indices>/_count``, ``DELETE /<indices>``, ``GET /_cat/indices/<indices>`` (JSON
@@ -67,6 +72,7 @@ class FakeIndex:
     searchable: dict[str, StoredDoc] = field(default_factory=dict)
     mapping: dict[str, str] = field(default_factory=dict)
     strict_objects: set[str] = field(default_factory=set)
+    flat_objects: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -447,6 +453,13 @@ class FakeOpenSearch:
 
     def _search(self, expr: str, body: bytes) -> tuple[int, str]:
         request = json_codec.loads(body) if body else {}
+        if "aggs" in request or "aggregations" in request:
+            raise HttpError(
+                400,
+                "illegal_argument_exception",
+                "the fake OpenSearch server computes no aggregations: test them against a real "
+                "cluster (OPENSEARCH_URL)",
+            )
         size = int(request.get("size", 10))
         sort_field: str | None = None
         descending = False
@@ -511,8 +524,9 @@ class FakeOpenSearch:
 
     def _matching(self, expr: str, query: Any) -> Iterator[tuple[str, str, StoredDoc]]:
         for name in self._resolve(expr):
-            for doc_id, doc in self.indices[name].searchable.items():
-                if _matches(query, doc.source):
+            idx = self.indices[name]
+            for doc_id, doc in idx.searchable.items():
+                if _matches(query, doc.source, idx):
                     yield name, doc_id, doc
 
     # ---- indices, templates and mappings ------------------------------------------------------
@@ -613,8 +627,11 @@ def _flatten_mapping(mapping: dict[str, Any], path: str, idx: FakeIndex) -> None
         idx.strict_objects.add(path)
     for key, spec in mapping.get("properties", {}).items():
         full = f"{path}.{key}" if path else key
-        if spec.get("enabled") is False or spec.get("type") == "flat_object":
+        if spec.get("type") == "flat_object":
             idx.mapping[full] = "opaque"  # kept in _source, never parsed against a mapping
+            idx.flat_objects.add(full)  # ... but its leaves are searchable as strings
+        elif spec.get("enabled") is False:
+            idx.mapping[full] = "opaque"  # kept in _source, never parsed, never indexed
         elif "properties" in spec or spec.get("type", "object") == "object":
             idx.mapping[full] = "object"
             _flatten_mapping(spec, full, idx)
@@ -690,22 +707,35 @@ def _term_matches(value: Any, wanted: Any) -> bool:
     return False
 
 
-def _matches(query: Any, source: Any) -> bool:
+def _indexed(idx: FakeIndex, path: str) -> bool:
+    """Whether a real cluster would have indexed ``path`` in ``idx`` (so a query can see it)."""
+    parts = path.split(".")
+    for end in range(1, len(parts)):
+        parent = ".".join(parts[:end])
+        if parent in idx.flat_objects:
+            return True
+        if idx.mapping.get(parent) == "opaque":
+            return False
+    return path in idx.mapping and idx.mapping[path] not in ("opaque", "object")
+
+
+def _matches(query: Any, source: Any, idx: FakeIndex) -> bool:
     if query is None or "match_all" in query:
         return True
     if "term" in query:
         ((path, wanted),) = query["term"].items()
         if isinstance(wanted, dict):
             wanted = wanted["value"]
-        return _term_matches(_field(source, path), wanted)
+        return _indexed(idx, path) and _term_matches(_field(source, path), wanted)
     if "exists" in query:
-        return _field(source, query["exists"]["field"]) is not None
+        path = query["exists"]["field"]
+        return _indexed(idx, path) and _field(source, path) is not None
     if "bool" in query:
         spec = query["bool"]
         must = _as_list(spec.get("must")) + _as_list(spec.get("filter"))
         must_not = _as_list(spec.get("must_not"))
-        return all(_matches(q, source) for q in must) and not any(
-            _matches(q, source) for q in must_not
+        return all(_matches(q, source, idx) for q in must) and not any(
+            _matches(q, source, idx) for q in must_not
         )
     raise HttpError(400, "parsing_exception", f"fake does not support query {query!r}")
 

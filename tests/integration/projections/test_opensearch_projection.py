@@ -282,7 +282,7 @@ def test_templates_are_installed_once_before_the_first_write(
     puts = fake.requests_to("PUT", "/_index_template/")
     assert [r.path for r in puts] == [
         "/_index_template/cdc",
-        "/_index_template/cdc-~checkpoints",
+        "/_index_template/cdc~checkpoints",
     ]
     assert fake.requests.index(puts[-1]) < fake.requests.index(
         fake.requests_to("POST", "/_bulk")[0]
@@ -342,13 +342,13 @@ def test_checkpoints_round_trip_and_page(
     assert projection.completed_objects("exp1") == keys
     assert projection.completed_objects("exp2") == {"other.ion"}
     assert projection.completed_objects("exp3") == set()
-    assert len(fake.indices["cdc-~checkpoints"].docs) == 6
-    assert fake.indices["cdc-~checkpoints"].mapping["exportId"] == "keyword"
+    assert len(fake.indices["cdc~checkpoints"].docs) == 6
+    assert fake.indices["cdc~checkpoints"].mapping["exportId"] == "keyword"
 
 
 def test_checkpoint_write_failure_is_retryable(fake: FakeOpenSearch, sleeps: Sleeps) -> None:
     projection = make_projection(fake, sleeps)
-    fake.fail_next_requests(1, status=503, path="/cdc-~checkpoints/")
+    fake.fail_next_requests(1, status=503, path="/cdc~checkpoints/")
     with pytest.raises(RetryableError):
         projection.mark_object_complete("exp1", "k")
 

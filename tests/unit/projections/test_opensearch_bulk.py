@@ -208,7 +208,7 @@ def test_data_mapping_modes(mode: str, data: dict[str, object]) -> None:
 
 def test_checkpoint_template_wins_over_the_table_template() -> None:
     table, checkpoints = table_template("cdc"), checkpoint_template("cdc")
-    assert checkpoints["index_patterns"] == [checkpoint_index("cdc")] == ["cdc-~checkpoints"]
+    assert checkpoints["index_patterns"] == [checkpoint_index("cdc")] == ["cdc~checkpoints"]
     assert checkpoints["priority"] > table["priority"]
     assert checkpoints["template"]["mappings"]["properties"] == {
         "exportId": {"type": "keyword"},

@@ -17,6 +17,7 @@ from projections.opensearch_names import (
     checkpoint_index,
     index_name,
     invalid_prefix_reason,
+    legacy_checkpoint_index,
     table_suffix,
 )
 from tests.support.opensearch_index_names import invalid_index_name
@@ -51,14 +52,15 @@ def test_index_names_are_valid_injective_and_never_the_checkpoint_index(
         assert len(name.encode("utf-8")) <= MAX_INDEX_BYTES
         assert name.startswith(prefix + "-")
         assert fnmatch.fnmatchcase(name, f"{prefix}-*")  # the index template's pattern
-        assert name != checkpoint_index(prefix)
+        assert name not in (checkpoint_index(prefix), legacy_checkpoint_index(prefix))
     if a != b:
         assert names[a] != names[b]
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_the_checkpoint_index_is_valid(prefix: str) -> None:
+def test_the_checkpoint_index_is_valid_and_outside_the_table_pattern(prefix: str) -> None:
     assert invalid_index_name(checkpoint_index(prefix)) is None
+    assert not fnmatch.fnmatchcase(checkpoint_index(prefix), f"{prefix}-*")
 
 
 def test_plain_qldb_names_stay_readable() -> None:
@@ -67,7 +69,8 @@ def test_plain_qldb_names_stay_readable() -> None:
     assert table_suffix("a,b") == "a~2c~b"
     assert table_suffix("x\ny") == "x~a~y"
     assert table_suffix("-.~") == "~2d~~2e~~7e~"
-    assert checkpoint_index("cdc") == "cdc-~checkpoints"
+    assert checkpoint_index("cdc") == "cdc~checkpoints"
+    assert legacy_checkpoint_index("cdc") == "cdc-~checkpoints"
 
 
 def test_long_names_are_cut_to_255_bytes_with_a_hash() -> None:
