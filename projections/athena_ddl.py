@@ -16,9 +16,11 @@ Both read the object body with the OpenX JSON SerDe: the metadata fields as snak
 a ``struct<...>`` of the typed top-level fields (``string`` when no field was recorded).
 
 Types (:data:`HIVE_TYPES`): ``bigint``, ``double``, ``boolean`` and ``date`` as such; ``numeric``
-is ``string`` (the exact digits: the OpenX SerDe keeps a JSON number's text, and a Hive
-``decimal`` needs a scale we do not know), ``timestamptz`` is ``string`` (ISO-8601 with its
-offset, which the SerDe's timestamp parser does not take: ``from_iso8601_timestamp(...)``),
+is the exact ``decimal(p,s)`` of its recorded shape (``projections/recorded_kinds.py``: the
+widest integer part and scale seen) when that fits 38 digits, else ``string`` (the exact
+digits: the OpenX SerDe keeps a JSON number's text), ``timestamptz`` is ``string`` (ISO-8601
+with its offset, which the SerDe's timestamp parser does not take:
+``from_iso8601_timestamp(...)``),
 ``bytes`` is ``string`` (base64: ``from_base64(...)``), ``json`` and ``text`` are ``string``.
 
 Names. Glue names hold lowercase letters, digits and ``_`` only, and Athena compares names
@@ -51,6 +53,7 @@ from core.column_types import ColumnType, column_type
 from core.errors import ConfigError
 from core.ion_kinds import IonKind
 from projections import s3_keys
+from projections.recorded_kinds import NumericShape, with_int_digits
 from projections.view_plan import MAX_VIEW_COLUMNS, FieldTypes, Naming, representable
 from schemas.view_mapping import ViewMapping
 
@@ -104,10 +107,14 @@ class DdlColumn:
     type: ColumnType
     kinds: frozenset[IonKind]
     mapped: bool = False
+    shape: NumericShape | None = None
 
     @property
     def hive_type(self) -> str:
-        """The column's Hive type."""
+        """The column's Hive type: an exact ``decimal(p,s)`` for a numeric field whose recorded
+        shape fits 38 digits, else from ``HIVE_TYPES``."""
+        if self.type is ColumnType.NUMERIC and self.shape is not None and self.shape.exact:
+            return f"decimal({self.shape.precision},{self.shape.scale})"
         return HIVE_TYPES[self.type]
 
 
@@ -205,10 +212,13 @@ def build(
     prefix: str,
     *,
     leave_out: Collection[str] = (),
+    shapes: Mapping[str, Mapping[str, NumericShape]] | None = None,
 ) -> AthenaDdl:
     """Plan the Athena tables of ``tables`` (see the module docstring).
 
-    ``leave_out`` tables, and mapped tables with ``skip``, get none.
+    ``leave_out`` tables, and mapped tables with ``skip``, get none. ``shapes`` are the
+    recorded numeric shapes (``projections/recorded_kinds.py``): a numeric field whose values
+    fit ``decimal(38, s)`` gets that exact type, others stay ``string``.
 
     Raises:
         ConfigError: a mapped name is not a Glue name, or collides.
@@ -245,7 +255,9 @@ def build(
     planned = []
     root = f"s3://{bucket}/{prefix.strip('/')}" if prefix.strip("/") else f"s3://{bucket}"
     for table in chosen:
-        columns = _plan_columns(table, field_types.get(table, {}), mapping, warnings)
+        columns = _plan_columns(
+            table, field_types.get(table, {}), (shapes or {}).get(table, {}), mapping, warnings
+        )
         planned.append(
             DdlTable(
                 table,
@@ -262,6 +274,7 @@ def build(
 def _plan_columns(
     table: str,
     fields: Mapping[str, frozenset[IonKind]],
+    shapes: Mapping[str, NumericShape],
     mapping: ViewMapping,
     warnings: list[str],
 ) -> tuple[DdlColumn, ...]:
@@ -302,7 +315,8 @@ def _plan_columns(
         type_ = (
             choice.type if choice is not None and choice.type is not None else column_type(kinds)
         )
-        columns.append(DdlColumn(name, column_name, type_, kinds, choice is not None))
+        shape = with_int_digits(shapes.get(name), kinds)
+        columns.append(DdlColumn(name, column_name, type_, kinds, choice is not None, shape))
     ordered = sorted(columns, key=lambda c: c.field)
     kept = len(ordered)
     while kept and len(_struct_type(ordered[:kept])) > MAX_TYPE_CHARS:

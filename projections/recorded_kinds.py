@@ -4,16 +4,102 @@ Every projection that builds typed views keeps the union of ``(ledger table, fie
 kind)`` over the changes it stored (``projections/base.py`` ``TypedViewProjection``). This
 module picks the triples of a batch that are not recorded yet, so each is written once per
 process, in the same transaction as the data.
+
+Besides the Ion kinds, the record holds **numeric shape marks** for top-level decimals and
+integers beyond 64 bits: ``digits:N`` (digits before the decimal point) and ``scale:N`` (digits
+after it), each capped at :data:`SHAPE_CAP` (meaning "more than 38"). Their union over every
+stored value gives the narrowest exact ``DECIMAL(p, s)`` (:func:`numeric_shapes`), which engines
+without an unbounded exact decimal need (DuckDB, Athena). Readers that only want kinds ignore
+them (they are not :class:`~core.ion_kinds.IonKind` values), so older records stay readable and
+older versions read newer records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
+from core.ion_kinds import IonKind
 from core.model import Change
 
 KindTriple = tuple[str, str, str]
-"""(ledger table, top-level field, :class:`~core.ion_kinds.IonKind` value)."""
+"""(ledger table, top-level field, :class:`~core.ion_kinds.IonKind` value or a shape mark)."""
+
+MAX_EXACT_DIGITS = 38
+"""The widest exact decimal of DuckDB and Athena: ``DECIMAL(38, s)``."""
+SHAPE_CAP = MAX_EXACT_DIGITS + 1
+"""A shape mark's number is at most this, which means "more than 38"."""
+_SHAPED = frozenset({IonKind.DECIMAL, IonKind.INT_BIG})
+INT64_DIGITS = 19
+"""Digits of the widest 64-bit integer: the shape assumed for a field also seen as ``int``."""
+
+
+@dataclass(frozen=True, slots=True)
+class NumericShape:
+    """The widest decimal seen in a field: ``digits`` before the point, ``scale`` after."""
+
+    digits: int
+    scale: int
+
+    @property
+    def precision(self) -> int:
+        """Total digits of a ``DECIMAL(precision, scale)`` holding every value."""
+        return max(1, self.digits + self.scale)
+
+    @property
+    def exact(self) -> bool:
+        """Whether ``DECIMAL(precision, scale)`` fits in 38 digits."""
+        return self.precision <= MAX_EXACT_DIGITS and self.scale < SHAPE_CAP
+
+
+def shape_marks(value: Any) -> tuple[str, str] | None:
+    """The ``digits:N`` and ``scale:N`` marks of a decimal or big integer, else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        digits, scale = len(str(abs(value))), 0
+    elif isinstance(value, Decimal):
+        sign_digits_exponent = value.as_tuple()
+        exponent = sign_digits_exponent.exponent
+        if not isinstance(exponent, int):
+            return None  # NaN or infinity: Ion decimals have none
+        count = len(sign_digits_exponent.digits)
+        digits, scale = max(0, count + exponent), max(0, -exponent)
+    else:
+        return None
+    return f"digits:{min(digits, SHAPE_CAP)}", f"scale:{min(scale, SHAPE_CAP)}"
+
+
+def numeric_shapes(
+    triples: Iterable[KindTriple],
+) -> dict[str, dict[str, NumericShape]]:
+    """ledger table -> field -> the widest shape recorded (fields with shape marks only)."""
+    widest: dict[tuple[str, str], list[int]] = {}
+    for table, name, mark in triples:
+        what, _, number = mark.partition(":")
+        if what not in ("digits", "scale") or not number.isdigit():
+            continue
+        slot = widest.setdefault((table, name), [0, 0])
+        index = 0 if what == "digits" else 1
+        slot[index] = max(slot[index], min(int(number), SHAPE_CAP))
+    found: dict[str, dict[str, NumericShape]] = {}
+    for (table, name), (digits, scale) in widest.items():
+        found.setdefault(table, {})[name] = NumericShape(digits, scale)
+    return found
+
+
+def with_int_digits(
+    shape: NumericShape | None, kinds: Collection[IonKind]
+) -> NumericShape | None:
+    """``shape`` widened to 64-bit integers when the field was also seen as ``int``; ``None``
+    (no exact type known) when decimals or big integers were seen without shape marks."""
+    if IonKind.INT not in kinds:
+        return shape
+    if shape is None:
+        return None if _SHAPED & set(kinds) else NumericShape(INT64_DIGITS, 0)
+    return NumericShape(max(shape.digits, INT64_DIGITS), shape.scale)
 
 
 def new_kinds(
@@ -30,8 +116,15 @@ def new_kinds(
         if not kinds or (failed and id(change) in failed):
             continue
         table = change.key.table
+        data = change.data
         for name, kind in kinds:
             triple = (table, name, kind.value)
             if triple not in known:
                 new[triple] = None
+            if kind in _SHAPED and isinstance(data, dict):
+                marks = shape_marks(data.get(name))
+                for mark in marks or ():
+                    shaped = (table, name, mark)
+                    if shaped not in known:
+                        new[shaped] = None
     return list(new)

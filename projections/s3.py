@@ -84,7 +84,7 @@ from projections.aws_errors import (
     http_status,
 )
 from projections.base import ApplyReport, Failure
-from projections.recorded_kinds import new_kinds
+from projections.recorded_kinds import KindTriple, new_kinds, numeric_shapes
 from projections.s3_keys import parse_object_key
 from projections.s3_target import S3Target
 from projections.s3_target import parse as parse_target
@@ -289,17 +289,21 @@ class S3Projection:
         """ledger table -> field -> the Ion kinds recorded, from a listing of
         ``_field_types/`` (pages of 1000 keys; a record whose key holds a hash is read).
 
-        Kinds this version does not know are ignored.
+        Kinds this version does not know (and numeric shape marks) are ignored.
 
         Raises:
             RetryableError: the listing or a record could not be read, or a record is not one.
             UserInputError: more than :data:`MAX_FIELD_TYPE_RECORDS` records.
         """
-        found: dict[str, dict[str, set[IonKind]]] = {}
+        return _kinds_of(self.field_records())
+
+    def field_records(self) -> list[KindTriple]:
+        """Every (ledger table, field, kind or shape mark) recorded under ``_field_types/``
+        (see :meth:`field_types` for the listing and its errors)."""
+        records: list[KindTriple] = []
 
         def add(table: str, name: str, kind: str) -> None:
-            if kind in IonKind._value2member_map_:
-                found.setdefault(table, {}).setdefault(name, set()).add(IonKind(kind))
+            records.append((table, name, kind))
 
         seen = 0
         for keys in self._pages(s3_keys.field_types_prefix(self._prefix)):
@@ -321,7 +325,7 @@ class S3Projection:
                     add(parsed.table, parsed.field, parsed.kind)
             for triple in self._pool.map(self._read_kind, hashed):
                 add(*triple)
-        return {t: {f: frozenset(k) for f, k in fs.items()} for t, fs in found.items()}
+        return records
 
     def _read_kind(self, key: str) -> tuple[str, str, str]:
         response = self._retry.run(
@@ -352,10 +356,17 @@ class S3Projection:
         """The Athena DDL of every ledger table from the recorded field types
         (``DdlProjection``; ``projections/athena_ddl.py``). Raises ConfigError for an unusable
         mapped name."""
-        types = self.field_types()
+        records = self.field_records()
+        types = _kinds_of(records)
         tables = set(self.ledger_tables_stored()) | set(types)
         return athena_ddl.build(
-            tables, types, mapping, self._bucket, self._prefix, leave_out=leave_out
+            tables,
+            types,
+            mapping,
+            self._bucket,
+            self._prefix,
+            leave_out=leave_out,
+            shapes=numeric_shapes(records),
         )
 
     def _write_document(self, latest: Change, revisions: list[Change]) -> _DocumentOutcome:
@@ -610,3 +621,12 @@ __all__ = [
     "open_target",
     "parse_object_key",
 ]
+
+
+def _kinds_of(records: list[KindTriple]) -> dict[str, dict[str, frozenset[IonKind]]]:
+    """ledger table -> field -> the Ion kinds among ``records`` (shape marks left out)."""
+    found: dict[str, dict[str, set[IonKind]]] = {}
+    for table, name, kind in records:
+        if kind in IonKind._value2member_map_:
+            found.setdefault(table, {}).setdefault(name, set()).add(IonKind(kind))
+    return {t: {f: frozenset(k) for f, k in fs.items()} for t, fs in found.items()}

@@ -13,7 +13,7 @@ from amazon.ion.symbols import SymbolToken
 
 from changes.from_qldb import block_changes
 from consumers.cli import main
-from core.column_types import column_type
+from core.column_types import ColumnType, column_type
 from core.ion_kinds import IonKind
 from exports.plan import plan_exports
 from exports.store import LocalExportStore
@@ -114,7 +114,11 @@ def test_simulated_export_replayed_into_s3_prints_typed_ddl(
         assert struct_fields(history) == columns
         keys = mappings(current)
         by_field = {keys.get(column, column): hive for column, hive in columns.items()}
-        assert by_field == {f: HIVE_TYPES[column_type(k)] for f, k in fields.items()}
+        # numeric fields get the exact decimal(p,s) of their recorded shape (checked below)
+        assert by_field == {
+            f: "decimal" if column_type(k) is ColumnType.NUMERIC else HIVE_TYPES[column_type(k)]
+            for f, k in fields.items()
+        }
 
     ddl_file = tmp_path / "athena.sql"
     assert main(["views", "--to", target, "--ddl", str(ddl_file)]) == 0
@@ -165,7 +169,7 @@ def test_every_ion_type_and_hostile_names_in_the_ddl(
         "at": "string",
         "count": "bigint",
         "day": "date",
-        "huge": "string",
+        "huge": "decimal",
         "it_s__odd_": "string",
         "name": "string",
         "name_2": "string",
@@ -189,6 +193,7 @@ def test_every_ion_type_and_hostile_names_in_the_ddl(
         "version_2": "Version",
     }
     assert struct_fields(found["mixed_values"]) == {"v": "string"}  # int and string: json
+    assert "`huge`:decimal(22,0)" in person  # 2**70 + 1 has 22 digits
 
 
 def test_views_on_an_s3_target_with_a_bad_mapping_is_exit_2(

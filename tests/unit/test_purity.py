@@ -23,6 +23,8 @@ PURE_EDGE_MODULES = (
     "projections/opensearch_names.py",
     "projections/view_plan.py",
     "projections/athena_ddl.py",
+    "projections/recorded_kinds.py",
+    "projections/duckdb_views.py",
     "projections/opensearch_bulk.py",
 )
 FORBIDDEN = {

@@ -115,7 +115,11 @@ def test_failed_changes_record_no_kinds(bucket: str) -> None:
     good = typed(make_change("d1", 0), score=K.DECIMAL)
     report = projection.apply([poison, good])
     assert [f.change.key.doc_id for f in report.failures] == [""]
-    assert type_keys(client, bucket, "p") == ["p/_field_types/=Person/=score/decimal"]
+    assert type_keys(client, bucket, "p") == [
+        "p/_field_types/=Person/=score/decimal",
+        "p/_field_types/=Person/=score/digits:1",
+        "p/_field_types/=Person/=score/scale:2",
+    ]
     projection.close()
 
 
@@ -171,7 +175,7 @@ def test_athena_ddl_from_the_bucket_alone(bucket: str) -> None:
     assert [(c.field, c.hive_type) for c in person.columns] == [
         ("DOB", "date"),
         ("FirstName", "string"),
-        ("score", "string"),
+        ("score", "decimal(3,2)"),
     ]
     assert vehicle.columns == ()
     assert person.current_location == f"s3://{bucket}/lake/Person/current/"
