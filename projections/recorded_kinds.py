@@ -90,9 +90,7 @@ def numeric_shapes(
     return found
 
 
-def with_int_digits(
-    shape: NumericShape | None, kinds: Collection[IonKind]
-) -> NumericShape | None:
+def with_int_digits(shape: NumericShape | None, kinds: Collection[IonKind]) -> NumericShape | None:
     """``shape`` widened to 64-bit integers when the field was also seen as ``int``; ``None``
     (no exact type known) when decimals or big integers were seen without shape marks."""
     if IonKind.INT not in kinds:
