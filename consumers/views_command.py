@@ -16,7 +16,7 @@ from pathlib import Path
 
 from consumers.exit_codes import ExitCode
 from core.errors import UserInputError
-from projections.base import Projection
+from projections.base import DdlProjection, Projection
 from projections.closing import closing_all
 from projections.sqlite_target import SqliteTarget
 from projections.targets import TargetSpec, parse_target
@@ -38,6 +38,17 @@ def add_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
         type=Path,
         metavar="FILE",
         help="write the Athena DDL of S3 targets to FILE instead of printing it",
+    )
+    parser.add_argument(
+        "--duckdb",
+        type=Path,
+        metavar="FILE",
+        help="write DuckDB views of S3 targets to FILE (README 'S3 / DuckDB')",
+    )
+    parser.add_argument(
+        "--duckdb-root",
+        metavar="PATH",
+        help="the DuckDB views read this local copy of the objects instead of s3://",
     )
     add_view_options(parser)
 
@@ -79,7 +90,35 @@ def run(args: argparse.Namespace, default_target: str) -> int:
         elif ddl:
             print()
             print(ddl, end="")
+        if args.duckdb is not None or args.duckdb_root is not None:
+            _write_duckdb(targets, mapping, args.duckdb, args.duckdb_root)
     return ExitCode.OK
+
+
+def _write_duckdb(
+    targets: list[Projection], mapping: ViewMapping, path: Path | None, root: str | None
+) -> None:
+    if path is None:
+        msg = "--duckdb-root needs --duckdb FILE (where to write the views)"
+        raise UserInputError(msg)
+    built = [t.duckdb_views(mapping, root=root) for t in targets if isinstance(t, DdlProjection)]
+    if not built:
+        msg = f"--duckdb {path}: no --to target has DuckDB views (only s3:// targets do)"
+        raise UserInputError(msg)
+    if root is not None and len(built) > 1:
+        msg = "--duckdb-root reads one copy: give one s3:// target with it"
+        raise UserInputError(msg)
+    for views in built:
+        for warning in views.warnings:
+            sys.stderr.write(f"qldb-cdc: warning: {' '.join(warning.split())}\n")
+    text = "".join(v.text() for v in built)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        msg = f"--duckdb {path}: cannot write it ({exc.strerror or exc})"
+        raise UserInputError(msg) from None
+    count = sum(len(v.statements) for v in built)
+    print(f"views: {count} DuckDB views written to {path} (run it with: duckdb -c '.read {path}')")
 
 
 def _write_ddl(path: Path, text: str) -> None:

@@ -29,6 +29,7 @@ from core.errors import PoisonError, RetryableError
 from core.ion_kinds import IonKind
 from core.model import Change
 from projections.athena_ddl import AthenaDdl
+from projections.duckdb_views import DuckDbViews
 from projections.view_plan import ViewsPlan
 from schemas.view_mapping import ViewMapping
 
@@ -198,4 +199,11 @@ class DdlProjection(Protocol):
     def athena_ddl(self, mapping: ViewMapping, *, leave_out: Collection[str] = ()) -> AthenaDdl:
         """The DDL of every ledger table; ``leave_out`` tables get none. Raise
         ``ConfigError`` for an unusable mapped name."""
+        ...
+
+    def duckdb_views(
+        self, mapping: ViewMapping, *, leave_out: Collection[str] = (), root: str | None = None
+    ) -> DuckDbViews:
+        """DuckDB ``CREATE OR REPLACE VIEW`` statements of every ledger table, reading the
+        target or ``root`` (a local copy of its objects)."""
         ...

@@ -73,7 +73,7 @@ from core.errors import (
 from core.ion_kinds import IonKind
 from core.model import Change, DocKey, wins
 from core.retry import Retry
-from projections import athena_ddl, s3_keys
+from projections import athena_ddl, duckdb_views, s3_keys
 from projections.aws_errors import (
     ConditionFailedError,
     aws_retry,
@@ -367,6 +367,24 @@ class S3Projection:
             self._prefix,
             leave_out=leave_out,
             shapes=numeric_shapes(records),
+        )
+
+    def duckdb_views(
+        self, mapping: ViewMapping, *, leave_out: Collection[str] = (), root: str | None = None
+    ) -> duckdb_views.DuckDbViews:
+        """DuckDB views of every ledger table from the recorded field types and shapes
+        (``DdlProjection``; ``projections/duckdb_views.py``), reading ``s3://bucket/prefix`` or
+        ``root`` (a local copy). Raises ConfigError for an unusable mapped name."""
+        records = self.field_records()
+        types = _kinds_of(records)
+        tables = set(self.ledger_tables_stored()) | set(types)
+        return duckdb_views.build(
+            tables,
+            types,
+            numeric_shapes(records),
+            mapping,
+            root if root is not None else self.uri,
+            leave_out=leave_out,
         )
 
     def _write_document(self, latest: Change, revisions: list[Change]) -> _DocumentOutcome:
