@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from consumers import reconcile_command, views_command
+from consumers import reconcile_command, snapshot_command, views_command
 from consumers.exit_codes import MEANINGS, ExitCode
 from core.errors import CdcError, RetryableError, UserInputError
 from dead_letters.sinks import JsonLinesDeadLetterSink
@@ -162,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     views_command.add_arguments(wp, DEFAULT_TARGET)
 
+    np = sub.add_parser(
+        "snapshot", help="write every ledger table of a SQL projection as typed Parquet"
+    )
+    snapshot_command.add_arguments(np, DEFAULT_TARGET)
+
     sp = sub.add_parser("simulate", help="write a synthetic export with valid hashes")
     simulation_cli.add_arguments(sp)
     return parser
@@ -211,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return reconcile_command.run(args, DEFAULT_TARGET)
             if args.command == "views":
                 return views_command.run(args, DEFAULT_TARGET)
+            if args.command == "snapshot":
+                return snapshot_command.run(args)
             return simulation_cli.run(args)
         except KeyboardInterrupt:
             return _interrupted()

@@ -21,10 +21,16 @@ def parse_tx_time(text: str) -> dt.datetime | None:
     timestamp with an offset (the text column always keeps the original). Ion's unknown offset
     ``-00:00`` is UTC."""
     try:
-        parsed = dt.datetime.fromisoformat(_FRACTION.sub(r"\1", text))
+        parsed = _fromisoformat(text)  # the usual 0, 3 or 6 fraction digits
     except ValueError:
-        return None
+        try:
+            parsed = _fromisoformat(_FRACTION.sub(r"\1", text))
+        except ValueError:
+            return None
     return parsed if parsed.tzinfo is not None else None
+
+
+_fromisoformat = dt.datetime.fromisoformat
 
 
 @functools.lru_cache(maxsize=4096)

@@ -207,3 +207,39 @@ class DdlProjection(Protocol):
         """DuckDB ``CREATE OR REPLACE VIEW`` statements of every ledger table, reading the
         target or ``root`` (a local copy of its objects)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """One stored document state or revision, as a snapshot reads it (``data`` is the JSON
+    text of ``core.json_codec``, ``None`` for tombstones and redactions)."""
+
+    document_id: str
+    version: int
+    tx_id: str
+    tx_time: str
+    deleted: bool
+    redacted: bool
+    data: str | None
+
+
+@runtime_checkable
+class SnapshotSource(Protocol):
+    """Optional protocol: a projection a columnar snapshot can be read from (SQLite,
+    PostgreSQL; ``qldb-cdc snapshot``).
+
+    Contract: :meth:`iter_rows` reads one consistent state of one ledger table with constant
+    memory (a cursor), ordered by document id (and version for history).
+    """
+
+    def field_records(self) -> list[tuple[str, str, str]]:
+        """Every recorded (ledger table, field, Ion kind or numeric shape mark)."""
+        ...
+
+    def stored_tables(self) -> list[str]:
+        """The ledger tables with documents, sorted."""
+        ...
+
+    def iter_rows(self, table: str, *, history: bool) -> Iterator[StoredRow]:
+        """The live documents of ``table`` (``history``: every revision, tombstones too)."""
+        ...

@@ -49,7 +49,7 @@ from core.errors import ConfigError, RetryableError, UnstorableChangeError
 from core.ion_kinds import IonKind
 from core.model import BlockAddress, Change, DocKey
 from projections import postgres_lifecycle, postgres_target, postgres_views
-from projections.base import ApplyReport, Failure
+from projections.base import ApplyReport, Failure, StoredRow
 from projections.postgres_connect_errors import connect_error
 from projections.postgres_rows import Unstorable, copy_line, encode_lines, unstorable_reason
 from projections.postgres_sql import SCHEMA_LOCK_KEY, Statements
@@ -209,6 +209,62 @@ class PostgresProjection:
                     )
         except psycopg.Error as exc:
             raise _retryable(exc, "listing documents") from exc
+
+    def field_records(self) -> list[tuple[str, str, str]]:
+        """Every recorded (ledger table, field, kind or shape mark) (``SnapshotSource``)."""
+        conn = self._connection()
+        try:
+            return sorted(postgres_views.known_kinds(conn, self._views))
+        except psycopg.Error as exc:
+            raise _retryable(exc, "reading field types") from exc
+
+    def stored_tables(self) -> list[str]:
+        """The ledger tables with documents, sorted (``SnapshotSource``)."""
+        conn = self._connection()
+        query = sql.SQL("SELECT DISTINCT ledger_table FROM {} ORDER BY 1").format(
+            self._sql.documents
+        )
+        try:
+            with conn.transaction():
+                return [str(t) for (t,) in conn.execute(query).fetchall()]
+        except psycopg.Error as exc:
+            raise _retryable(exc, "listing ledger tables") from exc
+
+    def iter_rows(self, table: str, *, history: bool) -> Iterator[StoredRow]:
+        """Rows of one ledger table through a server-side cursor, one statement (one
+        snapshot), ``_STATE_PAGE`` rows per round trip (``SnapshotSource``); ``data`` is the
+        exact text (``data_exact`` where jsonb respelled a number).
+
+        Raises:
+            RetryableError: the server could not be read.
+        """
+        conn = self._connection()
+        columns = sql.SQL(
+            "SELECT document_id, version, tx_id, tx_time, deleted, redacted,"
+            " coalesce(data_exact::text, data::text) FROM {} WHERE ledger_table = %s"
+        )
+        if history:
+            query = columns.format(self._sql.revisions) + sql.SQL(" ORDER BY document_id, version")
+        else:
+            query = columns.format(self._sql.documents) + sql.SQL(
+                " AND NOT deleted ORDER BY document_id"
+            )
+        try:
+            with conn.transaction(), conn.cursor(name="qldb_cdc_snapshot_rows") as cur:
+                cur.itersize = _STATE_PAGE
+                cur.execute(query, (table,))
+                for doc_id, version, tx_id, tx_time, deleted, redacted, data in cur:
+                    yield StoredRow(
+                        str(doc_id),
+                        int(str(version)),
+                        str(tx_id),
+                        str(tx_time),
+                        bool(deleted),
+                        bool(redacted),
+                        None if data is None else str(data),
+                    )
+        except psycopg.Error as exc:
+            raise _retryable(exc, f"reading ledger table {table!r}") from exc
 
     def apply_table_lifecycle(self, lifecycle: BlockLifecycle) -> None:
         """Store table events and identities in one transaction (``TableLifecycleProjection``)."""

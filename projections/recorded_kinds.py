@@ -126,3 +126,13 @@ def new_kinds(
                     if shaped not in known:
                         new[shaped] = None
     return list(new)
+
+
+def kinds_of(triples: Iterable[KindTriple]) -> dict[str, dict[str, frozenset[IonKind]]]:
+    """ledger table -> field -> the Ion kinds among ``triples`` (shape marks and kinds this
+    version does not know left out)."""
+    found: dict[str, dict[str, set[IonKind]]] = {}
+    for table, name, kind in triples:
+        if kind in IonKind._value2member_map_:
+            found.setdefault(table, {}).setdefault(name, set()).add(IonKind(kind))
+    return {t: {f: frozenset(k) for f, k in fs.items()} for t, fs in found.items()}

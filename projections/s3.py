@@ -84,7 +84,7 @@ from projections.aws_errors import (
     http_status,
 )
 from projections.base import ApplyReport, Failure
-from projections.recorded_kinds import KindTriple, new_kinds, numeric_shapes
+from projections.recorded_kinds import KindTriple, kinds_of, new_kinds, numeric_shapes
 from projections.s3_keys import parse_object_key
 from projections.s3_target import S3Target
 from projections.s3_target import parse as parse_target
@@ -295,7 +295,7 @@ class S3Projection:
             RetryableError: the listing or a record could not be read, or a record is not one.
             UserInputError: more than :data:`MAX_FIELD_TYPE_RECORDS` records.
         """
-        return _kinds_of(self.field_records())
+        return kinds_of(self.field_records())
 
     def field_records(self) -> list[KindTriple]:
         """Every (ledger table, field, kind or shape mark) recorded under ``_field_types/``
@@ -357,7 +357,7 @@ class S3Projection:
         (``DdlProjection``; ``projections/athena_ddl.py``). Raises ConfigError for an unusable
         mapped name."""
         records = self.field_records()
-        types = _kinds_of(records)
+        types = kinds_of(records)
         tables = set(self.ledger_tables_stored()) | set(types)
         return athena_ddl.build(
             tables,
@@ -376,7 +376,7 @@ class S3Projection:
         (``DdlProjection``; ``projections/duckdb_views.py``), reading ``s3://bucket/prefix`` or
         ``root`` (a local copy). Raises ConfigError for an unusable mapped name."""
         records = self.field_records()
-        types = _kinds_of(records)
+        types = kinds_of(records)
         tables = set(self.ledger_tables_stored()) | set(types)
         return duckdb_views.build(
             tables,
@@ -639,12 +639,3 @@ __all__ = [
     "open_target",
     "parse_object_key",
 ]
-
-
-def _kinds_of(records: list[KindTriple]) -> dict[str, dict[str, frozenset[IonKind]]]:
-    """ledger table -> field -> the Ion kinds among ``records`` (shape marks left out)."""
-    found: dict[str, dict[str, set[IonKind]]] = {}
-    for table, name, kind in records:
-        if kind in IonKind._value2member_map_:
-            found.setdefault(table, {}).setdefault(name, set()).add(IonKind(kind))
-    return {t: {f: frozenset(k) for f, k in fs.items()} for t, fs in found.items()}

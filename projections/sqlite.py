@@ -46,7 +46,7 @@ from core.ion_kinds import IonKind
 from core.model import BlockAddress, Change, ChangeKind, DocKey
 from core.tx_time import utc_text
 from projections import sqlite_lifecycle, sqlite_migrations, sqlite_target, sqlite_views
-from projections.base import ApplyReport, Failure
+from projections.base import ApplyReport, Failure, StoredRow
 from projections.recorded_kinds import new_kinds
 from projections.view_plan import ViewsPlan
 from schemas.view_mapping import ViewMapping
@@ -373,6 +373,46 @@ class SQLiteProjection:
                 )
         except sqlite3.OperationalError as exc:
             msg = f"SQLite read failed (listing documents): {exc}"
+            raise RetryableError(msg) from exc
+
+    def field_records(self) -> list[tuple[str, str, str]]:
+        """Every recorded (ledger table, field, kind or shape mark) (``SnapshotSource``)."""
+        return sorted(sqlite_views.known_kinds(self._db))
+
+    def stored_tables(self) -> list[str]:
+        """The ledger tables with documents, sorted (``SnapshotSource``)."""
+        rows = self._db.execute("SELECT DISTINCT ledger_table FROM documents ORDER BY 1")
+        return [str(t) for (t,) in rows]
+
+    def iter_rows(self, table: str, *, history: bool) -> Iterator[StoredRow]:
+        """Rows of one ledger table through a cursor in one read transaction
+        (``SnapshotSource``).
+
+        Raises:
+            RetryableError: the database could not be read (locked, I/O error).
+        """
+        query = (
+            "SELECT document_id, version, tx_id, tx_time, deleted, redacted, data FROM revisions"
+            " WHERE ledger_table = ? ORDER BY document_id, version"
+            if history
+            else "SELECT document_id, version, tx_id, tx_time, deleted, redacted, data"
+            " FROM documents WHERE ledger_table = ? AND deleted = 0 ORDER BY document_id"
+        )
+        try:
+            self._db.execute("BEGIN")  # one snapshot of the table for the whole read
+            try:
+                for doc_id, version, tx_id, tx_time, deleted, redacted, data in self._db.execute(
+                    query, (table,)
+                ):
+                    yield StoredRow(
+                        doc_id, version, tx_id, tx_time, bool(deleted), bool(redacted), data
+                    )
+            except BaseException as exc:  # the reader stopped early, or the read failed
+                self._rollback_after(exc)
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            msg = f"SQLite read failed (reading ledger table {table!r}): {exc}"
             raise RetryableError(msg) from exc
 
     def close(self) -> None:

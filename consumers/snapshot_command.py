@@ -1,0 +1,84 @@
+"""The ``qldb-cdc snapshot`` command: typed Parquet of every ledger table of a SQL projection
+(``replay/snapshot.py``; README "Parquet snapshots").
+
+``--from`` is a SQLite or PostgreSQL projection (a SQLite file must exist); ``--to`` a local
+folder, written atomically. Mistakes (a missing database, a target that keeps no snapshot
+source, a ``--to`` that is not a snapshot, pyarrow missing) are exit 2 in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from consumers.exit_codes import ExitCode
+from core.errors import UserInputError
+from projections.base import Projection, SnapshotSource, TableLifecycleProjection
+from projections.closing import closing_all
+from projections.sqlite_target import SqliteTarget
+from projections.targets import parse_target
+from replay.snapshot import TableFiles, write_snapshot
+from replay.typed_views import load_mapping
+
+
+def add_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
+    """The ``snapshot`` command's arguments."""
+    parser.add_argument(
+        "--from",
+        dest="source",
+        metavar="URI",
+        default=default_target,
+        help=f"SQLite or PostgreSQL projection to read (default {default_target})",
+    )
+    parser.add_argument(
+        "--to", dest="dest", type=Path, required=True, metavar="DIR", help="snapshot folder"
+    )
+    parser.add_argument(
+        "--history", action="store_true", help="also write every revision (history.parquet)"
+    )
+    parser.add_argument(
+        "--view-mapping",
+        type=Path,
+        metavar="FILE",
+        help="JSON file choosing column names and types, as for the typed views",
+    )
+    parser.add_argument(
+        "--skip-dropped", action="store_true", help="leave out ledger tables that are dropped"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no line per table")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``snapshot`` for parsed ``args``."""
+    mapping = load_mapping(args.view_mapping)
+    spec = parse_target(args.source)
+    if isinstance(spec, SqliteTarget) and not Path(spec.path).is_file():
+        msg = f"--from {args.source}: no SQLite database at {spec.path}"
+        raise UserInputError(msg)
+    opened: list[Projection] = []
+    with closing_all(opened):
+        source = spec.open()
+        opened.append(source)
+        if not isinstance(source, SnapshotSource):
+            msg = f"--from {args.source}: only SQLite and PostgreSQL projections can be snapshot"
+            raise UserInputError(msg)
+        leave_out: frozenset[str] = frozenset()
+        if args.skip_dropped and isinstance(source, TableLifecycleProjection):
+            leave_out = frozenset(source.dropped_tables())
+
+        def progress(files: TableFiles) -> None:
+            if not args.no_progress:
+                rows = ", ".join(f"{n:,} {kind}" for kind, n in files.rows.items())
+                print(f"snapshot: {files.ledger_table!r}: {rows} rows")
+
+        result = write_snapshot(
+            source,
+            args.dest,
+            mapping,
+            history=args.history,
+            leave_out=leave_out,
+            on_table=progress,
+        )
+    for line in result.lines():
+        print(line)
+    return ExitCode.OK

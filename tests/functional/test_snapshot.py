@@ -1,0 +1,160 @@
+"""``qldb-cdc snapshot``: typed Parquet per ledger table from SQLite and PostgreSQL, exact
+decimals, atomic replacement, interrupted runs, mistakes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyarrow.parquet as pq
+import pytest
+from psycopg import sql
+
+from consumers.cli import main
+from projections.sqlite import SQLiteProjection
+from replay import snapshot as snapshot_module
+from schemas.view_mapping import NO_MAPPING
+from tests.support import export_builder as eb
+from tests.support import pg_server
+from tests.support.views_exports import write_views_export
+
+PRICES = [Decimal("235934168.76"), Decimal("0.10"), Decimal("12345678901234567890.125")]
+
+
+@pytest.fixture
+def export(tmp_path: Path) -> Path:
+    root = write_views_export(tmp_path / "src")
+    extra = [eb.Rev("Price", f"p{i}", 0, {"Price": price}) for i, price in enumerate(PRICES)]
+    eb.write_export(tmp_path / "src2", [[eb.block(1, extra)]], export_id="9ZkGjpvZQsB2Xw1Pj0C3Fz")
+    return root
+
+
+def replay_both(export: Path, uri: str) -> None:
+    for source in (export, export.parent / "src2"):
+        assert main(["replay", str(source), "--to", uri, "--no-progress", "--no-views"]) == 0
+
+
+def table(path: Path) -> list[dict[str, Any]]:
+    return list(pq.read_table(path).to_pylist())
+
+
+def check_snapshot(dest: Path) -> None:
+    [person] = table(dest / "Person" / "current.parquet")
+    assert person["document_id"] == "d1" and person["version"] == 1
+    assert person["tx_time"].tzinfo is not None
+    assert (person["name"], person["sym"], person["count"]) == ("p1", "s1", 10)
+    assert person["huge"] == Decimal(2**70 + 1)
+    assert str(person["amount"]) == "1.50" and person["ratio"] == 0.25 and person["ok"] is False
+    assert person["at"] == dt.datetime(2021, 2, 9, 2, 16, 6, 240000, tzinfo=dt.UTC)
+    assert person["day"] == dt.date(2021, 2, 9) and person["photo"] == b"\x00\x01\xff"
+    assert json.loads(person["address"]) == {"city": "Tacoma", "zip": "98402"}
+    assert person['odd "name"'] == "quoted" and person["é ü"] == "unicode"
+    assert person["Version_2"] == "a field named like a metadata column"
+    history = table(dest / "Person" / "history.parquet")
+    assert [(r["document_id"], r["version"], r["deleted"]) for r in history] == [
+        ("d1", 0, False),
+        ("d1", 1, False),
+        ("d2", 0, False),
+        ("d2", 1, True),
+    ]
+    prices = pq.read_table(dest / "Price" / "current.parquet")
+    assert str(prices.schema.field("Price").type) == "decimal128(23, 3)"
+    assert sum(prices.column("Price").to_pylist()) == sum(PRICES)  # exact
+    mixed = table(dest / "Mixed" / "current.parquet")
+    assert [r["v"] for r in mixed] == ["1", '"one"']  # int and string: the JSON text
+    manifest = json.loads((dest / "_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["format"] == "qldb-cdc snapshot 1"
+    by_table = {t["ledgerTable"]: t["rows"] for t in manifest["tables"]}
+    assert by_table["Person"] == {"current": 1, "history": 4}
+
+
+def test_a_sqlite_projection_snapshots_typed_and_exact(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "l.db"
+    replay_both(export, f"sqlite:///{db}")
+    dest = tmp_path / "snap"
+    capsys.readouterr()
+    assert main(["snapshot", "--from", f"sqlite:///{db}", "--to", str(dest), "--history"]) == 0
+    assert "snapshot: 4 ledger tables" in capsys.readouterr().out
+    check_snapshot(dest)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
+
+
+def test_a_rerun_replaces_the_snapshot_whole_and_an_interrupted_one_changes_nothing(
+    export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "l.db"
+    replay_both(export, f"sqlite:///{db}")
+    dest = tmp_path / "snap"
+    args = ["snapshot", "--from", f"sqlite:///{db}", "--to", str(dest), "--no-progress"]
+    assert main(args) == 0
+    first = (dest / "_manifest.json").read_text(encoding="utf-8")
+    assert not (dest / "Person" / "history.parquet").exists()
+
+    calls = {"n": 0}
+    real_write = snapshot_module._TableFile.write
+
+    def interrupted(self: Any, pq_: Any, path: Path, rows: Iterator[Any]) -> int:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_write(self, pq_, path, rows)
+
+    monkeypatch.setattr(snapshot_module._TableFile, "write", interrupted)
+    source = SQLiteProjection(db)
+    with pytest.raises(KeyboardInterrupt):
+        snapshot_module.write_snapshot(source, dest, NO_MAPPING, history=True)
+    source.close()
+    assert (dest / "_manifest.json").read_text(encoding="utf-8") == first  # untouched
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    monkeypatch.undo()
+    assert main([*args, "--history"]) == 0
+    assert (dest / "Person" / "history.parquet").exists()
+    check_snapshot(dest)
+
+
+def test_snapshot_mistakes_are_exit_2_in_one_line(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "l.db"
+    assert main(["snapshot", "--from", f"sqlite:///{db}", "--to", str(tmp_path / "s")]) == 2
+    assert "no SQLite database" in capsys.readouterr().err and not db.exists()
+    replay_both(export, f"sqlite:///{db}")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["snapshot", "--from", f"sqlite:///{db}", "--to", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a qldb-cdc snapshot" in err
+    assert (mine / "notes.txt").read_text(encoding="utf-8") == "keep me"
+    nowhere = tmp_path / "no" / "snap"
+    assert main(["snapshot", "--from", f"sqlite:///{db}", "--to", str(nowhere)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["snapshot", "--from", "s3://bucket/p", "--to", str(tmp_path / "s")]) == 2
+    assert "only SQLite and PostgreSQL" in capsys.readouterr().err
+
+
+@pytest.fixture
+def pg_uri() -> Iterator[str]:
+    dsn = pg_server.require_dsn()
+    schema = pg_server.fresh_schema(dsn, "snap")
+    yield f"{dsn}{'&' if '?' in dsn else '?'}schema={schema}&view_schema={schema}_v"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for name in (schema + "_v", schema):
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def test_a_postgres_projection_snapshots_like_sqlite(
+    export: Path, tmp_path: Path, pg_uri: str
+) -> None:
+    replay_both(export, pg_uri)
+    dest = tmp_path / "pg"
+    assert main(["snapshot", "--from", pg_uri, "--to", str(dest), "--history"]) == 0
+    check_snapshot(dest)
