@@ -200,7 +200,8 @@ def reset() -> None:
             pass
 
 
-@logger.inject_lambda_context
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds document contents.
+@logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def _instrumented(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One invocation; the decorators add the context to the logs and flush the metrics."""

@@ -1,7 +1,10 @@
 """The KCL record processor driven as a subprocess by a fake MultiLangDaemon over stdin/stdout.
 
 The fake daemon speaks the protocol exactly as the Java MultiLangDaemon does (JSON lines, blank
-lines between messages, checkpoint replies with an ``error`` field), with real Ion binary QLDB
+lines between messages, checkpoint replies with an ``error`` field: the Java ``CheckpointMessage``
+that ``MultiLangProtocol.checkpoint`` writes back, its ``sequenceNumber`` and
+``subSequenceNumber`` echoed and ``error`` the simple class name of the exception the
+checkpointer threw, such as ``InvalidStateException``), with real Ion binary QLDB
 records (synthetic and de-aggregated from the real captures), a real SQLite target and, for the
 failing-target case, a PostgreSQL URI on a closed port (a real connection refusal).
 """
