@@ -85,7 +85,10 @@ class StreamHandler:
     clock: Callable[[], float] = time.time
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
-        """Process one Lambda Kinesis event; return the partial-batch-failure response."""
+        """Process one Lambda Kinesis event; return the partial-batch-failure response.
+
+        The batch's metrics are added to the module's ``metrics``; :func:`handler` flushes them.
+        """
         started = time.perf_counter()
         raw_records = event.get("Records") or []
         if not raw_records:  # powertools' data classes and batch utilities reject empty batches

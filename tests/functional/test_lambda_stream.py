@@ -67,8 +67,10 @@ def stream(moto_endpoint: str) -> Iterator[Stream]:
 @pytest.fixture(autouse=True)
 def _fresh_handler() -> Iterator[None]:
     lambda_handler.reset()
+    lambda_handler.metrics.clear_metrics()  # StreamHandler.handle adds; only handler() flushes
     yield
     lambda_handler.reset()
+    lambda_handler.metrics.clear_metrics()
 
 
 def put_and_read(stream: Stream, payloads: Sequence[bytes]) -> list[dict[str, Any]]:
