@@ -14,7 +14,7 @@ Guarantees:
   re-applying is idempotent. Only when a run reports nothing to retry is the checkpoint written,
   at the ``(sequenceNumber, subSequenceNumber)`` of the batch's last record.
 * **A batch that keeps failing stops the process.** After the last attempt the processor logs the
-  reason to stderr and exits with status 1 *without* replying ``status`` and without
+  reason to stderr and exits with status 4 *without* replying ``status`` and without
   checkpointing. The Java daemon treats a dead child as fatal (``MultiLangShardRecordProcessor``
   ``stopProcessing`` exits the JVM); once restarted by its supervisor, or on another worker after
   ``failoverTimeMillis``, the lease resumes from the last checkpoint, so nothing is skipped.
@@ -22,18 +22,26 @@ Guarantees:
   (with their raw bytes and reason) by ``process_batch`` (records the daemon sent malformed JSON
   for are dead-lettered here), so the checkpoint still advances past them. A dead-letter sink
   that cannot store a letter is a retryable failure of the batch.
-* **Lease semantics.** ``leaseLost``: never checkpoint (another worker may own the shard).
-  ``shardEnded``: checkpoint with no sequence number (SHARD_END) before replying, so child
-  shards can start. ``shutdownRequested``: checkpoint the last fully applied position if it was
-  not checkpointed yet (graceful lease hand-off in KCL 3).
-* **Checkpoint errors.** ``ThrottlingException`` (and ``KinesisClientLibDependencyException``) are
-  retried with backoff a bounded number of times; if they persist the position is left for the
-  next checkpoint (records after the last stored checkpoint are simply re-applied, idempotently).
-  ``ShutdownException`` and ``InvalidStateException`` stop checkpointing for the rest of this
-  process. Any other error name is a fatal protocol fault (exit 1).
+* **Lease semantics.** ``leaseLost``: never checkpoint again (another worker may own the shard).
+  ``shardEnded``: always checkpoint with no sequence number (SHARD_END) before replying, so
+  child shards can start; KCL's ``ShutdownTask`` rejects a shard end whose processor did not
+  (``Application didn't checkpoint at end of shard``), and the multilang daemon has already
+  stopped the child by then, so the shard would stay unfinished until the worker restarts.
+  ``shutdownRequested``: checkpoint the last fully applied position if it was not checkpointed
+  yet (graceful lease hand-off in KCL 3).
+* **Checkpoint errors** (as the reference sample ``samples/sample_kclpy_app.py`` handles them).
+  ``ThrottlingException``, ``KinesisClientLibDependencyException`` and ``InvalidStateException``
+  are retried with backoff a bounded number of times; if they persist the position is left for
+  the next checkpoint (records after the last stored checkpoint are simply re-applied,
+  idempotently), and the next batch checkpoints as usual. ``ShutdownException`` (the lease is
+  gone) is not retried and ends checkpointing of batches for this process; the SHARD_END
+  checkpoint is still attempted. A SHARD_END checkpoint still failing after every attempt ends
+  the process without ``status`` (exit 4), so the daemon restarts and the shard end is retried
+  instead of being left unfinished. Any other error name is a fatal protocol fault (exit 4).
 
-Exit status: 0 when the daemon closes stdin; 1 when a batch could not be acknowledged or the
-protocol broke; 2 for a configuration error (one line on stderr).
+Exit status (``consumers/exit_codes.py``): 0 when the daemon closes stdin; 4 (retryable) when a
+batch could not be acknowledged, the shard end could not be checkpointed or the protocol broke;
+2 for a configuration error (one line on stderr).
 """
 
 from __future__ import annotations
@@ -102,6 +110,10 @@ class BatchNotAcknowledgedError(RetryableError):
     """A batch still had failing targets after every in-process attempt; the worker must stop."""
 
 
+class ShardEndNotCheckpointedError(RetryableError):
+    """The SHARD_END checkpoint still failed after every attempt; the worker must stop."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessorConfig:
     """Retry bounds and options of one processor.
@@ -144,7 +156,7 @@ class KclRecordProcessor:
         self.checkpointed: Position | None = None
         """The last position the daemon confirmed storing."""
         self.may_checkpoint = True
-        """False after ShutdownException/InvalidStateException or a lost lease."""
+        """False once the lease is gone (``leaseLost``, or a checkpoint's ShutdownException)."""
 
     def run(self) -> int:
         """Handle messages until the daemon closes stdin; return the process exit status."""
@@ -152,7 +164,7 @@ class KclRecordProcessor:
             for message in self._channel.messages():
                 self.handle(message)
                 self._channel.send_status(message.action)
-        except BatchNotAcknowledgedError as exc:
+        except (BatchNotAcknowledgedError, ShardEndNotCheckpointedError) as exc:
             LOG.error("stopping without checkpoint: %s", exc)
             return EXIT_BATCH_FAILED
         except (ProtocolError, CheckpointError) as exc:
@@ -179,8 +191,7 @@ class KclRecordProcessor:
             LOG.info("lease lost for shard %s: not checkpointing", self.shard_id)
             self.may_checkpoint = False
         elif isinstance(message, ShardEnded):
-            LOG.info("shard %s ended: checkpointing SHARD_END", self.shard_id)
-            self._checkpoint(None, None)
+            self.shard_ended()
         elif isinstance(message, ShutdownRequested):
             if self.applied is not None and self.applied != self.checkpointed:
                 LOG.info("shutdown requested: checkpointing %s", self.applied)
@@ -220,6 +231,25 @@ class KclRecordProcessor:
         if position is not None:
             self.applied = position
             self._checkpoint(*position)
+
+    def shard_ended(self) -> None:
+        """Checkpoint SHARD_END, whatever happened to earlier checkpoints.
+
+        Raises:
+            ShardEndNotCheckpointedError: still failing retryably after every attempt.
+        """
+        LOG.info("shard %s ended: checkpointing SHARD_END", self.shard_id)
+        outcome = self._checkpoint_now(None, None)
+        if outcome is CheckpointOutcome.GAVE_UP:
+            msg = (
+                f"SHARD_END checkpoint of shard {self.shard_id} still failing after "
+                f"{self._config.checkpoint_backoff.attempts} attempts"
+            )
+            raise ShardEndNotCheckpointedError(msg)
+        if outcome is CheckpointOutcome.LEASE_GONE:
+            LOG.warning(
+                "shard %s ended after its lease was lost: its new owner ends it", self.shard_id
+            )
 
     def _attempt(
         self,
@@ -267,9 +297,17 @@ class KclRecordProcessor:
         return records, letters
 
     def _checkpoint(self, sequence_number: str | None, sub_sequence_number: int | None) -> None:
+        """Checkpoint a batch position unless the lease is gone; a failure leaves it for later."""
         if not self.may_checkpoint:
-            LOG.warning("checkpointing stopped earlier; not checkpointing %s", sequence_number)
+            LOG.warning("lease lost earlier; not checkpointing %s", sequence_number)
             return
+        outcome = self._checkpoint_now(sequence_number, sub_sequence_number)
+        if outcome is CheckpointOutcome.GAVE_UP:
+            LOG.warning("checkpoint at %s left for later (still failing)", sequence_number)
+
+    def _checkpoint_now(
+        self, sequence_number: str | None, sub_sequence_number: int | None
+    ) -> CheckpointOutcome:
         outcome = checkpoint_with_retry(
             self._channel,
             sequence_number,
@@ -281,10 +319,9 @@ class KclRecordProcessor:
         if outcome is CheckpointOutcome.DONE:
             if sequence_number is not None:
                 self.checkpointed = (sequence_number, sub_sequence_number)
-        elif outcome is CheckpointOutcome.STOP:
+        elif outcome is CheckpointOutcome.LEASE_GONE:
             self.may_checkpoint = False
-        else:
-            LOG.warning("checkpoint at %s left for later (still throttled)", sequence_number)
+        return outcome
 
 
 def _last_position(records: Sequence[dict[str, Any]]) -> Position | None:

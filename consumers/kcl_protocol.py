@@ -34,13 +34,18 @@ Guarantees of this module:
   skips blank lines.
 * A line that is not a protocol message raises :class:`ProtocolError` (never ignored).
 * A checkpoint reply carrying an error raises :class:`CheckpointError` with the Java exception
-  name; :func:`checkpoint_with_retry` classifies it (retry with backoff, stop checkpointing, or
-  fatal).
+  name; :func:`checkpoint_with_retry` classifies it (retry with backoff, lease gone, or fatal).
+  Anything but a checkpoint reply while a checkpoint is pending is a :class:`ProtocolError`: the
+  Java daemon answers a pending checkpoint before it sends anything else, and the message read
+  instead would otherwise be lost (kclpy reports it as ``InvalidStateException``, which is
+  retried here).
 
-``amazon_kclpy`` is deliberately not used even when importable: its ``KCLProcess`` catches every
-exception a processor raises (a bare ``except:``, which also swallows ``SystemExit``) and still
-replies ``status``, so a batch that failed to reach the projections would be acknowledged and a
-later checkpoint would skip it. This module lets a failure end the process before ``status``.
+``amazon_kclpy`` is not used even when importable (it does not install here: its setup downloads
+the daemon's jars from Maven Central). Its ``KCLProcess._perform_action`` re-raises
+``SystemExit`` (since kclpy 1.9.0) but catches every other ``Exception`` a processor raises, logs
+it and still replies ``status``; a processor built on it would have to turn every failure into
+``SystemExit`` so that a batch that failed to reach the projections is never acknowledged. This
+module lets any failure end the process before ``status``.
 """
 
 from __future__ import annotations
@@ -56,15 +61,17 @@ from core.errors import CdcError
 from core.retry import Backoff, Retry
 
 RETRYABLE_CHECKPOINT_ERRORS = frozenset(
-    {"ThrottlingException", "KinesisClientLibDependencyException"}
+    {"ThrottlingException", "KinesisClientLibDependencyException", "InvalidStateException"}
 )
-"""Java exceptions after which the same checkpoint may succeed later (``checkpoint_error.py`` and
-the Java ``RecordProcessorCheckpointer`` docs: DynamoDB throttling or a dependency failure)."""
+"""Java exceptions after which the same checkpoint may succeed later, retried with backoff as the
+reference sample (``samples/sample_kclpy_app.py`` ``checkpoint``) retries them: DynamoDB
+throttling, a dependency failure, and ``InvalidStateException`` (the lease table is missing or
+not ready, or the lease row could not be read: a state of the lease table, not of this
+processor, so a later checkpoint may well succeed)."""
 
-STOP_CHECKPOINT_ERRORS = frozenset({"ShutdownException", "InvalidStateException"})
-"""Java exceptions after which this processor must not checkpoint again: the lease is gone
-(``ShutdownException``) or the lease table cannot hold the checkpoint
-(``InvalidStateException``)."""
+LEASE_GONE_CHECKPOINT_ERRORS = frozenset({"ShutdownException"})
+"""Java exceptions meaning this processor no longer holds the lease: another worker may already
+process the shard, so the checkpoint is not retried (the sample skips it too)."""
 
 
 class ProtocolError(CdcError):
@@ -239,8 +246,8 @@ class DaemonChannel:
 
         ``None`` for both checkpoints at the daemon's default position (SHARD_END during
         ``shardEnded``). Raises CheckpointError with the daemon's exception name when the reply
-        carries one, ``CheckpointError("InvalidStateException")`` when the daemon answers with
-        anything but a checkpoint message (as kclpy does), and ProtocolError when the stream ends.
+        carries one, and ProtocolError when the daemon answers with anything but a checkpoint
+        message or the stream ends.
         """
         self._write(
             {
@@ -254,8 +261,8 @@ class DaemonChannel:
             msg = "daemon closed the stream while a checkpoint was pending"
             raise ProtocolError(msg)
         if not isinstance(reply, CheckpointReply):
-            name = "InvalidStateException"
-            raise CheckpointError(name)
+            msg = f"daemon sent {reply.action!r} while a checkpoint was pending"
+            raise ProtocolError(msg)
         if reply.error is not None:
             raise CheckpointError(reply.error)
 
@@ -270,9 +277,9 @@ class CheckpointOutcome(enum.Enum):
     DONE = "done"
     """The daemon stored the checkpoint."""
     GAVE_UP = "gave_up"
-    """Still throttled after every attempt; a later checkpoint will cover this position."""
-    STOP = "stop"
-    """ShutdownException/InvalidStateException: never checkpoint again in this process."""
+    """Still failing retryably after every attempt; a later checkpoint covers this position."""
+    LEASE_GONE = "lease_gone"
+    """ShutdownException: this processor no longer holds the lease."""
 
 
 def checkpoint_with_retry(
@@ -284,21 +291,23 @@ def checkpoint_with_retry(
     sleep: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] = lambda _line: None,
 ) -> CheckpointOutcome:
-    """Checkpoint, retrying throttling with backoff, and classify the result.
+    """Checkpoint, retrying retryable errors with backoff, and classify the result.
 
     Mirrors the reference sample (``samples/sample_kclpy_app.py`` ``checkpoint``): retryable names
-    (:data:`RETRYABLE_CHECKPOINT_ERRORS`) are retried up to ``backoff.attempts`` times, after
-    which the outcome is ``GAVE_UP``; :data:`STOP_CHECKPOINT_ERRORS` give ``STOP`` at once. Any
-    other exception name (``IllegalArgumentException`` for a position the daemon rejects...) is
-    a bug on one side and is re-raised as CheckpointError.
+    (:data:`RETRYABLE_CHECKPOINT_ERRORS`, ``InvalidStateException`` included) are retried up to
+    ``backoff.attempts`` times, after which the outcome is ``GAVE_UP``;
+    :data:`LEASE_GONE_CHECKPOINT_ERRORS` give ``LEASE_GONE`` at once. Any other exception name
+    (``IllegalArgumentException`` for a position the daemon rejects...) is a bug on one side and
+    is re-raised as CheckpointError (the sample logs and retries those; retrying a position the
+    daemon refuses cannot succeed).
     """
     for attempt in Retry(backoff, sleep).attempts():
         try:
             channel.checkpoint(sequence_number, sub_sequence_number)
         except CheckpointError as exc:
-            if exc.name in STOP_CHECKPOINT_ERRORS:
-                log(f"checkpoint at {sequence_number}/{sub_sequence_number}: {exc.name}; stopping")
-                return CheckpointOutcome.STOP
+            if exc.name in LEASE_GONE_CHECKPOINT_ERRORS:
+                log(f"checkpoint at {sequence_number}/{sub_sequence_number}: {exc.name}")
+                return CheckpointOutcome.LEASE_GONE
             if exc.name not in RETRYABLE_CHECKPOINT_ERRORS:
                 raise
             log(

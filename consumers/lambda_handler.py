@@ -9,9 +9,13 @@ Deploy with ``FunctionResponseTypes: [ReportBatchItemFailures]``. Guarantees:
 * Configuration is read and validated on the first invocation (settings, projections and
   clients are then reused across invocations); a configuration error fails that invocation with
   one clear sentence and is retried by Lambda, never turning records into poison.
-* Logs are structured JSON (powertools ``Logger``) and never contain document contents; metrics
-  are CloudWatch EMF (powertools ``Metrics``, namespace from ``POWERTOOLS_METRICS_NAMESPACE``,
-  default ``QldbCdc``).
+* Logs are structured JSON (powertools ``Logger``) and never contain document contents; every
+  line carries the invocation's request id, function name and ``cold_start`` flag
+  (``@logger.inject_lambda_context``). Metrics are CloudWatch EMF (powertools ``Metrics``,
+  namespace from ``POWERTOOLS_METRICS_NAMESPACE``, default ``QldbCdc``) flushed by
+  ``@metrics.log_metrics`` after every invocation, also when it raises (then with
+  ``BatchErrors``); the first successful invocation of an execution environment also emits
+  powertools' ``ColdStart`` metric. An empty event publishes no metric and no warning.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +32,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from consumers.settings import Settings, secret_targets
 from core.errors import PoisonError, RetryableError
@@ -57,6 +63,10 @@ _COUNT_METRICS = (
     ("retried", "Retried"),
 )
 
+_NO_METRICS_WARNING = "No application metrics to publish"
+"""The start of the warning ``log_metrics`` emits when an invocation added no metric (an empty
+event); the filter powertools' metrics documentation gives for handlers that may publish none."""
+
 
 @dataclass
 class StreamHandler:
@@ -75,7 +85,10 @@ class StreamHandler:
     clock: Callable[[], float] = time.time
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
-        """Process one Lambda Kinesis event; return the partial-batch-failure response."""
+        """Process one Lambda Kinesis event; return the partial-batch-failure response.
+
+        The batch's metrics are added to the module's ``metrics``; :func:`handler` flushes them.
+        """
         started = time.perf_counter()
         raw_records = event.get("Records") or []
         if not raw_records:  # powertools' data classes and batch utilities reject empty batches
@@ -151,7 +164,6 @@ class StreamHandler:
                 "retry_from": failures[0]["itemIdentifier"] if failures else None,
             },
         )
-        metrics.flush_metrics()
 
 
 _state: StreamHandler | None = None
@@ -191,9 +203,30 @@ def reset() -> None:
             pass
 
 
-def handler(event: Mapping[str, Any], context: object) -> dict[str, list[dict[str, str]]]:
-    """Lambda entry point: see the module docstring."""
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds document contents.
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def _instrumented(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """One invocation; the decorators add the context to the logs and flush the metrics."""
     global _state  # noqa: PLW0603 - the per-execution-environment cache Lambda reuses
-    if _state is None:
-        _state = build_handler(os.environ)
-    return _state.handle(event)
+    try:
+        if _state is None:
+            _state = build_handler(os.environ)
+        return _state.handle(event)
+    except Exception:
+        # Not handled here: re-raised for Lambda to retry the batch, but counted, and flushed by
+        # log_metrics with whatever the invocation had added.
+        metrics.add_metric(name="BatchErrors", unit=MetricUnit.Count, value=1)
+        raise
+
+
+def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
+    """Lambda entry point: see the module docstring.
+
+    ``context`` is the Lambda context object (``aws_request_id``, ``function_name``,
+    ``memory_limit_in_mb`` and ``invoked_function_arn`` are read by powertools).
+    """
+    with warnings.catch_warnings():  # the Lambda runtime calls one handler at a time
+        warnings.filterwarnings("ignore", message=_NO_METRICS_WARNING, category=UserWarning)
+        response: dict[str, list[dict[str, str]]] = _instrumented(event, context)
+    return response

@@ -43,6 +43,7 @@ from tests.functional.handoff_stream import deliver, run_like_lambda, stream_use
 from tests.support import pg_server
 from tests.support.dynamodb_readback import item_row, scan_all
 from tests.support.kinesis_events import StreamWithDlq, put_and_read, stream_with_dlq
+from tests.support.lambda_context import lambda_context
 from tests.support.moto_server import aws_client, aws_env, moto_endpoint, unique_name
 from tests.support.postgres_readback import read_current, read_history
 
@@ -216,7 +217,7 @@ def stream(
     monkeypatch.setenv("CDC_VERIFY_HASHES", "true")
 
     def invoke(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
-        response = lambda_handler.handler(event, None)
+        response = lambda_handler.handler(event, lambda_context())
         assert response == {"batchItemFailures": []}  # nothing in this stream is retryable
         return response
 

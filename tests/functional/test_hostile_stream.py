@@ -25,6 +25,7 @@ from tests.functional.test_kcl_processor import (
 )
 from tests.functional.test_kcl_processor import dead_letters as kcl_dead_letters
 from tests.support.kinesis_events import StreamWithDlq, put_and_read, sqs_letters, stream_with_dlq
+from tests.support.lambda_context import lambda_context
 from tests.support.moto_server import aws_env, moto_endpoint
 from tests.support.synthetic_stream import STRAND, STREAM_ARN, Rev, aggregate, revision_details
 
@@ -115,7 +116,7 @@ def test_lambda_dead_letters_each_hostile_record_and_applies_the_rest(
     monkeypatch.setenv("CDC_DEAD_LETTER_QUEUE_URL", stream.queue_url)
     monkeypatch.setenv("CDC_VERIFY_HASHES", verify)
 
-    response = lambda_handler.handler({"Records": records}, None)
+    response = lambda_handler.handler({"Records": records}, lambda_context())
 
     assert response == {"batchItemFailures": []}
     assert stored(db) == set(GOOD)

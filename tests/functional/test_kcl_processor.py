@@ -1,7 +1,10 @@
 """The KCL record processor driven as a subprocess by a fake MultiLangDaemon over stdin/stdout.
 
 The fake daemon speaks the protocol exactly as the Java MultiLangDaemon does (JSON lines, blank
-lines between messages, checkpoint replies with an ``error`` field), with real Ion binary QLDB
+lines between messages, checkpoint replies with an ``error`` field: the Java ``CheckpointMessage``
+that ``MultiLangProtocol.checkpoint`` writes back, its ``sequenceNumber`` and
+``subSequenceNumber`` echoed and ``error`` the simple class name of the exception the
+checkpointer threw, such as ``InvalidStateException``), with real Ion binary QLDB
 records (synthetic and de-aggregated from the real captures), a real SQLite target and, for the
 failing-target case, a PostgreSQL URI on a closed port (a real connection refusal).
 """
@@ -412,7 +415,9 @@ def test_checkpoint_still_throttled_is_retaken_at_shutdown_requested(
     assert daemon.finish() == 0, daemon.stderr
 
 
-def test_shutdown_exception_stops_checkpointing(start: Callable[..., FakeDaemon]) -> None:
+def test_shutdown_exception_stops_batch_checkpoints_but_not_the_shard_end(
+    start: Callable[..., FakeDaemon],
+) -> None:
     seq = Sequencer()
     daemon = start()
     daemon.checkpoint_errors = ["ShutdownException"]
@@ -422,7 +427,67 @@ def test_shutdown_exception_stops_checkpointing(start: Callable[..., FakeDaemon]
     assert daemon.send(batch_message(seq.records(ion_revision("a", 1))))
     assert daemon.send({"action": "shardEnded"})
     assert daemon.finish() == 0, daemon.stderr
-    assert daemon.checkpoints == [last_position(first)]
+    assert daemon.checkpoints == [last_position(first), (None, None)]
+
+
+def test_one_invalid_state_exception_does_not_end_checkpointing(
+    start: Callable[..., FakeDaemon], tmp_path: Path
+) -> None:
+    seq = Sequencer()
+    batches = [seq.records(ion_revision("a", v), ion_revision("b", v)) for v in range(3)]
+    daemon = start("--retry-base-seconds", "0.01")
+    daemon.checkpoint_errors = ["InvalidStateException"]
+    initialize(daemon)
+    for batch in batches:
+        assert daemon.send(batch_message(batch)), daemon.stderr
+    assert daemon.send({"action": "shardEnded"}), daemon.stderr
+    assert daemon.finish() == 0, daemon.stderr
+    first, second, third = (last_position(b) for b in batches)
+    assert daemon.checkpoints == [first, first, second, third, (None, None)]
+    assert daemon.transcript[-3:] == [
+        ("sent", "shardEnded"),
+        ("checkpoint", json.dumps([None, None])),
+        ("status", "shardEnded"),
+    ]
+    assert daemon.stderr.count("InvalidStateException") == 1
+    assert read_documents(tmp_path / "db.sqlite")[DocKey("Person", "b")].version == 2
+    daemon.assert_stdout_is_protocol_only()
+
+
+def test_invalid_state_on_every_attempt_still_checkpoints_the_next_batch_and_shard_end(
+    start: Callable[..., FakeDaemon],
+) -> None:
+    seq = Sequencer()
+    first, second = seq.records(ion_revision("a", 0)), seq.records(ion_revision("a", 1))
+    daemon = start("--checkpoint-attempts", "2", "--retry-base-seconds", "0.01")
+    daemon.checkpoint_errors = ["InvalidStateException", "InvalidStateException"]
+    initialize(daemon)
+    assert daemon.send(batch_message(first))
+    assert daemon.send(batch_message(second))
+    assert daemon.send({"action": "shardEnded"})
+    assert daemon.finish() == 0, daemon.stderr
+    assert daemon.checkpoints == [
+        last_position(first),
+        last_position(first),
+        last_position(second),
+        (None, None),
+    ]
+
+
+def test_shard_end_checkpoint_that_keeps_failing_exits_without_status(
+    start: Callable[..., FakeDaemon],
+) -> None:
+    batch = Sequencer().records(ion_revision("a", 0))
+    daemon = start("--checkpoint-attempts", "2", "--retry-base-seconds", "0.01")
+    initialize(daemon)
+    assert daemon.send(batch_message(batch))
+    daemon.checkpoint_errors = ["ThrottlingException", "InvalidStateException"]
+    assert daemon.send({"action": "shardEnded"}) is False
+    assert daemon.finish() == 4, daemon.stderr  # retryable: the daemon restarts, shard end retried
+    assert daemon.checkpoints == [last_position(batch), (None, None), (None, None)]
+    assert ("status", "shardEnded") not in daemon.transcript
+    assert "SHARD_END checkpoint of shard shardId-000000000000 still failing" in daemon.stderr
+    daemon.assert_stdout_is_protocol_only()
 
 
 def test_target_that_keeps_failing_exits_non_zero_without_checkpoint(

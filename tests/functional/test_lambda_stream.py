@@ -9,15 +9,20 @@ into Lambda events exactly as the event source mapping does.
 from __future__ import annotations
 
 import base64
+import io
 import json
+import logging
 import random
 import sqlite3
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.logging import logger as powertools_logger
+from aws_lambda_powertools.metrics.provider import cold_start
 
 from changes.from_qldb import stream_change
 from changes.reconcile import DocState
@@ -35,6 +40,7 @@ from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
 from tests.support.dynamodb_readback import item_row, scan_all
 from tests.support.kinesis_events import SHARD, StreamWithDlq, stream_with_dlq
 from tests.support.kinesis_events import put_and_read as kinesis_put_and_read
+from tests.support.lambda_context import FUNCTION_NAME, lambda_context
 from tests.support.moto_server import aws_client, aws_env, moto_endpoint, unique_name
 from tests.support.projection_harness import CurrentRow, expected_state
 from tests.support.synthetic_stream import (
@@ -61,8 +67,10 @@ def stream(moto_endpoint: str) -> Iterator[Stream]:
 @pytest.fixture(autouse=True)
 def _fresh_handler() -> Iterator[None]:
     lambda_handler.reset()
+    lambda_handler.metrics.clear_metrics()  # StreamHandler.handle adds; only handler() flushes
     yield
     lambda_handler.reset()
+    lambda_handler.metrics.clear_metrics()
 
 
 def put_and_read(stream: Stream, payloads: Sequence[bytes]) -> list[dict[str, Any]]:
@@ -199,7 +207,9 @@ def test_handler_converges_sqlite_and_dynamodb_and_dead_letters_poison(
     monkeypatch.setenv("CDC_DEAD_LETTER_QUEUE_URL", stream.queue_url)
     monkeypatch.setenv("CDC_VERIFY_HASHES", "true")
 
-    failures = run_like_lambda(records, lambda event: lambda_handler.handler(event, None))
+    failures = run_like_lambda(
+        records, lambda event: lambda_handler.handler(event, lambda_context())
+    )
 
     assert failures == []
     want, _ = expected_state(valid_changes(payloads))
@@ -270,7 +280,10 @@ class Throttled:
 
 
 def test_throttled_target_reports_the_earliest_failed_record_and_converges(
-    stream: Stream, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    stream: Stream,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     payloads = [
         revision_details(Rev("a", 0, data={"n": 0})),
@@ -286,8 +299,9 @@ def test_throttled_target_reports_the_earliest_failed_record_and_converges(
         dead_letters=SqsDeadLetterSink(stream.sqs, stream.queue_url),
         clock=lambda: 2_000_000_000.0,
     )
+    monkeypatch.setattr(lambda_handler, "_state", handler)  # as built at cold start
 
-    response = handler.handle({"Records": records})
+    response = lambda_handler.handler({"Records": records}, lambda_context())
 
     assert response == {
         "batchItemFailures": [{"itemIdentifier": records[2]["kinesis"]["sequenceNumber"]}]
@@ -297,7 +311,7 @@ def test_throttled_target_reports_the_earliest_failed_record_and_converges(
     oldest = min(r["kinesis"]["approximateArrivalTimestamp"] for r in records)
     assert emf[-1]["OldestRecordAge"] == [pytest.approx((2_000_000_000.0 - oldest) * 1000.0)]
     assert (emf[-1]["Retried"], emf[-1]["Applied"], emf[-1]["Revisions"]) == ([2], [2], [4])
-    redelivered = handler.handle({"Records": records[2:]})
+    redelivered = lambda_handler.handler({"Records": records[2:]}, lambda_context())
     assert redelivered == {"batchItemFailures": []}
     state = read_sqlite(tmp_path / "t.db")
     assert {k.doc_id: v.version for k, v in state.items()} == {"a": 0, "b": 1, "c": 0}
@@ -350,14 +364,14 @@ def test_configuration_errors_surface_on_the_first_invocation(
     monkeypatch.delenv("CDC_TARGETS", raising=False)
     monkeypatch.setenv("CDC_DEAD_LETTER_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/q")
     with pytest.raises(ConfigError, match="CDC_TARGETS is required"):
-        lambda_handler.handler({"Records": []}, None)
+        lambda_handler.handler({"Records": []}, lambda_context())
     monkeypatch.setenv("CDC_TARGETS", "mysql://nope")
     with pytest.raises(ConfigError, match="unknown target"):
-        lambda_handler.handler({"Records": []}, None)
+        lambda_handler.handler({"Records": []}, lambda_context())
     monkeypatch.setenv("CDC_TARGETS", f"sqlite:///{tmp_path / 'ok.db'}")
     monkeypatch.setenv("CDC_VERIFY_HASHES", "maybe")
     with pytest.raises(ConfigError, match="CDC_VERIFY_HASHES must be true or false"):
-        lambda_handler.handler({"Records": []}, None)
+        lambda_handler.handler({"Records": []}, lambda_context())
 
 
 def test_targets_from_a_secret(
@@ -387,5 +401,147 @@ def test_targets_from_a_secret(
     monkeypatch.setenv("CDC_TARGETS_SECRET_ARN", plain["ARN"])
     monkeypatch.setenv("CDC_DEAD_LETTER_QUEUE_URL", stream.queue_url)
     records = put_and_read(stream, [revision_details(Rev("s", 0, data={"k": 1}))])
-    assert lambda_handler.handler({"Records": records}, None) == {"batchItemFailures": []}
+    assert lambda_handler.handler({"Records": records}, lambda_context()) == {
+        "batchItemFailures": []
+    }
     assert {k.doc_id for k in read_sqlite(db)} == {"s"}
+
+
+# ------------------------------------------------------------------------------ powertools
+
+
+@pytest.fixture
+def cold_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh execution environment as powertools sees it (its process-wide cold-start flags)."""
+    monkeypatch.setattr(cold_start, "is_cold_start", True)
+    monkeypatch.setattr(powertools_logger, "is_cold_start", True)
+
+
+@pytest.fixture
+def log_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """What the handler's powertools Logger writes (JSON lines), formatted as in Lambda."""
+    buffer = io.StringIO()
+    handler = lambda_handler.logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous)
+
+
+def emf_documents(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+
+
+def metric_names(document: dict[str, Any]) -> set[str]:
+    return {m["Name"] for d in document["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+
+
+class Exploding:
+    """A projection whose writes raise something no classifier knows (a bug, say)."""
+
+    name = "exploding"
+
+    def apply(self, changes: Sequence[Change]) -> ApplyReport:
+        raise RuntimeError("boom")
+
+    def completed_objects(self, export_id: str) -> set[str]:
+        return set()
+
+    def iter_current_state(self) -> Iterator[DocState]:
+        return iter(())
+
+    def mark_object_complete(self, export_id: str, key: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_metrics_are_flushed_when_the_invocation_raises(
+    *,
+    stream: Stream,
+    cold_process: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    records = put_and_read(stream, [revision_details(Rev("a", 0, data={"n": 0}))])
+    broken = StreamHandler(
+        projections=[Exploding()], dead_letters=SqsDeadLetterSink(stream.sqs, stream.queue_url)
+    )
+    monkeypatch.setattr(lambda_handler, "_state", broken)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        lambda_handler.handler({"Records": records}, lambda_context())
+
+    emf = emf_documents(capfd.readouterr().out)
+    assert len(emf) == 1
+    assert emf[0]["BatchErrors"] == [1.0]
+    assert metric_names(emf[0]) == {"BatchErrors"}
+    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "QldbCdc"
+
+
+def test_cold_start_metric_once_request_id_in_every_log_line_partial_batch_kept(
+    *,
+    stream: Stream,
+    tmp_path: Path,
+    cold_process: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    log_lines: io.StringIO,
+) -> None:
+    payloads = [
+        revision_details(Rev("a", 0, data={"n": 0})),
+        revision_details(Rev("b", 0, data={"n": 0})),
+    ]
+    records = put_and_read(stream, payloads)
+    target = Throttled(SQLiteProjection(tmp_path / "p.db"), docs={"b"})
+    built = StreamHandler(
+        projections=[target], dead_letters=SqsDeadLetterSink(stream.sqs, stream.queue_url)
+    )
+    monkeypatch.setattr(lambda_handler, "_state", built)
+    first, second = lambda_context("request-one"), lambda_context("request-two")
+
+    assert lambda_handler.handler({"Records": records}, first) == {
+        "batchItemFailures": [{"itemIdentifier": records[1]["kinesis"]["sequenceNumber"]}]
+    }
+    assert lambda_handler.handler({"Records": records[1:]}, second) == {"batchItemFailures": []}
+
+    emf = emf_documents(capfd.readouterr().out)
+    cold = [d for d in emf if "ColdStart" in metric_names(d)]
+    assert len(cold) == 1
+    assert cold[0]["function_name"] == FUNCTION_NAME
+    batches = [d for d in emf if "Applied" in d]
+    assert [(d["Applied"], d["Retried"]) for d in batches] == [([1.0], [1.0]), ([1.0], [0.0])]
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    processed = [line for line in lines if line["message"] == "batch processed"]
+    assert [(x["function_request_id"], x["cold_start"]) for x in processed] == [
+        ("request-one", True),
+        ("request-two", False),
+    ]
+    assert all(line["function_name"] == FUNCTION_NAME for line in lines)
+    assert {k.doc_id: v.version for k, v in read_sqlite(tmp_path / "p.db").items()} == {
+        "a": 0,
+        "b": 0,
+    }
+    target.close()
+
+
+def test_empty_event_publishes_nothing_and_warns_nothing(
+    stream: Stream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(cold_start, "is_cold_start", False)  # a warm environment
+    built = StreamHandler(
+        projections=[SQLiteProjection(tmp_path / "e.db")],
+        dead_letters=SqsDeadLetterSink(stream.sqs, stream.queue_url),
+    )
+    monkeypatch.setattr(lambda_handler, "_state", built)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert lambda_handler.handler({"Records": []}, lambda_context()) == {
+            "batchItemFailures": []
+        }
+    assert [str(w.message) for w in seen] == []
+    assert emf_documents(capfd.readouterr().out) == []

@@ -37,6 +37,7 @@ from tests.fuzz.harness import EXAMPLE_SECONDS, EXAMPLES
 from tests.fuzz.test_fuzz_exports import _flip, _insert, _truncate
 from tests.support.captures import CAPTURE_NAMES
 from tests.support.kinesis_events import StreamWithDlq, sqs_letters, stream_with_dlq
+from tests.support.lambda_context import lambda_context
 from tests.support.moto_server import aws_env, moto_endpoint
 
 __all__ = ["aws_env", "moto_endpoint"]  # pytest fixtures used by name
@@ -84,7 +85,7 @@ def genuine(
         patch.setenv("CDC_DEAD_LETTER_QUEUE_URL", stream.queue_url)
         patch.setenv("CDC_VERIFY_HASHES", "true")
         lambda_handler.reset()
-        response = lambda_handler.handler({"Records": _records(capture_dir)}, None)
+        response = lambda_handler.handler({"Records": _records(capture_dir)}, lambda_context())
         lambda_handler.reset()
     assert response == {"batchItemFailures": []}
     rows = _rows(db)
@@ -130,7 +131,7 @@ def test_mutated_stream_records_end_in_a_partial_batch_response(  # noqa: PLR091
         lambda_handler.reset()
         faulthandler.dump_traceback_later(EXAMPLE_SECONDS, exit=True, file=sys.stderr)
         try:
-            response = lambda_handler.handler({"Records": records}, None)
+            response = lambda_handler.handler({"Records": records}, lambda_context())
         finally:
             faulthandler.cancel_dump_traceback_later()
             lambda_handler.reset()

@@ -115,11 +115,14 @@ class FlakyProjection:
 
 
 def run(
-    script: str, projection: Any, sink: Any, attempts: int = 3
+    script: str, projection: Any, sink: Any, attempts: int = 3, checkpoint_attempts: int = 5
 ) -> tuple[int, list[dict[str, Any]], list[float]]:
     out = io.StringIO()
     sleeps: list[float] = []
-    config = ProcessorConfig(batch_backoff=Backoff(attempts, 0.25, 1.0))
+    config = ProcessorConfig(
+        batch_backoff=Backoff(attempts, 0.25, 1.0),
+        checkpoint_backoff=Backoff(checkpoint_attempts, 0.25, 1.0),
+    )
     processor = KclRecordProcessor(
         DaemonChannel(io.StringIO(script), out), [projection], sink, config, sleep=sleeps.append
     )
@@ -209,6 +212,85 @@ def test_shard_end_checkpoints_null_before_status() -> None:
         {"action": "checkpoint", "sequenceNumber": None, "subSequenceNumber": None},
         {"action": "status", "responseFor": "shardEnded"},
     ]
+
+
+def checkpoint_reply(error: str | None) -> str:
+    return json.dumps({"action": "checkpoint", "sequenceNumber": None, "error": error})
+
+
+def scripted(*steps: dict[str, Any] | str) -> str:
+    """Daemon lines in order: messages (dicts) and checkpoint replies (strings, "" = success)."""
+    lines = [json.dumps(s) if isinstance(s, dict) else checkpoint_reply(s or None) for s in steps]
+    return "\n".join(lines) + "\n"
+
+
+def checkpoints(sent: list[dict[str, Any]]) -> list[Any]:
+    return [m["sequenceNumber"] for m in sent if m["action"] == "checkpoint"]
+
+
+def test_one_invalid_state_exception_is_retried_and_checkpointing_goes_on() -> None:
+    script = scripted(
+        INIT,
+        batch(record(revision("a", 0), 10)),
+        "InvalidStateException",
+        "",
+        batch(record(revision("a", 1), 20)),
+        "",
+        {"action": "shardEnded"},
+        "",
+    )
+    code, sent, sleeps = run(script, MemoryProjection(), ListDeadLetterSink())
+    assert code == EXIT_OK
+    assert checkpoints(sent) == ["10", "10", "20", None]
+    assert len(sleeps) == 1
+    assert sent[-1] == {"action": "status", "responseFor": "shardEnded"}
+
+
+def test_invalid_state_on_every_attempt_leaves_the_position_to_the_next_batch() -> None:
+    script = scripted(
+        INIT,
+        batch(record(revision("a", 0), 10)),
+        "InvalidStateException",
+        "InvalidStateException",
+        batch(record(revision("a", 1), 20)),
+        "",
+        {"action": "shutdownRequested"},
+    )
+    projection = MemoryProjection()
+    code, sent, _ = run(script, projection, ListDeadLetterSink(), checkpoint_attempts=2)
+    assert code == EXIT_OK
+    assert checkpoints(sent) == ["10", "10", "20"]  # 20 stored: nothing left at shutdown
+    assert [m["responseFor"] for m in sent if m["action"] == "status"] == [
+        "initialize",
+        "processRecords",
+        "processRecords",
+        "shutdownRequested",
+    ]
+
+
+def test_shard_end_is_checkpointed_even_after_the_lease_looked_gone() -> None:
+    script = scripted(
+        INIT,
+        batch(record(revision("a", 0), 10)),
+        "ShutdownException",
+        batch(record(revision("a", 1), 20)),
+        {"action": "shardEnded"},
+        "",
+    )
+    code, sent, _ = run(script, MemoryProjection(), ListDeadLetterSink())
+    assert code == EXIT_OK
+    assert checkpoints(sent) == ["10", None]  # no batch checkpoint after ShutdownException
+    assert sent[-1] == {"action": "status", "responseFor": "shardEnded"}
+
+
+def test_shard_end_checkpoint_that_keeps_failing_exits_before_status() -> None:
+    script = scripted(
+        INIT, {"action": "shardEnded"}, "ThrottlingException", "InvalidStateException"
+    )
+    code, sent, _ = run(script, MemoryProjection(), ListDeadLetterSink(), checkpoint_attempts=2)
+    assert code == EXIT_BATCH_FAILED
+    assert checkpoints(sent) == [None, None]
+    assert {"action": "status", "responseFor": "shardEnded"} not in sent
 
 
 def test_unexpected_checkpoint_message_is_a_protocol_failure() -> None:

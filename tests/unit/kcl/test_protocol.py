@@ -113,11 +113,10 @@ def test_checkpoint_error_reply_raises_with_java_name() -> None:
     assert info.value.name == "ShutdownException"
 
 
-def test_non_checkpoint_reply_is_invalid_state_like_kclpy() -> None:
+def test_non_checkpoint_reply_is_a_protocol_error_not_a_retryable_checkpoint_error() -> None:
     channel = DaemonChannel(io.StringIO('{"action":"leaseLost"}\n'), io.StringIO())
-    with pytest.raises(CheckpointError) as info:
+    with pytest.raises(ProtocolError, match="'leaseLost' while a checkpoint was pending"):
         channel.checkpoint("1", 0)
-    assert info.value.name == "InvalidStateException"
 
 
 def test_eof_while_checkpoint_pending_is_a_protocol_error() -> None:
@@ -154,18 +153,41 @@ def test_throttling_gives_up_after_bounded_attempts() -> None:
     assert len(sleeps) == 2
 
 
-@pytest.mark.parametrize("name", ["ShutdownException", "InvalidStateException"])
-def test_shutdown_and_invalid_state_stop_without_retry(name: str) -> None:
+def test_shutdown_exception_means_the_lease_is_gone_without_retry() -> None:
     out = io.StringIO()
     outcome = checkpoint_with_retry(
-        DaemonChannel(io.StringIO(reply(name) + "\n" + reply(None) + "\n"), out),
+        DaemonChannel(io.StringIO(reply("ShutdownException") + "\n" + reply(None) + "\n"), out),
         "1",
         0,
         Backoff(attempts=5),
         sleep=lambda _s: None,
     )
-    assert outcome is CheckpointOutcome.STOP
+    assert outcome is CheckpointOutcome.LEASE_GONE
     assert len(lines_of(out)) == 1
+
+
+def test_invalid_state_is_retried_like_the_reference_sample() -> None:
+    script = reply("InvalidStateException") + "\n" + reply(None) + "\n"
+    out = io.StringIO()
+    sleeps: list[float] = []
+    outcome = checkpoint_with_retry(
+        DaemonChannel(io.StringIO(script), out), "1", 0, Backoff(attempts=5), sleep=sleeps.append
+    )
+    assert outcome is CheckpointOutcome.DONE
+    assert len(lines_of(out)) == 2
+    assert len(sleeps) == 1
+
+
+def test_invalid_state_that_persists_gives_up_for_now() -> None:
+    script = "\n".join([reply("InvalidStateException")] * 2) + "\n"
+    outcome = checkpoint_with_retry(
+        DaemonChannel(io.StringIO(script), io.StringIO()),
+        "1",
+        0,
+        Backoff(attempts=2),
+        sleep=lambda _s: None,
+    )
+    assert outcome is CheckpointOutcome.GAVE_UP
 
 
 def test_unknown_checkpoint_error_is_raised() -> None:
