@@ -136,7 +136,7 @@ class OpenSearchProjection:
             most, and the waits; :data:`OPENSEARCH_BACKOFF` by default, no jitter).
         sleep: called with the backoff in seconds (inject a recorder in tests).
         install_templates: ``PUT`` the index templates before the first write.
-        data_mapping: how the templates map ``data`` (``stored``, ``flat`` or ``dynamic``).
+        data_mapping: how the templates map ``data`` (``stored``, ``flat``, ``dynamic``, ``typed``).
 
     Raises:
         ConfigError: ``prefix`` cannot start an index name.
@@ -165,6 +165,8 @@ class OpenSearchProjection:
         self._retry = Retry(retry or OPENSEARCH_BACKOFF, sleep)
         self._templates_ready = not install_templates
         self._data_mapping: DataMapping = data_mapping
+        self.untyped_fallbacks = 0
+        """Documents written without their ``typed`` copies because the cluster refused them."""
 
     @property
     def name(self) -> str:
@@ -189,9 +191,10 @@ class OpenSearchProjection:
             return report
         self._ensure_templates()
         entries: list[BulkEntry] = []
+        typed = self._data_mapping == "typed"
         for change in batch.latest.values():
             try:
-                entries.append(bulk_entry(self._prefix, change))
+                entries.append(bulk_entry(self._prefix, change, typed=typed))
             except UnstorableChangeError as exc:
                 report.failures.append(Failure(change, exc))
         for chunk in chunk_by_bytes(entries, self._max_bulk_bytes):
@@ -351,25 +354,41 @@ class OpenSearchProjection:
                     report.failures.extend(Failure(e.change, outcome.error) for e in pending)
                     return
                 continue
-            retry: list[tuple[BulkEntry, PoisonError | RetryableError]] = []
-            for entry, item in _pair(pending, outcome):
-                result = classify_item(item)
-                if result.outcome is ItemOutcome.APPLIED:
-                    report.applied += 1
-                    report.tombstones += entry.change.is_tombstone
-                    report.redactions += entry.change.is_redacted
-                elif result.outcome is ItemOutcome.STALE:
-                    report.stale += 1
-                elif result.outcome is ItemOutcome.RETRY and result.error is not None:
-                    retry.append((entry, result.error))
-                elif result.error is not None:
-                    report.failures.append(Failure(entry.change, result.error))
+            retry, untyped = self._tally(pending, outcome, report)
+            if untyped:
+                self.untyped_fallbacks += len(untyped)
+                self._send_chunk(untyped, report)
             if not retry:
                 return
             if last:
                 report.failures.extend(Failure(e.change, err) for e, err in retry)
                 return
             pending = [entry for entry, _ in retry]
+
+    def _tally(
+        self, pending: list[BulkEntry], items: list[Any], report: ApplyReport
+    ) -> tuple[list[tuple[BulkEntry, PoisonError | RetryableError]], list[BulkEntry]]:
+        """Count each item's outcome; return the items to retry and those to re-send without
+        their ``typed`` copies."""
+        retry: list[tuple[BulkEntry, PoisonError | RetryableError]] = []
+        untyped: list[BulkEntry] = []
+        for entry, item in _pair(pending, items):
+            result = classify_item(item)
+            if result.outcome is ItemOutcome.APPLIED:
+                report.applied += 1
+                report.tombstones += entry.change.is_tombstone
+                report.redactions += entry.change.is_redacted
+            elif result.outcome is ItemOutcome.STALE:
+                report.stale += 1
+            elif result.outcome is ItemOutcome.RETRY and result.error is not None:
+                retry.append((entry, result.error))
+            elif entry.typed:
+                # data=typed: the cluster refused the typed copies (a mapping or field limit),
+                # not the document: write it without them.
+                untyped.append(bulk_entry(self._prefix, entry.change))
+            elif result.error is not None:
+                report.failures.append(Failure(entry.change, result.error))
+        return retry, untyped
 
     def _bulk(self, entries: list[BulkEntry]) -> list[Any] | _RequestFailed:
         """POST one ``_bulk`` body; the per-item results or why the whole request failed."""

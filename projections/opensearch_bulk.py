@@ -18,8 +18,10 @@ default), after which a late, older update would resurrect the document.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from core import json_codec
@@ -29,7 +31,9 @@ from core.errors import (
     ThrottledError,
     UnstorableChangeError,
 )
+from core.ion_kinds import IonKind
 from core.model import Change
+from core.tx_time import utc_text
 from projections.opensearch_names import index_name
 
 DEFAULT_MAX_BULK_BYTES = 5 * 1024 * 1024
@@ -46,13 +50,69 @@ def external_version(change: Change) -> int:
     return change.version * 2 + (1 if change.is_redacted else 0)
 
 
-def document_body(change: Change) -> dict[str, Any]:
-    """The stored document: ``data`` (``None`` for deletes and redactions) plus ``qldb`` metadata.
+def document_body(change: Change, *, typed: bool = False) -> dict[str, Any]:
+    """The stored document: ``data`` (``None`` for deletes and redactions) plus ``qldb`` metadata,
+    and with ``typed`` the ``typed`` copies of :func:`typed_fields` (live documents only).
 
     ``qldb.version`` is the true QLDB version (not the external version); ``qldb.ledgerTable``
     is the table name as QLDB spells it (index names escape it, see
     :mod:`projections.opensearch_names`).
     """
+    body = _document_body(change)
+    if typed and body["data"] is not None:
+        body["typed"] = typed_fields(change)
+    return body
+
+
+MAX_TYPED_FIELDS = 200
+"""Top-level fields copied into ``typed`` per document at most (by name)."""
+MAX_TYPED_NAME = 200
+"""Longer field names get no ``typed`` copy."""
+_TYPED_NAME = str.maketrans({"%": "%25", ".": "%2E"})
+
+
+def typed_fields(change: Change) -> dict[str, dict[str, Any]]:
+    """``typed.<field>.<kind>`` copies of the top-level fields (``data=typed``; see
+    ``projections/opensearch_template.py``). Field names have ``%`` and ``.`` percent-encoded
+    (a dot would be an object path); values without a typed form (structs, lists, blobs,
+    non-finite numbers, timestamps without an instant) get no copy."""
+    data = change.data if isinstance(change.data, dict) else {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, kind in sorted(change.field_kinds)[: MAX_TYPED_FIELDS * 2]:
+        if len(out) >= MAX_TYPED_FIELDS:
+            break
+        if not name or len(name) > MAX_TYPED_NAME:
+            continue
+        copy = _typed_copy(kind, data.get(name))
+        if copy is not None:
+            out.setdefault(name.translate(_TYPED_NAME), {})[copy[0]] = copy[1]
+    return out
+
+
+def _typed_copy(kind: IonKind, value: Any) -> tuple[str, Any] | None:
+    if value is None:
+        return None
+    if kind in (IonKind.STRING, IonKind.SYMBOL) and isinstance(value, str):
+        return "string", value
+    if kind is IonKind.BOOL and isinstance(value, bool):
+        return "bool", value
+    if kind in (IonKind.INT, IonKind.INT_BIG, IonKind.DECIMAL, IonKind.FLOAT):
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            return None
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return ("number", number) if math.isfinite(number) else None
+    if kind is IonKind.TIMESTAMP and isinstance(value, str):
+        instant = utc_text(value)
+        return ("time", instant) if instant is not None else None
+    if kind is IonKind.DATE and isinstance(value, str) and len(value) == 10:
+        return "date", value
+    return None
+
+
+def _document_body(change: Change) -> dict[str, Any]:
     return {
         "data": None if change.is_tombstone or change.is_redacted else change.data,
         "qldb": {
@@ -82,6 +142,7 @@ class BulkEntry:
 
     change: Change
     payload: bytes
+    typed: bool = False
 
     @property
     def size(self) -> int:
@@ -89,8 +150,9 @@ class BulkEntry:
         return len(self.payload)
 
 
-def bulk_entry(prefix: str, change: Change) -> BulkEntry:
-    """The ``index`` action (external version, ``_id`` = document id) and source for ``change``.
+def bulk_entry(prefix: str, change: Change, *, typed: bool = False) -> BulkEntry:
+    """The ``index`` action (external version, ``_id`` = document id) and source for ``change``
+    (with ``typed``: and its ``typed`` copies).
 
     Raises:
         UnstorableChangeError: the document holds a value JSON cannot carry (a non-finite
@@ -106,7 +168,7 @@ def bulk_entry(prefix: str, change: Change) -> BulkEntry:
         }
     }
     try:
-        source = json_codec.dumps(document_body(change))
+        source = json_codec.dumps(document_body(change, typed=typed))
     except (TypeError, ValueError) as exc:
         msg = f"document {change.key} v{change.version} cannot be written as JSON: {exc}"
         raise UnstorableChangeError(msg) from exc
@@ -119,7 +181,9 @@ def bulk_entry(prefix: str, change: Change) -> BulkEntry:
             f"which is not valid UTF-8 ({exc.reason})"
         )
         raise UnstorableChangeError(msg) from exc
-    return BulkEntry(change, payload)
+    return BulkEntry(
+        change, payload, typed=typed and not (change.is_tombstone or change.is_redacted)
+    )
 
 
 def chunk_by_bytes(entries: Iterable[BulkEntry], max_bytes: int) -> Iterator[list[BulkEntry]]:

@@ -7,7 +7,7 @@ Two templates, both ``PUT _index_template/<name>`` (idempotent: the same body ea
   text with milliseconds and an offset), ``qldb.version``/``qldb.blockSeq`` as ``long``,
   ``qldb.deleted``/``qldb.redacted`` as ``boolean``.
 
-``data`` (the document itself) is mapped by one of three modes, because QLDB documents are
+``data`` (the document itself) is mapped by one of four modes, because QLDB documents are
 schemaless and OpenSearch fixes a field's type with the first value it sees:
 
 * ``stored`` (default): ``"enabled": false``. Kept verbatim in ``_source``, not indexed, so *any*
@@ -18,6 +18,13 @@ schemaless and OpenSearch fixes a field's type with the first value it sees:
 * ``dynamic``: ordinary dynamic mapping (date detection off, so a date-looking string does not
   fix a field as ``date``). Fully typed, but a later document whose field type conflicts with
   the mapping is rejected (400) and goes to the dead-letter sink.
+* ``typed``: ``data`` as in ``stored`` (every shape accepted, exact in ``_source``), plus a
+  ``typed`` object of copies for dashboards: each top-level field's value under
+  ``typed.<field>.<kind>`` with the kind the Ion type gives (``string`` keyword, ``number``
+  double, ``bool`` boolean, ``time`` date in UTC, ``date`` date), mapped by dynamic templates.
+  One sub-field per kind, so a field seen with several types never conflicts; a document the
+  cluster still refuses for its ``typed`` copies (say the total fields limit) is written
+  without them (``projections/opensearch.py``).
 * ``<prefix>~checkpoints`` (higher priority, so it alone applies to that index):
   ``exportId`` and ``key`` as ``keyword`` for exact term lookups.
 
@@ -31,10 +38,10 @@ from typing import Any, Literal
 
 from projections.opensearch_names import checkpoint_index
 
-DataMapping = Literal["stored", "flat", "dynamic"]
+DataMapping = Literal["stored", "flat", "dynamic", "typed"]
 """How ``data`` is mapped; see the module docstring."""
 
-DATA_MAPPINGS: tuple[DataMapping, ...] = ("stored", "flat", "dynamic")
+DATA_MAPPINGS: tuple[DataMapping, ...] = ("stored", "flat", "dynamic", "typed")
 
 TEMPLATE_PRIORITY = 100
 """Priority of the table template; the checkpoint template uses one more."""
@@ -44,15 +51,42 @@ _KEYWORD = {"type": "keyword"}
 
 def data_mapping(mode: DataMapping) -> dict[str, Any]:
     """The mapping of the ``data`` field for ``mode``."""
-    if mode == "stored":
+    if mode in ("stored", "typed"):
         return {"type": "object", "enabled": False}
     if mode == "flat":
         return {"type": "flat_object"}
     return {"type": "object", "dynamic": True}
 
 
+TYPED_SUBFIELDS = {
+    "string": {"type": "keyword", "ignore_above": 1024},
+    "number": {"type": "double"},
+    "bool": {"type": "boolean"},
+    "time": {"type": "date", "format": "strict_date_optional_time"},
+    "date": {"type": "date", "format": "strict_date"},
+}
+"""``typed.<field>.<kind>`` sub-fields of ``data=typed`` and their mapping (one per kind, so a
+field seen with several types never conflicts)."""
+
+
+def _typed_templates() -> list[dict[str, Any]]:
+    return [
+        {f"qldb_cdc_typed_{kind}": {"path_match": f"typed.*.{kind}", "mapping": mapping}}
+        for kind, mapping in TYPED_SUBFIELDS.items()
+    ]
+
+
 def table_template(prefix: str, mode: DataMapping = "stored") -> dict[str, Any]:
     """Body of ``PUT _index_template/<prefix>`` for the per-table indices."""
+    template = _table_template(prefix, mode)
+    if mode == "typed":
+        mappings = template["template"]["mappings"]
+        mappings["dynamic_templates"] = _typed_templates()
+        mappings["properties"]["typed"] = {"type": "object", "dynamic": True}
+    return template
+
+
+def _table_template(prefix: str, mode: DataMapping) -> dict[str, Any]:
     return {
         "index_patterns": [f"{prefix}-*"],
         "priority": TEMPLATE_PRIORITY,

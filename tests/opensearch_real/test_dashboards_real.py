@@ -3,11 +3,19 @@ conftest): the live-documents query and the live documents per table aggregation
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from decimal import Decimal
 from typing import Any
 
+from core.ion_kinds import IonKind
 from core.model import ChangeKind
+from projections.opensearch import OpenSearchProjection, build_client, parse_uri
+from projections.opensearch_names import checkpoint_index
 from tests.integration.projections.test_opensearch_dashboards import documented_requests
+from tests.opensearch_real.conftest import target_uri
 from tests.support.builders import history, make_change
+from tests.support.opensearch_readback import delete_indices
 from tests.support.projection_harness import Harness
 
 
@@ -31,3 +39,41 @@ def test_documented_dashboard_queries_answer_right(harness: Harness) -> None:
     ]["tables"]["buckets"]
     counts = {b["key"]: b["doc_count"] for b in buckets}
     assert counts == {"Person": 2, "Vehicle": 1}  # "red" is redacted, not deleted: live
+
+
+def test_typed_mode_aggregates_document_fields(real_prefix: str) -> None:
+    uri = target_uri(os.environ["OPENSEARCH_URL"], f"{real_prefix}-typed")
+    target = parse_uri(uri)
+    projection = OpenSearchProjection(build_client(target), target.prefix, data_mapping="typed")
+    try:
+        changes = [
+            dataclasses.replace(
+                make_change(f"p{i}", 0, data={"City": city, "Price": Decimal("1.50")}),
+                field_kinds=(("City", IonKind.STRING), ("Price", IonKind.DECIMAL)),
+            )
+            for i, city in enumerate(["Tacoma", "Tacoma", "Seattle"])
+        ]
+        assert not projection.apply(changes).failures
+        transport = projection._client.transport
+        pattern = f"{target.prefix}-*"
+        transport.perform_request("POST", f"/{pattern}/_refresh")
+        body = {
+            "size": 0,
+            "aggs": {
+                "cities": {"terms": {"field": "typed.City.string"}},
+                "total": {"sum": {"field": "typed.Price.number"}},
+            },
+        }
+        aggs = transport.perform_request("POST", f"/{pattern}/_search", body=body)["aggregations"]
+        assert {b["key"]: b["doc_count"] for b in aggs["cities"]["buckets"]} == {
+            "Tacoma": 2,
+            "Seattle": 1,
+        }
+        assert aggs["total"]["value"] == 4.5
+    finally:
+        delete_indices(projection)
+        for name in (target.prefix, checkpoint_index(target.prefix)):
+            projection._client.transport.perform_request(
+                "DELETE", f"/_index_template/{name}", params={"ignore": 404}
+            )
+        projection.close()

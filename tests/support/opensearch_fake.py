@@ -15,7 +15,9 @@ not enforce external versioning. This server follows the OpenSearch documentatio
   ``flat_object``, documented for ``enabled: false``); elsewhere dynamic mapping: the first value
   seen fixes a field's type; a later value that the type cannot
   take (an object where a scalar was, a non-numeric string in a numeric field...) gets a per-item
-  400 ``mapper_parsing_exception``; ``"dynamic": "strict"`` rejects unknown fields;
+  400 ``mapper_parsing_exception``; ``dynamic_templates`` with ``path_match`` choose the type of
+  a new field; ``"dynamic": "strict"`` rejects unknown fields; a write that
+  would map more than :attr:`FakeOpenSearch.total_fields_limit` fields (1000) gets a 400;
 * ``PUT``/``GET /_index_template/<name>``, applied (highest priority wins) when an index is
   auto-created;
 * ``GET``/``PUT``/``POST /<index>/_doc/<id>`` (with ``refresh``);
@@ -73,6 +75,7 @@ class FakeIndex:
     mapping: dict[str, str] = field(default_factory=dict)
     strict_objects: set[str] = field(default_factory=set)
     flat_objects: set[str] = field(default_factory=set)
+    dynamic_templates: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ class FakeOpenSearch:
         self.templates: dict[str, Any] = {}
         self.requests: list[RecordedRequest] = []
         self.max_content_length: int | None = None
+        self.total_fields_limit = 1000
+        """``index.mapping.total_fields.limit``: mapped fields per index at most (as a cluster)."""
         self._item_faults: list[int] = []
         self._doc_faults: dict[str, list[int]] = {}
         self._request_faults: list[tuple[int, str]] = []
@@ -404,6 +409,13 @@ class FakeOpenSearch:
             new_fields = self._check_mapping(idx, source, doc_id)
         except MappingConflict as exc:
             return {**head, "status": 400, "error": {"type": exc.error_type, "reason": exc.reason}}
+        if len(set(idx.mapping) | set(new_fields)) > self.total_fields_limit:
+            reason = f"Limit of total fields [{self.total_fields_limit}] has been exceeded"
+            return {
+                **head,
+                "status": 400,
+                "error": {"type": "illegal_argument_exception", "reason": reason},
+            }
         idx.mapping.update(new_fields)
         self._seq += 1
         idx.docs[doc_id] = StoredDoc(version, source_text, source, self._seq)
@@ -539,6 +551,11 @@ class FakeOpenSearch:
             if template is not None:
                 mappings = template.get("template", {}).get("mappings", {})
                 _flatten_mapping(mappings, "", idx)
+                for entry in mappings.get("dynamic_templates", []):
+                    for spec in entry.values():
+                        pattern, mapped = spec.get("path_match"), spec["mapping"].get("type")
+                        if pattern and mapped:
+                            idx.dynamic_templates.append((str(pattern), str(mapped)))
             self.indices[name] = idx
         return idx
 
@@ -586,7 +603,10 @@ class FakeOpenSearch:
                     "strict_dynamic_mapping_exception",
                     f"mapping set to strict, dynamic introduction of [{full}] is not allowed",
                 )
-            mapped = _dynamic_type(value)
+            mapped = next(
+                (t for p, t in idx.dynamic_templates if fnmatch.fnmatchcase(full, p)),
+                _dynamic_type(value),
+            )
             new[full] = mapped
         preview = (
             f"failed to parse field [{full}] of type [{mapped}] in document with id '{doc_id}'"

@@ -5,16 +5,19 @@ cluster, never finds unindexed fields and refuses what it cannot compute."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from opensearchpy.exceptions import RequestError
 
-from core.model import ChangeKind
+from core.ion_kinds import IonKind
+from core.model import Change, ChangeKind
 from projections.opensearch import OpenSearchProjection, build_client, parse_uri
 from projections.opensearch_names import legacy_checkpoint_index
 from tests.support.builders import history, make_change
@@ -111,3 +114,52 @@ def test_unindexed_fields_match_nothing_and_aggregations_are_refused(
     dynamic._client.transport.perform_request("POST", "/cdc-*/_refresh")
     assert len(search(dynamic, "cdc-*", term)["hits"]["hits"]) == 1
     dynamic.close()
+
+
+def kinded(change: Change, **kinds: IonKind) -> Change:
+    return dataclasses.replace(change, field_kinds=tuple(sorted(kinds.items())))
+
+
+def test_typed_mode_copies_fields_by_kind_and_never_conflicts(fake: FakeOpenSearch) -> None:
+    p = projection(fake, "?data=typed")
+    first = make_change("a", 0, data={"City": "Tacoma", "Price": Decimal("1.50"), "v": 1})
+    second = make_change(
+        "b", 0, data={"City": "Seattle", "v": "one", "at": "2021-02-09T02:16-08:00"}
+    )
+    changes = [
+        kinded(first, City=IonKind.STRING, Price=IonKind.DECIMAL, v=IonKind.INT),
+        kinded(second, City=IonKind.STRING, v=IonKind.STRING, at=IonKind.TIMESTAMP),
+    ]
+    report = p.apply(changes)
+    assert report.applied == 2 and not report.failures and p.untyped_fallbacks == 0
+    p._client.transport.perform_request("POST", "/cdc-*/_refresh")
+    by_city = {"query": {"term": {"typed.City.string": "Tacoma"}}}
+    [hit] = search(p, "cdc-*", by_city)["hits"]["hits"]
+    assert hit["_id"] == "a"
+    assert hit["_source"]["typed"] == {
+        "City": {"string": "Tacoma"},
+        "Price": {"number": 1.5},
+        "v": {"number": 1.0},
+    }
+    assert str(hit["_source"]["data"]["Price"]) == "1.50"  # the document stays exact
+    mapping = fake.indices["cdc-.person"].mapping
+    assert mapping["typed.City.string"] == "keyword" and mapping["typed.v.number"] == "double"
+    assert mapping["typed.v.string"] == "keyword" and mapping["typed.at.time"] == "date"
+    [b] = search(p, "cdc-*", {"query": {"term": {"qldb.documentId": "b"}}})["hits"]["hits"]
+    assert b["_source"]["typed"]["at"] == {"time": "2021-02-09T10:16:00.000000Z"}
+    p.close()
+
+
+def test_typed_copies_the_cluster_refuses_are_left_out_not_the_document(
+    fake: FakeOpenSearch,
+) -> None:
+    p = projection(fake, "?data=typed")
+    fake.total_fields_limit = 50  # a cluster's index.mapping.total_fields.limit, made small
+    wide = {f"f{i:04d}": i for i in range(60)}
+    change = kinded(make_change("w", 0, data=wide), **dict.fromkeys(wide, IonKind.INT))
+    report = p.apply([change])
+    assert report.applied == 1 and not report.failures and p.untyped_fallbacks == 1
+    p._client.transport.perform_request("POST", "/cdc-*/_refresh")
+    [hit] = search(p, "cdc-*", {"query": {"term": {"qldb.documentId": "w"}}})["hits"]["hits"]
+    assert "typed" not in hit["_source"] and len(hit["_source"]["data"]) == len(wide)
+    p.close()
