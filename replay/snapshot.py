@@ -55,6 +55,7 @@ from schemas.view_mapping import ViewMapping
 if TYPE_CHECKING:
     import pyarrow as pa
 
+_Converter = Callable[[Any], Any]
 MANIFEST = "_manifest.json"
 MANIFEST_FORMAT = "qldb-cdc snapshot 1"
 BATCH_ROWS = 10_000
@@ -212,12 +213,6 @@ def _write_manifest(staging: Path, result: SnapshotResult, history: bool) -> Non
         os.fsync(handle.fileno())
 
 
-_METADATA = {
-    "current": ("document_id", "version", "tx_time"),
-    "history": ("document_id", "version", "tx_id", "tx_time", "deleted", "redacted"),
-}
-
-
 def _arrow_type(pa: Any, column: ViewColumn, shape: NumericShape | None) -> pa.DataType:
     if column.type is ColumnType.NUMERIC:
         return pa.decimal128(shape.precision, shape.scale) if shape is not None else pa.string()
@@ -234,7 +229,14 @@ def _arrow_type(pa: Any, column: ViewColumn, shape: NumericShape | None) -> pa.D
 
 
 class _TableFile:
-    """One Parquet file of one ledger table: its schema, converters and writer."""
+    """One Parquet file of one ledger table: its schema, how each column is read, its writer.
+
+    A field column is read one of three ways: **as is** (the recorded kinds guarantee the
+    decoded values' Python type: Arrow reads them from the decoded dicts in one call),
+    **cast** (timestamps and dates: read as strings the same way, then cast by Arrow; a batch
+    Arrow cannot parse, such as more than 6 fraction digits, goes the third way), or
+    **converted** in Python (everything else, and every column whose type the mapping chose).
+    """
 
     def __init__(
         self,
@@ -244,28 +246,38 @@ class _TableFile:
         kind: str,
     ) -> None:
         self._pa = pa
-        self._metadata = _METADATA[kind]
+        self._history = kind == "history"
         self._columns = columns
         exact: dict[str, NumericShape | None] = {}
         for column in columns:
             shape = with_int_digits(shapes.get(column.field), column.kinds)
             exact[column.field] = shape if shape is not None and shape.exact else None
-        history = kind == "history"
         fields = [
             pa.field("document_id", pa.string(), nullable=False),
             pa.field("version", pa.int64(), nullable=False),
         ]
-        if history:
+        if self._history:
             fields.append(pa.field("tx_id", pa.string(), nullable=False))
         fields.append(pa.field("tx_time", pa.timestamp("us", tz="UTC")))
-        if history:
+        if self._history:
             fields += [
                 pa.field("deleted", pa.bool_(), nullable=False),
                 pa.field("redacted", pa.bool_(), nullable=False),
             ]
-        fields += [pa.field(c.name, _arrow_type(pa, c, exact[c.field])) for c in columns]
+        self._types = [_arrow_type(pa, c, exact[c.field]) for c in columns]
+        fields += [pa.field(c.name, t) for c, t in zip(columns, self._types, strict=True)]
         self.schema = pa.schema(fields)
         self._converters = [_converter(c, exact[c.field]) for c in columns]
+        self._cast = [_castable(c) for c in columns]
+        read: list[Any] = []
+        for column, arrow_type, convert, cast in zip(
+            columns, self._types, self._converters, self._cast, strict=True
+        ):
+            if convert is None:
+                read.append(pa.field(column.field, arrow_type))
+            elif cast:
+                read.append(pa.field(column.field, pa.string()))
+        self._read = pa.struct(read)
         self.unconverted = 0
 
     def write(self, pq: Any, path: Path, rows: Iterator[StoredRow]) -> int:
@@ -285,38 +297,65 @@ class _TableFile:
         return count
 
     def _batch(self, rows: list[StoredRow]) -> Any:
-        """One record batch: metadata columns, then each field column from the decoded data
-        (one list comprehension per column: the loop that costs)."""
-        arrays: list[list[Any]] = [
-            [r.document_id for r in rows],
-            [r.version for r in rows],
-        ]
-        if "tx_id" in self._metadata:
+        """One record batch of ``rows`` (see the class docstring)."""
+        pa = self._pa
+        utc = pa.timestamp("us", tz="UTC")
+        arrays: list[Any] = [[r.document_id for r in rows], [r.version for r in rows]]
+        if self._history:
             arrays.append([r.tx_id for r in rows])
-        arrays.append([parse_tx_time(r.tx_time) for r in rows])
-        if "tx_id" in self._metadata:
+        arrays.append(self._cast_or(pa.array([r.tx_time for r in rows]), utc, parse_tx_time))
+        if self._history:
             arrays += [[r.deleted for r in rows], [r.redacted for r in rows]]
         loads = json_codec.loads
         datas = [loads(r.data) if r.data is not None else _EMPTY for r in rows]
-        for column, convert in zip(self._columns, self._converters, strict=True):
+        read = pa.array(datas, type=self._read) if self._read.num_fields else None
+        for column, arrow_type, convert, cast in zip(
+            self._columns, self._types, self._converters, self._cast, strict=True
+        ):
             name = column.field
-            if convert is None:  # the recorded kinds guarantee the values' Python type
-                arrays.append([d.get(name) for d in datas])
+            if read is not None and (convert is None or cast):
+                values = read.field(self._read.get_field_index(name))
+                arrays.append(
+                    values if convert is None else self._cast_or(values, arrow_type, convert)
+                )
                 continue
-            values = [None if (v := d.get(name)) is None else convert(v) for d in datas]
-            if _UNCONVERTED in values:
-                self.unconverted += values.count(_UNCONVERTED)
-                values = [None if v is _UNCONVERTED else v for v in values]
-            arrays.append(values)
-        pa = self._pa
+            arrays.append(self._converted([d.get(name) for d in datas], convert))
         return pa.record_batch(
-            [pa.array(v, type=self.schema.field(i).type) for i, v in enumerate(arrays)],
+            [
+                v if isinstance(v, pa.Array) else pa.array(v, type=self.schema.field(i).type)
+                for i, v in enumerate(arrays)
+            ],
             schema=self.schema,
         )
 
+    def _cast_or(self, strings: Any, arrow_type: Any, convert: _Converter | None) -> Any:
+        """``strings`` cast by Arrow, or each converted in Python when Arrow cannot."""
+        try:
+            return strings.cast(arrow_type)
+        except self._pa.ArrowInvalid:
+            return self._converted(strings.to_pylist(), convert)
+
+    def _converted(self, raw: list[Any], convert: _Converter | None) -> list[Any]:
+        if convert is None:
+            return raw
+        values = [None if v is None else convert(v) for v in raw]
+        if _UNCONVERTED in values:
+            self.unconverted += values.count(_UNCONVERTED)
+            values = [None if v is _UNCONVERTED else v for v in values]
+        return values
+
+
+def _castable(column: ViewColumn) -> bool:
+    """Timestamps and dates Arrow can cast from their strings (kinds, not a mapping, chose)."""
+    seen = column.kinds - {IonKind.NULL}
+    if column.mapped or not seen:
+        return False
+    if column.type is ColumnType.TIMESTAMPTZ:
+        return seen <= {IonKind.TIMESTAMP}
+    return column.type is ColumnType.DATE and seen <= {IonKind.DATE}
+
 
 _EMPTY: dict[str, Any] = {}
-_Converter = Callable[[Any], Any]
 _UNCONVERTED = object()
 
 
@@ -337,6 +376,7 @@ def _converter(column: ViewColumn, shape: NumericShape | None) -> _Converter | N
     seen = column.kinds - {IonKind.NULL}
     if (
         as_is is not None
+        and seen
         and not column.mapped
         and seen <= as_is
         and (kind is not ColumnType.NUMERIC or shape is not None)

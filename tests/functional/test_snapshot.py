@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pyarrow.parquet as pq
 import pytest
+from amazon.ion.core import Timestamp, TimestampPrecision
 from psycopg import sql
 
 from consumers.cli import main
@@ -30,6 +31,10 @@ PRICES = [Decimal("235934168.76"), Decimal("0.10"), Decimal("1234567890123456789
 def export(tmp_path: Path) -> Path:
     root = write_views_export(tmp_path / "src")
     extra = [eb.Rev("Price", f"p{i}", 0, {"Price": price}) for i, price in enumerate(PRICES)]
+    nanos = Timestamp(
+        2021, 2, 9, 2, 16, 6, None, None, TimestampPrecision.SECOND, None, Decimal("0.123456789")
+    )
+    extra.append(eb.Rev("Clock", "c1", 0, {"at": nanos}))  # 9 digits: Arrow cannot cast it
     eb.write_export(tmp_path / "src2", [[eb.block(1, extra)]], export_id="9ZkGjpvZQsB2Xw1Pj0C3Fz")
     return root
 
@@ -65,6 +70,8 @@ def check_snapshot(dest: Path) -> None:
     prices = pq.read_table(dest / "Price" / "current.parquet")
     assert str(prices.schema.field("Price").type) == "decimal128(23, 3)"
     assert sum(prices.column("Price").to_pylist()) == sum(PRICES)  # exact
+    [clock] = table(dest / "Clock" / "current.parquet")
+    assert clock["at"] == dt.datetime(2021, 2, 9, 2, 16, 6, 123456, tzinfo=dt.UTC)
     mixed = table(dest / "Mixed" / "current.parquet")
     assert [r["v"] for r in mixed] == ["1", '"one"']  # int and string: the JSON text
     manifest = json.loads((dest / "_manifest.json").read_text(encoding="utf-8"))
@@ -81,7 +88,7 @@ def test_a_sqlite_projection_snapshots_typed_and_exact(
     dest = tmp_path / "snap"
     capsys.readouterr()
     assert main(["snapshot", "--from", f"sqlite:///{db}", "--to", str(dest), "--history"]) == 0
-    assert "snapshot: 4 ledger tables" in capsys.readouterr().out
+    assert "snapshot: 5 ledger tables" in capsys.readouterr().out
     check_snapshot(dest)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
 
