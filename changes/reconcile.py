@@ -24,7 +24,7 @@ Guarantees:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from core.model import BlockAddress, Change, DocKey, wins
@@ -228,9 +228,12 @@ class Comparison:
 
     ``samples`` keeps the first ``sample_size`` differences of each kind (for the summary);
     ``all_differences`` keeps every difference only when asked (``keep_all``, for the report).
+    ``skipped`` counts, per ledger table left out of the comparison (``skip_tables`` of
+    :func:`compare`), the target's documents of that table; those tables have no ``tables`` entry.
     """
 
     tables: dict[str, TableCounts] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
     samples: dict[DifferenceKind, list[Difference]] = field(default_factory=dict)
     all_differences: list[Difference] | None = None
     sample_size: int = 5
@@ -267,26 +270,36 @@ def compare(
     *,
     keep_all: bool = False,
     sample_size: int = 5,
+    skip_tables: Collection[str] = (),
 ) -> Comparison:
     """Compare a target's stored states (streamed, each document once) with ``expected``.
+
+    Documents of the ledger tables in ``skip_tables`` (on either side) are left out: never a
+    difference, only counted per table in :attr:`Comparison.skipped` (target side).
 
     Memory: the set of keys seen, O(documents). A key the target lists twice counts once (the
     first row).
     """
+    skip = frozenset(skip_tables)
     result = Comparison(all_differences=[] if keep_all else None, sample_size=sample_size)
+    result.skipped = dict.fromkeys(sorted(skip), 0)
     for state in expected:
-        result.table(state.key.table).count_expected(state)
+        if state.key.table not in skip:
+            result.table(state.key.table).count_expected(state)
     seen: set[DocKey] = set()
     for state in actual:
         if state.key in seen:
             continue
         seen.add(state.key)
+        if skip and state.key.table in skip:
+            result.skipped[state.key.table] += 1
+            continue
         result.table(state.key.table).count_found(state)
         want = expected.get(state.key)
         kind = classify(want, state, expected.after_export(state.block))
         if kind is not None:
             result.record(Difference(kind, state.key, want, state))
     for key in expected.doc_keys():
-        if key not in seen:
+        if key not in seen and key.table not in skip:
             result.record(Difference(DifferenceKind.MISSING, key, expected.get(key), None))
     return result

@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", type=Path, metavar="FILE", help="write the whole comparison as JSON to FILE"
     )
     _add_format(cp)
+    cp.add_argument(
+        "--skip-dropped",
+        action="store_true",
+        help="leave out the ledger tables the export's own statements end dropped (DROP TABLE)",
+    )
     cp.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
 
     wp = sub.add_parser(

@@ -45,7 +45,13 @@ def run(args: argparse.Namespace, default_target: str) -> int:
         for spec in specs:
             targets.append(spec.open())
         result = reconcile(
-            store, plan, targets, fmt=fmt, keep_all=args.report is not None, progress=progress
+            store,
+            plan,
+            targets,
+            fmt=fmt,
+            keep_all=args.report is not None,
+            progress=progress,
+            skip_dropped=args.skip_dropped,
         )
     if args.report is not None:
         write_report(args.report, result)

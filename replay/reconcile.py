@@ -10,6 +10,12 @@ Guarantees: every document of the export and of each target is counted once per 
 target matches when it has no difference but ``newer`` (ahead of the export, as after a stream
 cut-over); revisions the replay would dead-letter (poison) are not part of the expected state
 and are counted in :attr:`ReconcileResult.revisions_rejected`.
+
+With ``skip_dropped``, the ledger tables the *export's own* table lifecycle ends dropped
+(``DROP TABLE`` with no later ``UNDROP TABLE``, :func:`changes.table_lifecycle.fold` over the
+export's statements) are left out of every target's comparison and named in
+:attr:`ReconcileResult.skipped_tables`: the export is the reference, a target may keep no
+lifecycle at all.
 """
 
 from __future__ import annotations
@@ -29,11 +35,13 @@ from changes.reconcile import (
     TableCounts,
     compare,
 )
+from changes.table_lifecycle import INACTIVE, LedgerTable, fold
 from exports.object_blocks import iter_object_blocks
 from exports.plan import ExportPlan
 from exports.store import ExportStore
 from projections.base import Projection
 from replay.progress import Progress
+from replay.table_lifecycle import LifecycleQueue
 from runtime import interrupts
 from schemas.journal_export import ExportFormat
 
@@ -63,6 +71,11 @@ class ReconcileResult:
     export_ends: dict[str, int] = field(default_factory=dict)
     targets: list[TargetComparison] = field(default_factory=list)
     elapsed_s: float = 0.0
+    skip_dropped: bool = False
+    skipped_tables: dict[str, LedgerTable] = field(default_factory=dict)
+    """With ``skip_dropped``: the tables the export ends dropped, by name (left out)."""
+    skipped_documents: dict[str, int] = field(default_factory=dict)
+    """The export's documents of each skipped table."""
 
     @property
     def matches(self) -> bool:
@@ -74,6 +87,8 @@ class ReconcileResult:
         out: list[str] = []
         for target in self.targets:
             out += _target_lines(target)
+        if self.skip_dropped:
+            out.append(self._skipped_line())
         differing = sum(not t.comparison.matches for t in self.targets)
         verdict = "OK" if not differing else f"{differing} of {len(self.targets)} targets differ"
         out.append(
@@ -81,6 +96,16 @@ class ReconcileResult:
             f"in {self.objects} objects, {self.elapsed_s:.1f}s"
         )
         return out
+
+    def _skipped_line(self) -> str:
+        if not self.skipped_tables:
+            return "skipped: no table is dropped in the export (--skip-dropped left out nothing)"
+        names = ", ".join(
+            f"{shown(name)} ({self.skipped_documents.get(name, 0)} documents)"
+            for name in sorted(self.skipped_tables)
+        )
+        n = len(self.skipped_tables)
+        return f"skipped {n} tables dropped in the export (DROP TABLE), not compared: {names}"
 
     def report(self) -> dict[str, Any]:
         """Everything, as JSON-ready values (for ``--report``)."""
@@ -96,6 +121,17 @@ class ReconcileResult:
                     {"strand": s, "sequence_no": n} for s, n in self.export_ends.items()
                 ],
             },
+            "skip_dropped": self.skip_dropped,
+            "skipped_tables": [
+                {
+                    "table": name,
+                    "table_id": table.table_id,
+                    "dropped_tx_id": table.last_tx_id,
+                    "dropped_tx_time": table.last_tx_time,
+                    "documents": self.skipped_documents.get(name, 0),
+                }
+                for name, table in sorted(self.skipped_tables.items())
+            ],
             "targets": [
                 {
                     "position": t.position,
@@ -104,6 +140,10 @@ class ReconcileResult:
                     "tables": [
                         {"table": name, **_counts(counts)}
                         for name, counts in sorted(t.comparison.tables.items())
+                    ],
+                    "skipped_tables": [
+                        {"table": name, "documents": n}
+                        for name, n in sorted(t.comparison.skipped.items())
                     ],
                     "differences": [_difference(d) for d in t.comparison.all_differences or []],
                 }
@@ -118,9 +158,12 @@ def expected_state(
     fmt: ExportFormat | None = None,
     progress: Progress | None = None,
     result: ReconcileResult | None = None,
+    *,
+    lifecycle: LifecycleQueue | None = None,
 ) -> ExpectedState:
     """Fold every change of ``plan``'s objects into an :class:`ExpectedState` (counted into
-    ``result`` when given)."""
+    ``result`` when given); every block's table lifecycle is queued into ``lifecycle`` when
+    given."""
     state = ExpectedState()
     counts = result if result is not None else ReconcileResult()
     for obj in plan.objects:
@@ -128,6 +171,8 @@ def expected_state(
             interrupts.check()  # amazon-ion's C extension may have swallowed a Ctrl-C
             counts.blocks += 1
             state.note_block(block.address)
+            if lifecycle is not None:
+                lifecycle.read(block)
             found = block_changes(block)
             state.add_all(found.changes)
             read = (
@@ -156,20 +201,35 @@ def reconcile(
     fmt: ExportFormat | None = None,
     keep_all: bool = False,
     progress: Progress | None = None,
+    skip_dropped: bool = False,
 ) -> ReconcileResult:
     """Read the export once, then compare every target with it (see the module docstring)."""
     started = time.monotonic()
-    result = ReconcileResult()
+    result = ReconcileResult(skip_dropped=skip_dropped)
+    lifecycle = LifecycleQueue() if skip_dropped else None
     try:
-        expected = expected_state(store, plan, fmt, progress, result)
+        expected = expected_state(store, plan, fmt, progress, result, lifecycle=lifecycle)
     finally:
         if progress is not None:
             progress.finish()
     result.documents = len(expected)
     result.export_ends = expected.ends
+    if lifecycle is not None:
+        tables = fold(lifecycle.pending.events, lifecycle.pending.identities)
+        result.skipped_tables = {n: t for n, t in tables.items() if t.status == INACTIVE}
+        result.skipped_documents = dict.fromkeys(result.skipped_tables, 0)
+        for key in expected.doc_keys():
+            if key.table in result.skipped_documents:
+                result.skipped_documents[key.table] += 1
     for position, target in enumerate(targets, start=1):
         states = _checked(target.iter_current_state())
-        comparison = compare(expected, states, keep_all=keep_all, sample_size=SAMPLE_IDS)
+        comparison = compare(
+            expected,
+            states,
+            keep_all=keep_all,
+            sample_size=SAMPLE_IDS,
+            skip_tables=result.skipped_tables,
+        )
         result.targets.append(TargetComparison(position, target.name, comparison))
     result.elapsed_s = time.monotonic() - started
     return result
@@ -262,6 +322,9 @@ def _target_lines(target: TargetComparison) -> list[str]:
     out += [
         "  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows
     ]
+    if c.skipped:
+        held = ", ".join(f"{shown(name)} ({n} documents)" for name, n in sorted(c.skipped.items()))
+        out.append(f"  skipped (dropped in the export): {held}")
     for kind in DifferenceKind:
         sample = c.samples.get(kind, [])
         if not sample:

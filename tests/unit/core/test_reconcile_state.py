@@ -118,3 +118,28 @@ def test_block_of_accepts_only_a_stored_address() -> None:
     assert block_of(None, 3) is None
     assert block_of("s", True) is None
     assert block_of("s", "3") is None
+
+
+def test_compare_leaves_out_skipped_tables_on_both_sides() -> None:
+    changes = [make_change(f"d{i}", 1, seq=i) for i in range(3)]
+    changes += [make_change(f"g{i}", 1, table="Gone", seq=10 + i) for i in range(3)]
+    expected = ExpectedState()
+    expected.add_all(changes)
+    states = {s.key.doc_id: s for s in expected}
+    actual = [
+        states["d0"],
+        states["d1"],
+        states["d2"],
+        replace(states["g0"], revision_hash="other"),  # would be wrong_hash
+        replace(states["g1"], version=0),  # would be stale
+        DocState(DocKey("Gone", "new"), 0, False, False, "h", None),  # would be extra
+        # g2 missing
+    ]
+    plain = compare(expected, actual)
+    assert not plain.matches and plain.skipped == {}
+    assert plain.tables["Gone"].mismatches == 4
+    skipping = compare(expected, actual, keep_all=True, skip_tables={"Gone", "Never"})
+    assert skipping.matches
+    assert set(skipping.tables) == {"Person"}
+    assert skipping.skipped == {"Gone": 3, "Never": 0}
+    assert skipping.all_differences == []
