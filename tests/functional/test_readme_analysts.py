@@ -4,7 +4,6 @@ that engine, every statement answering rows."""
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -46,17 +45,13 @@ def test_the_sqlite_examples_run(demo: Path) -> None:
             assert conn.execute(statement).fetchall(), statement
 
 
-def test_the_duckdb_examples_run_on_a_snapshot(
-    demo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_duckdb_examples_run_on_a_snapshot(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(demo)  # the README's paths are relative to where the demo was made
     args = ["snapshot", "--from", "sqlite:///demo.db", "--to", "demo-snapshot", "--history"]
     assert main(args) == 0
     conn = duckdb.connect()
     for statement in blocks("duckdb"):
-        rows = conn.execute(statement).fetchall()
-        assert rows, statement
-        assert os.path.isdir("demo-snapshot")
+        assert conn.execute(statement).fetchall(), statement
 
 
 @pytest.fixture
