@@ -53,7 +53,7 @@ from projections.base import ApplyReport, Failure, StoredRow
 from projections.postgres_connect_errors import connect_error
 from projections.postgres_rows import Unstorable, copy_line, encode_lines, unstorable_reason
 from projections.postgres_sql import SCHEMA_LOCK_KEY, Statements
-from projections.recorded_kinds import KindTriple, new_kinds
+from projections.recorded_kinds import KindRecord
 from projections.view_plan import ViewsPlan
 from schemas.view_mapping import ViewMapping
 
@@ -117,7 +117,7 @@ class PostgresProjection:
         self._lifecycle = postgres_lifecycle.LifecycleStatements(schema)
         self._views = postgres_views.ViewStatements(schema)
         self._view_schema = postgres_views.view_schema_for(schema, view_schema)
-        self._kinds: set[KindTriple] = set()
+        self._kinds = KindRecord()
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._closed = False
         self._copy_stage = b""
@@ -348,7 +348,7 @@ class PostgresProjection:
                 for statement in self._views.ddl:
                     conn.execute(statement)
             conn.execute(self._sql.create_stage)
-            self._kinds = postgres_views.known_kinds(conn, self._views)
+            self._kinds = KindRecord(postgres_views.known_kinds(conn, self._views))
         except psycopg.Error as exc:
             conn.close()
             raise _retryable(exc, "creating tables") from exc
@@ -388,12 +388,12 @@ class PostgresProjection:
                     counts = [a + b for a, b in zip(counts, _counts(cur), strict=True)]
                 if found:
                     raise _RejectedError
-                kinds = new_kinds((change for change, _, _ in rows), self._kinds)
-                if kinds:
-                    postgres_views.record_kinds(cur, self._views, kinds)
+                pending = self._kinds.pending(change for change, _, _ in rows)
+                if pending.triples:
+                    postgres_views.record_kinds(cur, self._views, pending.triples)
         except _RejectedError:
             return found
-        self._kinds.update(kinds)
+        self._kinds.commit(pending)
         applied, tombstones, redactions, history, history_redactions = counts
         report.applied = applied
         report.stale = sum(1 for _, for_current, _ in rows if for_current) - applied

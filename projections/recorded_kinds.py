@@ -108,24 +108,71 @@ def new_kinds(
     ``failed`` holds the ``id()`` of changes that are not stored (their names may not even be
     storable): they are left out.
     """
-    new: dict[KindTriple, None] = {}
-    for change in changes:
-        kinds = change.field_kinds
-        if not kinds or (failed and id(change) in failed):
-            continue
-        table = change.key.table
-        data = change.data
-        for name, kind in kinds:
-            triple = (table, name, kind.value)
-            if triple not in known:
-                new[triple] = None
-            if kind in _SHAPED and isinstance(data, dict):
-                marks = shape_marks(data.get(name))
-                for mark in marks or ():
-                    shaped = (table, name, mark)
-                    if shaped not in known:
-                        new[shaped] = None
-    return list(new)
+    record = KindRecord(known)
+    return record.pending(changes, failed=failed).triples
+
+
+@dataclass(frozen=True, slots=True)
+class PendingKinds:
+    """What one batch adds: the triples to write, and the signatures they complete (to be
+    remembered with :meth:`KindRecord.commit` only once the triples are stored)."""
+
+    triples: list[KindTriple]
+    signatures: dict[tuple[str, tuple[tuple[str, IonKind], ...]], tuple[str, ...]]
+
+
+class KindRecord:
+    """The triples a projection has recorded, and a cache that makes the common case cheap.
+
+    Most revisions of a ledger table have the same fields with the same kinds as one seen
+    before: their ``(table, field_kinds)`` *signature* is remembered once every triple of it is
+    recorded, and such a revision then costs one set lookup (plus the shape marks of its
+    decimal and big-integer fields, which depend on the values). Not thread-safe.
+    """
+
+    def __init__(self, known: Iterable[KindTriple] = ()) -> None:
+        """Start from the triples already recorded."""
+        self.known: set[KindTriple] = {(t, f, str(k)) for t, f, k in known}
+        self._covered: dict[tuple[str, tuple[tuple[str, IonKind], ...]], tuple[str, ...]] = {}
+
+    def pending(self, changes: Iterable[Change], *, failed: Collection[int] = ()) -> PendingKinds:
+        """The triples of ``changes`` not recorded yet, each once, in first-seen order
+        (``failed``: ``id()`` of changes not stored, left out)."""
+        new: dict[KindTriple, None] = {}
+        signatures: dict[tuple[str, tuple[tuple[str, IonKind], ...]], tuple[str, ...]] = {}
+        known, covered = self.known, self._covered
+        for change in changes:
+            kinds = change.field_kinds
+            if not kinds or (failed and id(change) in failed):
+                continue
+            table = change.key.table
+            signature = (table, kinds)
+            shaped = covered.get(signature)
+            if shaped is None:
+                shaped = signatures.get(signature)
+            if shaped is None:
+                names = []
+                for name, kind in kinds:
+                    triple = (table, name, str(kind))
+                    if triple not in known:
+                        new[triple] = None
+                    if kind in _SHAPED:
+                        names.append(name)
+                shaped = tuple(names)
+                signatures[signature] = shaped
+            if shaped and isinstance(change.data, dict):
+                data = change.data
+                for name in shaped:
+                    for mark in shape_marks(data.get(name)) or ():
+                        triple = (table, name, mark)
+                        if triple not in known:
+                            new[triple] = None
+        return PendingKinds(list(new), signatures)
+
+    def commit(self, pending: PendingKinds) -> None:
+        """Remember ``pending`` as recorded (call after its transaction committed)."""
+        self.known.update(pending.triples)
+        self._covered.update(pending.signatures)
 
 
 def kinds_of(triples: Iterable[KindTriple]) -> dict[str, dict[str, frozenset[IonKind]]]:

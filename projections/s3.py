@@ -49,7 +49,6 @@ Guarantees (S3 has no "write if greater" so both are compare-and-swap loops on t
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -84,7 +83,7 @@ from projections.aws_errors import (
     http_status,
 )
 from projections.base import ApplyReport, Failure
-from projections.recorded_kinds import KindTriple, kinds_of, new_kinds, numeric_shapes
+from projections.recorded_kinds import KindRecord, KindTriple, kinds_of, numeric_shapes
 from projections.s3_keys import parse_object_key
 from projections.s3_target import S3Target
 from projections.s3_target import parse as parse_target
@@ -196,8 +195,7 @@ class S3Projection:
         self._retry = retry or aws_retry()
         self._rounds = max_cas_rounds
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3")
-        self._kinds_recorded: set[tuple[str, str, str]] = set()
-        self._kinds_lock = threading.Lock()
+        self._kinds_recorded = KindRecord()
 
     @property
     def name(self) -> str:
@@ -260,15 +258,15 @@ class S3Projection:
         """
         failed = {(f.change.key, f.change.version) for f in report.failures}
         stored = (c for c in changes if (c.key, c.version) not in failed)
-        new = new_kinds(stored, self._kinds_recorded)
-        if not new:
-            return
-        try:
-            for _ in self._pool.map(self._write_kind, new):
-                pass
-        except CdcError as exc:
-            msg = f"s3://{self._bucket}: recording the field types of the batch failed: {exc}"
-            raise RetryableError(msg) from exc
+        pending = self._kinds_recorded.pending(stored)
+        if pending.triples:
+            try:
+                for _ in self._pool.map(self._write_kind, pending.triples):
+                    pass
+            except CdcError as exc:
+                msg = f"s3://{self._bucket}: recording the field types of the batch failed: {exc}"
+                raise RetryableError(msg) from exc
+        self._kinds_recorded.commit(pending)  # only once every record is written
 
     def _write_kind(self, triple: tuple[str, str, str]) -> None:
         key = s3_keys.field_type_key(self._prefix, *triple)
@@ -282,8 +280,6 @@ class S3Projection:
                 ContentType="application/json",
             )
         )
-        with self._kinds_lock:
-            self._kinds_recorded.add(triple)
 
     def field_types(self) -> dict[str, dict[str, frozenset[IonKind]]]:
         """ledger table -> field -> the Ion kinds recorded, from a listing of

@@ -47,7 +47,7 @@ from core.model import BlockAddress, Change, ChangeKind, DocKey
 from core.tx_time import utc_text
 from projections import sqlite_lifecycle, sqlite_migrations, sqlite_target, sqlite_views
 from projections.base import ApplyReport, Failure, StoredRow
-from projections.recorded_kinds import new_kinds
+from projections.recorded_kinds import KindRecord
 from projections.view_plan import ViewsPlan
 from schemas.view_mapping import ViewMapping
 
@@ -172,7 +172,7 @@ class SQLiteProjection:
             sqlite_migrations.upgrade(self._db, self._rollback_after)
             self._db.executescript(sqlite_lifecycle.SCHEMA)
             self._db.executescript(sqlite_views.SCHEMA)
-            self._kinds: set[tuple[str, str, str]] = sqlite_views.known_kinds(self._db)
+            self._kinds = KindRecord(sqlite_views.known_kinds(self._db))
             self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
             self._checkpoint_pages = 0
             self._fit_checkpoint()
@@ -208,7 +208,8 @@ class SQLiteProjection:
             1 for f in report.failures if batch.latest.get(f.change.key) is not f.change
         )
         failed = {id(f.change) for f in report.failures}
-        kinds = new_kinds(batch.revisions.values(), self._kinds, failed=failed)
+        pending = self._kinds.pending(batch.revisions.values(), failed=failed)
+        kinds = pending.triples
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -236,7 +237,7 @@ class SQLiteProjection:
             except BaseException as exc:
                 self._rollback_after(exc)
                 raise
-            self._kinds.update(kinds)
+            self._kinds.commit(pending)
             self._fit_checkpoint()
         except sqlite3.OperationalError as exc:
             raise self._write_error(exc, "writing a batch") from exc
