@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from core.errors import InvalidRecordError, PoisonError
 from core.ion_kinds import FieldKinds
 from core.model import BlockAddress, Change, ChangeKind, DocKey, ExportOrigin, Origin, StreamOrigin
-from schemas.ion_values import field_kinds, to_plain
+from schemas.ion_values import plain_with_kinds
 from schemas.journal import JournalBlock, JournalRevision, RejectedRevision
 from schemas.qldb_stream import RevisionDetailsRecord
 
@@ -54,8 +54,7 @@ def to_change(
         raise InvalidRecordError(msg)
     if revision.data is not None:
         kind = ChangeKind.INSERT if meta.version == 0 else ChangeKind.UPDATE
-        data = to_plain(revision.data)
-        kinds = field_kinds(revision.data)
+        data, kinds = plain_with_kinds(revision.data)
     elif revision.data_hash is not None:
         kind, data, kinds = ChangeKind.REDACTION, None, ()
     else:
@@ -127,9 +126,8 @@ def block_changes(
         kinds: FieldKinds = ()
         if data is not None:
             kind = ChangeKind.INSERT if meta.version == 0 else ChangeKind.UPDATE
-            kinds = field_kinds(data)
             try:
-                data = to_plain(data)
+                data, kinds = plain_with_kinds(data)
             except PoisonError as exc:
                 at = f"block {block_address.strand_id}/{block_address.sequence_no}"
                 reason = f"{at}: document {meta.doc_id} v{meta.version}: {exc}"

@@ -308,6 +308,13 @@ _KIND_OF_ION_TYPE: dict[IonType, IonKind] = {
     IonType.SEXP: IonKind.SEXP,
 }
 _MIN_INT64 = -MAX_INT64 - 1
+_INT, _INT_BIG, _TIMESTAMP_KIND = IonKind.INT, IonKind.INT_BIG, IonKind.TIMESTAMP
+_KIND_OF_PRECISION = {
+    TimestampPrecision.YEAR: IonKind.TIMESTAMP_COARSE,
+    TimestampPrecision.MONTH: IonKind.TIMESTAMP_COARSE,
+    TimestampPrecision.DAY: IonKind.DATE,
+}
+"""Timestamps of these precisions; minute and finer (and none) are ``TIMESTAMP``."""
 
 
 def field_kinds(value: Any) -> FieldKinds:
@@ -326,8 +333,13 @@ def field_kinds(value: Any) -> FieldKinds:
     of_type = _KIND_OF_TYPE
     for key, item in value.items():
         kind = of_type.get(type(item))
-        if kind is None:
-            kind = _kind(item)
+        if kind is None:  # the common others inline (replay hot path), the rest in _kind
+            if type(item) is int:
+                kind = _INT if _MIN_INT64 <= item <= MAX_INT64 else _INT_BIG
+            elif type(item) is Timestamp:
+                kind = _KIND_OF_PRECISION.get(item.precision, _TIMESTAMP_KIND)
+            else:
+                kind = _kind(item)
         name = key
         if type(name) is not str:
             try:
@@ -336,6 +348,35 @@ def field_kinds(value: Any) -> FieldKinds:
                 continue
         kinds.append((name, kind))
     return tuple(kinds)
+
+
+def plain_with_kinds(value: Any) -> tuple[Any, FieldKinds]:
+    """``(to_plain(value), field_kinds(value))`` in one pass over a document's top-level
+    fields (the replay's hot path); the same result, the same errors.
+
+    Raises:
+        DecodeError: as :func:`to_plain`.
+    """
+    if type(value) is not dict:
+        return to_plain(value), field_kinds(value)
+    plain: dict[Any, Any] = {}
+    kinds: list[tuple[str, IonKind]] = []
+    of_type, scalars, inner = _KIND_OF_TYPE, _PLAIN_SCALARS, MAX_NESTING - 1
+    for key, item in value.items():
+        if type(key) is not str:
+            return to_plain(value), field_kinds(value)  # symbol field names: the slow path
+        item_type = type(item)
+        kind = of_type.get(item_type)
+        if kind is None:
+            if item_type is int:
+                kind = _INT if _MIN_INT64 <= item <= MAX_INT64 else _INT_BIG
+            elif item_type is Timestamp:
+                kind = _KIND_OF_PRECISION.get(item.precision, _TIMESTAMP_KIND)
+            else:
+                kind = _kind(item)
+        plain[key] = item if item_type in scalars else to_plain(item, inner)
+        kinds.append((key, kind))
+    return plain, tuple(kinds)
 
 
 def _kind(value: Any) -> IonKind:

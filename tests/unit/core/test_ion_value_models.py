@@ -163,3 +163,14 @@ def test_nesting_beyond_the_limit_is_a_decode_error_in_both_models(
 def test_a_symbol_with_unknown_text_is_a_decode_error() -> None:
     with pytest.raises(DecodeError, match="unknown text"):
         ion_values.to_plain(ion_values.loads("{a: $0}"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_names, _nodes()), max_size=6), st.booleans(), st.booleans())
+def test_plain_with_kinds_is_to_plain_and_field_kinds_in_one_pass(
+    fields: list[tuple[str, Node]], exact: bool, annotate: bool
+) -> None:
+    value = ion_values.loads(render(("struct", fields, ()), annotate=annotate), exact=exact)
+    plain, kinds = ion_values.plain_with_kinds(value)
+    assert json_codec.dumps(plain) == json_codec.dumps(ion_values.to_plain(value))
+    assert kinds == ion_values.field_kinds(value)
