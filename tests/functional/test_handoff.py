@@ -381,15 +381,22 @@ def test_stream_first_then_late_export_backfill_converges(
     reports = replay(export(cutover, tmp_path / "export").root, targets, capsys)
 
     # new history rows: every revision before the stream's start, plus the export's redacted
-    # copies of overlap revisions, which supersede the unredacted ones the stream delivered
+    # copies of overlap revisions, which supersede the unredacted ones the stream delivered,
+    # except those whose redaction the stream itself announced (BLOCK_SUMMARY.redactionInfo)
     ledger = cutover.ledger
     overlap_redactions = [
         key
         for key, at in ledger.redacted_by.items()
         if at <= cutover.last_exported and ledger.committed_in[key] >= cutover.first_streamed
     ]
+    announced = [k for k in overlap_redactions if ledger.redacted_by[k] >= cutover.first_streamed]
     assert overlap_redactions
-    new_rows = user_revisions(cutover, 0, cutover.first_streamed - 1) + len(overlap_redactions)
+    assert announced
+    new_rows = (
+        user_revisions(cutover, 0, cutover.first_streamed - 1)
+        + len(overlap_redactions)
+        - len(announced)
+    )
     assert reports["sqlite"][3] == new_rows
     assert reports["postgresql"][3] == new_rows
     want = expected_documents()
@@ -452,7 +459,7 @@ def test_sequence_number_filter_of_the_migration_sample_is_unnecessary(
     assert sqlite_documents(unfiltered.sqlite) == expected_documents()
 
 
-def test_a_later_full_export_applies_redactions_the_live_stream_only_announced(
+def test_a_later_full_export_finds_the_stream_redactions_already_applied(
     cutover: Cutover,
     queue: Queue,
     tmp_path: Path,
@@ -471,16 +478,14 @@ def test_a_later_full_export_applies_redactions_the_live_stream_only_announced(
 
     applied, _, _, history_rows = reports["sqlite"]
     assert applied == 0  # only superseded revisions are redacted: current state unchanged
-    assert history_rows == len(cutover.stream_only_redactions) > 0
+    # the stream applied every redaction it announced (BLOCK_SUMMARY.redactionInfo): the late
+    # export's redacted copies find them redacted already, with the revisions' own metadata
+    assert cutover.stream_only_redactions
+    assert history_rows == 0
     assert sqlite_documents(targets.sqlite) == expected_documents()
     assert_history(sqlite_revisions(targets.sqlite), cutover, including_stream_only=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the stream path ignores BLOCK_SUMMARY.redactionInfo: a redaction committed after "
-    "the cut-over stays unapplied in history until a later export is replayed (docs/handoff.md)",
-)
 def test_the_stream_alone_applies_redactions_committed_after_the_cutover(
     cutover: Cutover,
     queue: Queue,
@@ -492,3 +497,9 @@ def test_the_stream_alone_applies_redactions_committed_after_the_cutover(
     replay(export(cutover, tmp_path / "export").root, targets, capsys)
     stream(cutover, queue, targets, monkeypatch, seed=37)
     assert_history(sqlite_revisions(targets.sqlite), cutover, including_stream_only=True)
+    # every revision keeps its own metadata, also those the stream only announced as redacted
+    with sqlite3.connect(targets.sqlite) as db:
+        assert (
+            db.execute("SELECT count(*) FROM revisions WHERE revision_hash = ''").fetchone()[0] == 0
+        )
+    assert sqlite_documents(targets.sqlite) == expected_documents()
