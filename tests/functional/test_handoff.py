@@ -493,10 +493,13 @@ def test_the_stream_alone_applies_redactions_committed_after_the_cutover(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    targets = make_targets(tmp_path, postgres=False)
+    targets = make_targets(tmp_path, postgres=True, dynamodb=True)
     replay(export(cutover, tmp_path / "export").root, targets, capsys)
     stream(cutover, queue, targets, monkeypatch, seed=37)
     assert_history(sqlite_revisions(targets.sqlite), cutover, including_stream_only=True)
+    assert_history(postgres_revisions(targets), cutover, including_stream_only=True)
+    assert postgres_documents(targets) == expected_documents()
+    assert dynamodb_documents(targets) == expected_documents()
     # every revision keeps its own metadata, also those the stream only announced as redacted
     with sqlite3.connect(targets.sqlite) as db:
         assert (
