@@ -175,12 +175,19 @@ class Change:
 
     def replaces_in_history(self, seen: Change | None) -> bool:
         """Whether this copy of a revision changes ``seen``, the stored copy of the same
-        (key, version): when there is none, when this one is redacted and ``seen`` is not, or
-        when ``seen`` is a redaction notice and this copy brings the revision's metadata."""
+        (key, version): when there is none, when this one is redacted and ``seen`` is not, when
+        ``seen`` is a redaction notice and this copy brings the revision's metadata, or when
+        both are redacted and only this one has the ``dataHash``."""
         return (
             seen is None
             or (self.is_redacted and not seen.is_redacted)
             or (seen.is_redaction_notice and not self.is_redaction_notice)
+            or (
+                self.is_redacted
+                and self.data_hash is not None
+                and seen.is_redacted
+                and seen.data_hash is None
+            )
         )
 
     def history_copy(self, seen: Change | None) -> Change | None:
@@ -190,7 +197,8 @@ class Change:
         The stored copy is the merge of every copy: redacted (no data) as soon as one copy is,
         with the revision's own metadata as soon as one copy has it (a redaction notice keeps
         the metadata already stored; the unredacted copy arriving after a notice brings its
-        metadata but not its data). The merge is commutative and idempotent, so any order and
+        metadata but not its data) and with the ``dataHash`` as soon as a redacted copy with
+        one (an export's) arrives. The merge is commutative and idempotent, so any order and
         duplication of the copies gives the same row.
         """
         if not self.replaces_in_history(seen):

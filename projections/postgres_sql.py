@@ -119,7 +119,8 @@ class Statements:
             "  ORDER BY ledger_table, document_id, version"
             # The merge of a revision's copies (Change.history_copy): a redaction wins over the
             # unredacted copy; a stream redaction notice (revision_hash '') takes the revision's
-            # metadata from any other copy, whichever arrives first.
+            # metadata from any other copy, whichever arrives first; an export's redacted copy
+            # adds the dataHash a notice lacks.
             "  ON CONFLICT (ledger_table, document_id, version) DO UPDATE SET"
             "   deleted = CASE WHEN r.redacted THEN r.deleted ELSE EXCLUDED.deleted END,"
             "   redacted = true, data = NULL, data_exact = NULL,"
@@ -127,6 +128,8 @@ class Statements:
             f"  {_FROM_COPY}"
             "  WHERE (EXCLUDED.redacted AND NOT r.redacted)"
             "   OR (r.redacted AND r.revision_hash = '' AND EXCLUDED.revision_hash <> '')"
+            "   OR (EXCLUDED.redacted AND EXCLUDED.data_hash IS NOT NULL"
+            "       AND r.redacted AND r.data_hash IS NULL)"
             "  RETURNING r.ledger_table, r.document_id, r.version)"
             " SELECT (SELECT count(*) FROM current_rows),"
             "  (SELECT count(*) FROM current_rows WHERE deleted),"

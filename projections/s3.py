@@ -25,7 +25,9 @@ Guarantees (S3 has no "write if greater" so both are compare-and-swap loops on t
   it with the redacted body using ``If-Match: <etag read>``; an unredacted copy never overwrites
   a redacted one. The object is the merge of the revision's copies (``Change.history_copy``):
   a stream redaction notice redacts the stored copy keeping its metadata (read with
-  ``If-Match``), and a copy with metadata arriving after a notice fills it in.
+  ``If-Match``), a copy with metadata arriving after a notice fills it in, and an export's
+  redacted copy adds the ``dataHash`` a notice lacks (metadata ``datahash: false`` marks
+  redacted objects without one).
 * The current object is replaced only by a change that supersedes it (``Change.supersedes``):
   ``HEAD`` -> compare -> ``PutObject`` with ``If-Match: <etag>`` (``If-None-Match: *`` when
   absent). A 412 means another writer got in between: re-read and compare again, at most
@@ -126,6 +128,8 @@ class StoredState:
     redacted: bool
     notice: bool = False
     """A stream redaction notice (``Change.is_redaction_notice``): no metadata of its own."""
+    lacks_data_hash: bool = False
+    """Redacted without a ``dataHash`` (a notice, or a notice merged with the unredacted copy)."""
 
 
 def wins_over(change: Change, stored: StoredState) -> bool:
@@ -442,7 +446,10 @@ class S3Projection:
                 if self._put(key, change, body, etag=None):
                     return 1
                 continue
-            if not stored.notice and (stored.redacted or not change.is_redacted):
+            adds_hash = (
+                stored.lacks_data_hash and change.is_redacted and change.data_hash is not None
+            )
+            if not (stored.notice or adds_hash) and (stored.redacted or not change.is_redacted):
                 return 0
             if stored.notice and change.is_redaction_notice:
                 return 0
@@ -514,6 +521,11 @@ class S3Projection:
                     "deleted": _flag(change.is_tombstone),
                     "redacted": _flag(change.is_redacted),
                     **({"notice": "true"} if change.is_redaction_notice else {}),
+                    **(
+                        {"datahash": "false"}
+                        if change.is_redacted and change.data_hash is None
+                        else {}
+                    ),
                 },
                 **condition,
             )
@@ -537,6 +549,7 @@ class S3Projection:
                 version=int(metadata["version"]),
                 redacted=metadata.get("redacted") == "true",
                 notice=metadata.get("notice") == "true",
+                lacks_data_hash=metadata.get("datahash") == "false",
             )
         # Written by something else without our metadata: read the body instead.
         try:
@@ -553,6 +566,7 @@ class S3Projection:
                 version=int(parsed["version"]),
                 redacted=parsed["redacted"] is True,
                 notice=parsed["redacted"] is True and parsed.get("revisionHash") == "",
+                lacks_data_hash=parsed["redacted"] is True and parsed.get("dataHash") is None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             msg = f"s3://{self._bucket}/{key} is not a projection object; move it away"

@@ -108,8 +108,9 @@ WHERE excluded.version > documents.version
    OR (excluded.version = documents.version AND excluded.redacted = 1 AND documents.redacted = 0)
 """
 # History: each revision once, the merge of its copies (Change.history_copy): a redaction always
-# wins over the unredacted copy, and a stream redaction notice (revision_hash '', no metadata of
-# the revision) takes the revision's metadata from any other copy, in either order.
+# wins over the unredacted copy, a stream redaction notice (revision_hash '', no metadata of
+# the revision) takes the revision's metadata from any other copy, in either order, and the
+# dataHash of a redacted copy that has one (an export's) is kept.
 _FROM_COPY = ", ".join(
     f"{c} = CASE WHEN revisions.revision_hash = '' THEN excluded.{c} ELSE revisions.{c} END"
     for c in ("tx_id", "tx_time", "tx_time_utc", "revision_hash")
@@ -121,6 +122,8 @@ SET data = NULL, redacted = 1, data_hash = COALESCE(excluded.data_hash, revision
     {_FROM_COPY}
 WHERE (excluded.redacted = 1 AND revisions.redacted = 0)
    OR (revisions.redacted = 1 AND revisions.revision_hash = '' AND excluded.revision_hash <> '')
+   OR (excluded.redacted = 1 AND excluded.data_hash IS NOT NULL
+       AND revisions.redacted = 1 AND revisions.data_hash IS NULL)
 """
 
 WAL_CHECKPOINT_BYTES = (16 * 1024 * 1024, 200_000_000)

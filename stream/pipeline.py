@@ -257,7 +257,8 @@ def _redaction_changes(
                     f"redaction of document {entry.document_id} v{entry.version} in table id "
                     f"{entry.table_id}: no revision of this batch and no table lifecycle a "
                     "target recorded names that table; apply it by replaying an export taken "
-                    "after the redaction, or redrive this record once a target knows the table"
+                    "after the redaction, or put this record back on the stream once a target "
+                    "knows the table"
                 )
                 raise UnresolvedTableError(msg)
             change = redaction_notice(

@@ -63,6 +63,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
                 tx_id=body["txId"],
                 tx_time=body["txTime"],
                 revision_hash=body["revisionHash"],
+                data_hash=body["dataHash"],
             )
         return out
 

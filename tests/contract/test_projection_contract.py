@@ -201,6 +201,20 @@ def test_redaction_notice_then_export_redaction_takes_the_data_hash(harness: Har
     assert_converged(harness, [v0, v1, notice, red0])
 
 
+def test_notice_then_original_then_export_redaction_keeps_every_part(harness: Harness) -> None:
+    v0, v1 = history("a", 2)
+    notice = make_notice("a", 0)
+    red0 = make_change("a", 0, kind=ChangeKind.REDACTION)
+    reference = apply_in_batches(harness, [notice, v1], 2)
+    apply_checked(harness, reference, [v0])
+    report = apply_checked(harness, reference, [red0])
+    if harness.read_history is not None:
+        assert (report.history_written, report.history_redactions) == (1, 1)
+        row = harness.read_history()[(DocKey("Person", "a"), 0)]
+        assert (row.revision_hash, row.data_hash) == (v0.revision_hash, red0.data_hash)
+    assert_converged(harness, [v0, v1, notice, red0])
+
+
 def test_ion_type_fidelity(harness: Harness) -> None:
     data = {
         "price": Decimal("1.50"),

@@ -381,22 +381,18 @@ def test_stream_first_then_late_export_backfill_converges(
     reports = replay(export(cutover, tmp_path / "export").root, targets, capsys)
 
     # new history rows: every revision before the stream's start, plus the export's redacted
-    # copies of overlap revisions, which supersede the unredacted ones the stream delivered,
-    # except those whose redaction the stream itself announced (BLOCK_SUMMARY.redactionInfo)
+    # copies of overlap revisions, which supersede the unredacted ones the stream delivered or,
+    # for those whose redaction the stream announced itself (BLOCK_SUMMARY.redactionInfo), add
+    # the dataHash that redactionInfo does not carry
     ledger = cutover.ledger
     overlap_redactions = [
         key
         for key, at in ledger.redacted_by.items()
         if at <= cutover.last_exported and ledger.committed_in[key] >= cutover.first_streamed
     ]
-    announced = [k for k in overlap_redactions if ledger.redacted_by[k] >= cutover.first_streamed]
     assert overlap_redactions
-    assert announced
-    new_rows = (
-        user_revisions(cutover, 0, cutover.first_streamed - 1)
-        + len(overlap_redactions)
-        - len(announced)
-    )
+    assert any(ledger.redacted_by[k] >= cutover.first_streamed for k in overlap_redactions)
+    new_rows = user_revisions(cutover, 0, cutover.first_streamed - 1) + len(overlap_redactions)
     assert reports["sqlite"][3] == new_rows
     assert reports["postgresql"][3] == new_rows
     want = expected_documents()
@@ -459,7 +455,7 @@ def test_sequence_number_filter_of_the_migration_sample_is_unnecessary(
     assert sqlite_documents(unfiltered.sqlite) == expected_documents()
 
 
-def test_a_later_full_export_finds_the_stream_redactions_already_applied(
+def test_a_later_full_export_adds_the_data_hash_to_the_stream_redactions(
     cutover: Cutover,
     queue: Queue,
     tmp_path: Path,
@@ -478,10 +474,12 @@ def test_a_later_full_export_finds_the_stream_redactions_already_applied(
 
     applied, _, _, history_rows = reports["sqlite"]
     assert applied == 0  # only superseded revisions are redacted: current state unchanged
-    # the stream applied every redaction it announced (BLOCK_SUMMARY.redactionInfo): the late
-    # export's redacted copies find them redacted already, with the revisions' own metadata
-    assert cutover.stream_only_redactions
-    assert history_rows == 0
+    # the stream applied every redaction it announced (BLOCK_SUMMARY.redactionInfo); the late
+    # export's redacted copies add the dataHash that redactionInfo does not carry
+    assert history_rows == len(cutover.stream_only_redactions) > 0
+    with sqlite3.connect(targets.sqlite) as db:
+        missing = "SELECT count(*) FROM revisions WHERE redacted = 1 AND data_hash IS NULL"
+        assert db.execute(missing).fetchone()[0] == 0
     assert sqlite_documents(targets.sqlite) == expected_documents()
     assert_history(sqlite_revisions(targets.sqlite), cutover, including_stream_only=True)
 

@@ -37,6 +37,7 @@ class HistoryRow:
     tx_id: str
     tx_time: str
     revision_hash: str
+    data_hash: str | None
 
 
 @dataclass
@@ -90,6 +91,7 @@ def history_row(change: Change) -> HistoryRow:
         tx_id=change.tx_id,
         tx_time=change.tx_time,
         revision_hash=change.revision_hash,
+        data_hash=change.data_hash,
     )
 
 
