@@ -21,8 +21,9 @@ class CoalescedBatch:
     Attributes:
         latest: per document, the change that wins (see ``Change.supersedes``); this is what a
             current-state projection writes.
-        revisions: per (document, version), one change, the redacted copy when there is one; this
-            is what a history projection writes.
+        revisions: per (document, version), one change, the merge of its copies
+            (``Change.history_copy``: redacted when one copy is, with the revision's metadata
+            when one copy has it); this is what a history projection writes.
         received: how many changes went in (duplicates included).
     """
 
@@ -47,7 +48,7 @@ def coalesce(changes: Iterable[Change]) -> CoalescedBatch:
         if current is None or change.supersedes(current):
             latest[change.key] = change
         slot = (change.key, change.version)
-        seen = revisions.get(slot)
-        if change.replaces_in_history(seen):
-            revisions[slot] = change
+        merged = change.history_copy(revisions.get(slot))
+        if merged is not None:
+            revisions[slot] = merged
     return CoalescedBatch(latest=latest, revisions=revisions, received=received)

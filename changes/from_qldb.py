@@ -2,7 +2,12 @@
 
 Kind inference (QLDB never states it):
 ``data`` present -> INSERT when ``version == 0`` else UPDATE; ``dataHash`` without ``data`` ->
-REDACTION; neither -> DELETE. Pure.
+REDACTION; neither -> DELETE.
+
+A redaction committed while a stream runs reaches it only as a ``BLOCK_SUMMARY``'s
+``redactionInfo`` (QLDB never sends the redacted revision again): :func:`redaction_notice` turns
+one entry into a REDACTION change of that document and version, a *redaction notice*
+(``Change.is_redaction_notice``). Pure.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from core.ion_kinds import FieldKinds
 from core.model import BlockAddress, Change, ChangeKind, DocKey, ExportOrigin, Origin, StreamOrigin
 from schemas.ion_values import plain_with_kinds
 from schemas.journal import JournalBlock, JournalRevision, RejectedRevision
-from schemas.qldb_stream import RevisionDetailsRecord
+from schemas.qldb_stream import BlockSummaryRecord, RedactedRevision, RevisionDetailsRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,46 @@ def stream_change(record: RevisionDetailsRecord, origin: StreamOrigin | None = N
         InvalidRecordError: the revision has no metadata or no blockAddress.
     """
     return to_change(record.revision, record.table_name, table_id=record.table_id, origin=origin)
+
+
+def redaction_notice(
+    record: BlockSummaryRecord,
+    redacted: RedactedRevision,
+    table_name: str,
+    origin: StreamOrigin | None = None,
+) -> Change:
+    """The REDACTION change of one ``redactionInfo`` entry of the stream record ``record``.
+
+    ``table_name`` is the name of the table whose id the entry names (the entry has only the
+    id). The change has the redacted revision's key, version and block; what the entry does not
+    say stays unknown: ``revision_hash`` is empty and ``data_hash`` ``None`` (which makes it a
+    notice), and ``tx_id`` / ``tx_time`` are the redacting block's ``transactionId`` and
+    ``blockTimestamp``. Projections keep the revision's own metadata when they have it, or
+    take it from a copy that arrives later (``Change.history_copy``).
+
+    Raises:
+        InvalidRecordError: the block summary lacks ``transactionId`` or ``blockTimestamp``.
+    """
+    block = record.block
+    tx_id = block.transaction_id
+    tx_time = block.timestamp
+    if not tx_id or not tx_time:
+        at = f"{block.address.strand_id}/{block.address.sequence_no}"
+        msg = f"BLOCK_SUMMARY {at} with redactionInfo lacks transactionId or blockTimestamp"
+        raise InvalidRecordError(msg)
+    return Change(
+        key=DocKey(table_name, redacted.document_id),
+        version=redacted.version,
+        kind=ChangeKind.REDACTION,
+        data=None,
+        tx_id=tx_id,
+        tx_time=tx_time,
+        block=redacted.address,
+        revision_hash="",
+        data_hash=None,
+        table_id=redacted.table_id,
+        origin=origin,
+    )
 
 
 def block_changes(

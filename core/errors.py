@@ -43,6 +43,12 @@ class UnstorableChangeError(PoisonError):
     """A valid change that a projection can never store (for example a NaN in DynamoDB)."""
 
 
+class UnresolvedTableError(PoisonError):
+    """A stream redaction names its table by an id that nothing seen so far names (no revision of
+    the batch, no table lifecycle a projection recorded): it cannot be applied, so it is
+    dead-lettered with the record rather than dropped."""
+
+
 class VerificationError(PoisonError):
     """A hash that does not recompute: the journal data was altered or is corrupt."""
 

@@ -12,7 +12,7 @@ object, and the revision's own bytes when a dead-letter sink needs them) or a
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from core.fast_init import fast_init
@@ -162,10 +162,55 @@ class Change:
         """
         return wins(self.version, self.is_redacted, other.version, other.is_redacted)
 
+    @property
+    def is_redaction_notice(self) -> bool:
+        """True for a redaction known only from a stream ``BLOCK_SUMMARY.redactionInfo``.
+
+        Such a change names the revision (table, document id, version, block) but not its
+        metadata: ``revision_hash`` is empty, ``data_hash`` is ``None`` and ``tx_id`` /
+        ``tx_time`` are those of the *redacting* transaction. Every other change carries the
+        revision's own metadata.
+        """
+        return self.kind is ChangeKind.REDACTION and not self.revision_hash
+
     def replaces_in_history(self, seen: Change | None) -> bool:
-        """Whether this copy of a revision must replace ``seen``, the stored copy of the same
-        (key, version): when there is none, or when this one is redacted and ``seen`` is not."""
-        return seen is None or (self.is_redacted and not seen.is_redacted)
+        """Whether this copy of a revision changes ``seen``, the stored copy of the same
+        (key, version): when there is none, when this one is redacted and ``seen`` is not, when
+        ``seen`` is a redaction notice and this copy brings the revision's metadata, or when
+        both are redacted and only this one has the ``dataHash``."""
+        return (
+            seen is None
+            or (self.is_redacted and not seen.is_redacted)
+            or (seen.is_redaction_notice and not self.is_redaction_notice)
+            or (
+                self.is_redacted
+                and self.data_hash is not None
+                and seen.is_redacted
+                and seen.data_hash is None
+            )
+        )
+
+    def history_copy(self, seen: Change | None) -> Change | None:
+        """What the history slot of this revision holds once this copy arrives over ``seen``,
+        or ``None`` when ``seen`` stays as it is (see :meth:`replaces_in_history`).
+
+        The stored copy is the merge of every copy: redacted (no data) as soon as one copy is,
+        with the revision's own metadata as soon as one copy has it (a redaction notice keeps
+        the metadata already stored; the unredacted copy arriving after a notice brings its
+        metadata but not its data) and with the ``dataHash`` as soon as a redacted copy with
+        one (an export's) arrives. The merge is commutative and idempotent, so any order and
+        duplication of the copies gives the same row.
+        """
+        if not self.replaces_in_history(seen):
+            return None
+        if seen is None:
+            return self
+        if self.is_redaction_notice:
+            return replace(seen, kind=ChangeKind.REDACTION, data=None, field_kinds=())
+        if self.is_redacted:
+            return self
+        # seen is a notice: this (unredacted or deleted) copy brings the metadata only
+        return replace(self, kind=ChangeKind.REDACTION, data=None, data_hash=None, field_kinds=())
 
 
 def wins(version: int, redacted: bool, stored_version: int, stored_redacted: bool) -> bool:

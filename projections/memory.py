@@ -55,9 +55,9 @@ class MemoryProjection:
             else:
                 report.stale += 1
         for slot, change in batch.revisions.items():
-            seen = self.revisions.get(slot)
-            if change.replaces_in_history(seen):
-                self.revisions[slot] = change
+            merged = change.history_copy(self.revisions.get(slot))
+            if merged is not None:
+                self.revisions[slot] = merged
                 report.history_written += 1
                 report.history_redactions += change.is_redacted
         return report

@@ -41,6 +41,12 @@ _ROW_COLUMNS = """
     data_hash text"""
 
 
+_FROM_COPY = ", ".join(
+    f"{c} = CASE WHEN r.revision_hash = '' THEN EXCLUDED.{c} ELSE r.{c} END"
+    for c in ("tx_id", "tx_time", "tx_time_utc", "revision_hash")
+)
+
+
 class Statements:
     """Every statement, bound to one schema (``None``: unqualified, the search path decides)."""
 
@@ -111,16 +117,29 @@ class Statements:
             "  INSERT INTO {revisions} AS r ({cols})"
             "  SELECT {cols} FROM staged WHERE for_history"
             "  ORDER BY ledger_table, document_id, version"
+            # The merge of a revision's copies (Change.history_copy): a redaction wins over the
+            # unredacted copy; a stream redaction notice (revision_hash '') takes the revision's
+            # metadata from any other copy, whichever arrives first; an export's redacted copy
+            # adds the dataHash a notice lacks.
             "  ON CONFLICT (ledger_table, document_id, version) DO UPDATE SET"
-            "   deleted = EXCLUDED.deleted, redacted = true, data = NULL, data_exact = NULL,"
-            "   data_hash = EXCLUDED.data_hash"
-            "  WHERE EXCLUDED.redacted AND NOT r.redacted"
-            "  RETURNING r.redacted)"
+            "   deleted = CASE WHEN r.redacted THEN r.deleted ELSE EXCLUDED.deleted END,"
+            "   redacted = true, data = NULL, data_exact = NULL,"
+            "   data_hash = COALESCE(EXCLUDED.data_hash, r.data_hash),"
+            f"  {_FROM_COPY}"
+            "  WHERE (EXCLUDED.redacted AND NOT r.redacted)"
+            "   OR (r.redacted AND r.revision_hash = '' AND EXCLUDED.revision_hash <> '')"
+            "   OR (EXCLUDED.redacted AND EXCLUDED.data_hash IS NOT NULL"
+            "       AND r.redacted AND r.data_hash IS NULL)"
+            "  RETURNING r.ledger_table, r.document_id, r.version)"
             " SELECT (SELECT count(*) FROM current_rows),"
             "  (SELECT count(*) FROM current_rows WHERE deleted),"
             "  (SELECT count(*) FROM current_rows WHERE redacted),"
             "  (SELECT count(*) FROM history_rows),"
-            "  (SELECT count(*) FROM history_rows WHERE redacted)"
+            # redactions written: rows written by a redacted copy (not by a metadata fill)
+            "  (SELECT count(*) FROM history_rows h JOIN staged s"
+            "    ON (s.ledger_table, s.document_id, s.version)"
+            "     = (h.ledger_table, h.document_id, h.version)"
+            "    WHERE s.for_history AND s.redacted)"
         ).format(
             documents=self.documents,
             revisions=self.revisions,

@@ -12,7 +12,8 @@ URI: ``s3://bucket[/prefix]``, parsed without I/O by :mod:`projections.s3_target
 Every object body is one JSON object (``core.json_codec``, exact decimals) with the fields
 ``ledgerTable, documentId, version, deleted, redacted, data, txId, txTime, revisionHash,
 dataHash, blockStrand, blockSeq``; ``data`` is ``null`` for tombstones and redactions. The
-object metadata repeats ``version``, ``deleted`` and ``redacted`` so a ``HEAD`` is enough to
+object metadata repeats ``version``, ``deleted`` and ``redacted`` (and ``notice: true`` on a
+stream redaction notice, ``Change.is_redaction_notice``) so a ``HEAD`` is enough to
 compare versions. Table names and document ids are percent-encoded in keys, dot-only names and
 a table name's leading ``_`` too (QLDB names need no encoding, so keys read as the plain names);
 an empty name or a key over 1024 bytes is poison (see :mod:`projections.s3_keys`).
@@ -22,7 +23,11 @@ Guarantees (S3 has no "write if greater" so both are compare-and-swap loops on t
 * A revision object is written once (``If-None-Match: *``; 412 = duplicate, counted stale by
   nothing, it simply is not history written again). A redaction of a stored revision replaces
   it with the redacted body using ``If-Match: <etag read>``; an unredacted copy never overwrites
-  a redacted one.
+  a redacted one. The object is the merge of the revision's copies (``Change.history_copy``):
+  a stream redaction notice redacts the stored copy keeping its metadata (read with
+  ``If-Match``), a copy with metadata arriving after a notice fills it in, and an export's
+  redacted copy adds the ``dataHash`` a notice lacks (metadata ``datahash: false`` marks
+  redacted objects without one).
 * The current object is replaced only by a change that supersedes it (``Change.supersedes``):
   ``HEAD`` -> compare -> ``PutObject`` with ``If-Match: <etag>`` (``If-None-Match: *`` when
   absent). A 412 means another writer got in between: re-read and compare again, at most
@@ -70,7 +75,7 @@ from core.errors import (
     retryable_unless_poison,
 )
 from core.ion_kinds import IonKind
-from core.model import Change, DocKey, wins
+from core.model import BlockAddress, Change, ChangeKind, DocKey, wins
 from core.retry import Retry
 from projections import athena_ddl, duckdb_views, s3_keys
 from projections.aws_errors import (
@@ -120,6 +125,10 @@ class StoredState:
     etag: str
     version: int
     redacted: bool
+    notice: bool = False
+    """A stream redaction notice (``Change.is_redaction_notice``): no metadata of its own."""
+    lacks_data_hash: bool = False
+    """Redacted without a ``dataHash`` (a notice, or a notice merged with the unredacted copy)."""
 
 
 def wins_over(change: Change, stored: StoredState) -> bool:
@@ -416,19 +425,69 @@ class S3Projection:
         return outcome
 
     def _write_revision(self, change: Change) -> int:
-        """1 when the revision object was created or redacted now, 0 when already there."""
+        """1 when the revision object was created or changed now, 0 when already there.
+
+        The object holds the merge of the revision's copies (``Change.history_copy``): a
+        redaction replaces the unredacted copy, a redaction notice keeps the stored copy's
+        metadata, a copy with metadata fills it into a stored notice; every replacement is
+        conditioned on the ETag read.
+        """
         key = self.revision_key(change.key, change.version)
         body = encoded_body(change)
-        if not change.is_redacted:
-            return 1 if self._put(key, change, body, etag=None) else 0
+        if not change.is_redacted and self._put(key, change, body, etag=None):
+            return 1
         for _ in range(self._rounds):
             stored = self._head(key)
-            if stored is not None and stored.redacted:
+            if stored is None:
+                if self._put(key, change, body, etag=None):
+                    return 1
+                continue
+            adds_hash = (
+                stored.lacks_data_hash and change.is_redacted and change.data_hash is not None
+            )
+            if not (stored.notice or adds_hash) and (stored.redacted or not change.is_redacted):
                 return 0
-            if self._put(key, change, body, etag=stored.etag if stored else None):
+            if stored.notice and change.is_redaction_notice:
+                return 0
+            merged = change
+            if change.is_redaction_notice or stored.notice:
+                seen = self._read_revision(key, stored.etag, change)
+                if seen is None:
+                    continue  # replaced since the HEAD: look again
+                merged = change.history_copy(seen) or seen
+            if self._put(key, merged, encoded_body(merged), etag=stored.etag):
                 return 1
         msg = f"s3://{self._bucket}/{key}: gave up after {self._rounds} conflicting writers"
         raise RetryableError(msg)
+
+    def _read_revision(self, key: str, etag: str, change: Change) -> Change | None:
+        """The revision object ``key`` as a change (``None`` when it no longer has ``etag``)."""
+        try:
+            response = checked_call(
+                self._client.get_object, Bucket=self._bucket, Key=key, IfMatch=etag
+            )
+        except ConditionFailedError:
+            return None
+        try:
+            body = json_codec.loads(response["Body"].read())
+            return Change(
+                key=change.key,
+                version=int(body["version"]),
+                kind=ChangeKind.REDACTION if body["redacted"] is True else change_kind(body),
+                data=body["data"],
+                tx_id=str(body["txId"]),
+                tx_time=str(body["txTime"]),
+                block=BlockAddress(str(body["blockStrand"]), int(body["blockSeq"])),
+                revision_hash=str(body["revisionHash"]),
+                data_hash=None if body["dataHash"] is None else str(body["dataHash"]),
+                table_id=change.table_id,
+                origin=change.origin,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            msg = f"s3://{self._bucket}/{key} is not a projection object; move it away"
+            raise RetryableError(msg) from exc
+        except BotoCoreError as exc:
+            raise classify_client_error(exc) from exc
 
     def _write_current(self, change: Change) -> bool:
         """True when ``change`` became the current object, False when it is stale."""
@@ -457,6 +516,12 @@ class S3Projection:
                     "version": str(change.version),
                     "deleted": _flag(change.is_tombstone),
                     "redacted": _flag(change.is_redacted),
+                    **({"notice": "true"} if change.is_redaction_notice else {}),
+                    **(
+                        {"datahash": "false"}
+                        if change.is_redacted and change.data_hash is None
+                        else {}
+                    ),
                 },
                 **condition,
             )
@@ -479,6 +544,8 @@ class S3Projection:
                 etag=head["ETag"],
                 version=int(metadata["version"]),
                 redacted=metadata.get("redacted") == "true",
+                notice=metadata.get("notice") == "true",
+                lacks_data_hash=metadata.get("datahash") == "false",
             )
         # Written by something else without our metadata: read the body instead.
         try:
@@ -494,6 +561,8 @@ class S3Projection:
                 etag=head["ETag"],
                 version=int(parsed["version"]),
                 redacted=parsed["redacted"] is True,
+                notice=parsed["redacted"] is True and parsed.get("revisionHash") == "",
+                lacks_data_hash=parsed["redacted"] is True and parsed.get("dataHash") is None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             msg = f"s3://{self._bucket}/{key} is not a projection object; move it away"
@@ -596,6 +665,13 @@ _STATE_PAGE = 1000
 """Keys per listing page of :meth:`S3Projection.iter_current_state` (S3's maximum)."""
 MAX_FIELD_TYPE_RECORDS = 1_000_000
 """Field-types records :meth:`S3Projection.field_types` reads at most."""
+
+
+def change_kind(body: dict[str, Any]) -> ChangeKind:
+    """The kind of an unredacted revision object's body."""
+    if body["deleted"] is True:
+        return ChangeKind.DELETE
+    return ChangeKind.INSERT if int(body["version"]) == 0 else ChangeKind.UPDATE
 
 
 def _flag(value: bool) -> str:

@@ -8,7 +8,9 @@ Tables (created if missing):
   ``data_hash``, ``tx_time_utc`` (sortable UTC text, ``core/tx_time.py``).
 * ``revisions``: every revision once, primary key ``(ledger_table, document_id, version)``,
   same columns. A redaction replaces that revision's data by NULL and marks it redacted, in
-  whatever order the original and the redaction arrive.
+  whatever order the original and the redaction arrive; a stream redaction notice
+  (``Change.is_redaction_notice``) keeps the revision's metadata, or takes it from the copy that
+  arrives after it.
 * ``qldb_cdc_checkpoints``: data objects of an export whose changes are fully applied.
 * The dashboard indexes, and the upgrade of databases of earlier versions
   (``projections/sqlite_migrations.py``).
@@ -105,12 +107,23 @@ ON CONFLICT (ledger_table, document_id) DO UPDATE SET {_SET_ALL}
 WHERE excluded.version > documents.version
    OR (excluded.version = documents.version AND excluded.redacted = 1 AND documents.redacted = 0)
 """
-# History: each revision once; a redaction always wins over the unredacted copy.
+# History: each revision once, the merge of its copies (Change.history_copy): a redaction always
+# wins over the unredacted copy, a stream redaction notice (revision_hash '', no metadata of
+# the revision) takes the revision's metadata from any other copy, in either order, and the
+# dataHash of a redacted copy that has one (an export's) is kept.
+_FROM_COPY = ", ".join(
+    f"{c} = CASE WHEN revisions.revision_hash = '' THEN excluded.{c} ELSE revisions.{c} END"
+    for c in ("tx_id", "tx_time", "tx_time_utc", "revision_hash")
+)
 UPSERT_REVISION = f"""
 INSERT INTO revisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (ledger_table, document_id, version) DO UPDATE
-SET data = NULL, redacted = 1, data_hash = excluded.data_hash
-WHERE excluded.redacted = 1 AND revisions.redacted = 0
+SET data = NULL, redacted = 1, data_hash = COALESCE(excluded.data_hash, revisions.data_hash),
+    {_FROM_COPY}
+WHERE (excluded.redacted = 1 AND revisions.redacted = 0)
+   OR (revisions.redacted = 1 AND revisions.revision_hash = '' AND excluded.revision_hash <> '')
+   OR (excluded.redacted = 1 AND excluded.data_hash IS NOT NULL
+       AND revisions.redacted = 1 AND revisions.data_hash IS NULL)
 """
 
 WAL_CHECKPOINT_BYTES = (16 * 1024 * 1024, 200_000_000)

@@ -13,6 +13,11 @@ Guarantees of :func:`decode_stream_record`:
   lacks or mistypes a field, always with a reason naming the field.
 * The raw decoded Ion values needed for hash verification are kept (``raw``): the BLOCK_SUMMARY
   payload struct and the REVISION_DETAILS revision struct (inside ``revision.raw``).
+* A BLOCK_SUMMARY's optional ``redactionInfo`` (``{revisions: [{blockAddress, tableId,
+  documentId, version}]}``, written by ``REDACT_REVISION``) is typed as
+  :attr:`BlockSummaryRecord.redactions`; it names the redacted revision by its block, table
+  *id*, document id and version only (no table name, no ``dataHash``, no metadata). A
+  malformed entry makes the whole record invalid.
 
 Pure.
 """
@@ -24,16 +29,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import InvalidRecordError
+from core.model import BlockAddress
 from schemas.ion_values import loads
 from schemas.journal import (
     JournalBlock,
     JournalRevision,
     is_null,
+    parse_address,
     parse_block,
     parse_revision,
     text_value,
     to_hash_bytes,
 )
+from schemas.limits import MAX_INT64
 
 CONTROL = "CONTROL"
 BLOCK_SUMMARY = "BLOCK_SUMMARY"
@@ -58,11 +66,26 @@ class RevisionSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class RedactedRevision:
+    """One ``redactionInfo.revisions`` entry: the revision a ``REDACT_REVISION`` redacted.
+
+    ``address`` is the block of the *redacted revision* (not of the redaction); the table is
+    named by its id only.
+    """
+
+    address: BlockAddress
+    table_id: str
+    document_id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
 class BlockSummaryRecord:
     """``BLOCK_SUMMARY``: one per committed journal block.
 
     ``block`` is the payload typed as a journal block header (no ``revisions``);
-    ``revision_summaries`` lists every revision hash of the block in order; ``raw`` is the
+    ``revision_summaries`` lists every revision hash of the block in order; ``redactions`` the
+    revisions its ``redactionInfo`` redacts (empty for every other block); ``raw`` is the
     decoded payload struct as read, for hash verification.
     """
 
@@ -70,6 +93,7 @@ class BlockSummaryRecord:
     block: JournalBlock
     revision_summaries: tuple[RevisionSummary, ...]
     raw: Any = field(repr=False, compare=False)
+    redactions: tuple[RedactedRevision, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,5 +192,52 @@ def _block_summary(stream_arn: str, payload: Mapping[str, Any]) -> BlockSummaryR
                 )
             )
     return BlockSummaryRecord(
-        stream_arn=stream_arn, block=block, revision_summaries=tuple(summaries), raw=payload
+        stream_arn=stream_arn,
+        block=block,
+        revision_summaries=tuple(summaries),
+        raw=payload,
+        redactions=_redactions(payload.get("redactionInfo")),
     )
+
+
+def _redactions(info: Any) -> tuple[RedactedRevision, ...]:
+    """Type ``redactionInfo``; absent or null means none."""
+    if is_null(info):
+        return ()
+    if not isinstance(info, Mapping):
+        msg = "BLOCK_SUMMARY redactionInfo must be a struct"
+        raise InvalidRecordError(msg)
+    entries = info.get("revisions")
+    if is_null(entries):
+        return ()
+    if not isinstance(entries, list):
+        msg = "BLOCK_SUMMARY redactionInfo.revisions must be a list"
+        raise InvalidRecordError(msg)
+    out: list[RedactedRevision] = []
+    for index, entry in enumerate(entries):
+        what = f"BLOCK_SUMMARY redactionInfo.revisions[{index}]"
+        if not isinstance(entry, Mapping):
+            msg = f"{what} must be a struct"
+            raise InvalidRecordError(msg)
+        table_id = text_value(entry.get("tableId"), f"{what}.tableId")
+        doc_id = text_value(entry.get("documentId"), f"{what}.documentId")
+        if not table_id or not doc_id:
+            msg = f"{what} has an empty tableId or documentId"
+            raise InvalidRecordError(msg)
+        version = entry.get("version")
+        if (
+            isinstance(version, bool)
+            or not isinstance(version, int)
+            or not 0 <= version <= MAX_INT64
+        ):
+            msg = f"{what}.version must be a non-negative 64-bit integer"
+            raise InvalidRecordError(msg)
+        out.append(
+            RedactedRevision(
+                address=parse_address(entry.get("blockAddress"), what),
+                table_id=table_id,
+                document_id=doc_id,
+                version=int(version),
+            )
+        )
+    return tuple(out)

@@ -16,6 +16,14 @@ the QLDB revisions inside them. Its guarantees:
   restarts at the lowest reported sequence number; the KCL processor checkpoints before it), and
   records after it that did succeed are simply applied again: every projection write is
   conditioned on the QLDB version, so redelivery and duplicates are harmless (counted stale).
+* Redactions: a ``BLOCK_SUMMARY`` whose ``redactionInfo`` names redacted revisions gives one
+  REDACTION change per entry (``changes.from_qldb.redaction_notice``), applied with every other
+  change and by the same ordering rules. The entry names its table by id; the name comes from
+  the batch itself (``tableInfo`` of REVISION_DETAILS, ``transactionInfo.documents``) or else
+  from the table lifecycle a projection recorded (``TableLifecycleProjection.ledger_tables``).
+  An id nothing names is poison (``UnresolvedTableError``, dead-lettered with the record): a
+  retry would not make it known, only stall the shard. Reading the lifecycle failing
+  retryably retries the record.
 * Table lifecycle: the statements of every BLOCK_SUMMARY (``transactionInfo``) and its
   ``documents`` go to the projections that record lifecycle (``TableLifecycleProjection``,
   after the changes); when recording fails retryably, the summaries that carried them are
@@ -27,9 +35,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from changes.from_qldb import stream_change
+from changes.from_qldb import redaction_notice, stream_change
 from changes.table_lifecycle import BlockLifecycle, block_events, block_identities
-from core.errors import CdcError, PoisonError, RetryableError, VerificationError
+from core.errors import (
+    CdcError,
+    PoisonError,
+    RetryableError,
+    UnresolvedTableError,
+    VerificationError,
+)
 from core.model import Change, StreamOrigin
 from dead_letters.sinks import BatchDeadLetterSink, DeadLetter, DeadLetterSink
 from projections.base import Failure, Projection, TableLifecycleProjection
@@ -38,6 +52,7 @@ from schemas.kpl import iter_user_records
 from schemas.qldb_stream import (
     BlockSummaryRecord,
     ControlRecord,
+    RedactedRevision,
     RevisionDetailsRecord,
     decode_stream_record,
 )
@@ -58,6 +73,7 @@ class BatchCounts:
         superseded: changes coalesced away by a newer change in the same batch.
         tombstones: applied deletes.
         redactions: applied redactions.
+        redaction_notices: ``redactionInfo`` entries turned into REDACTION changes.
         poison: dead letters written (or attempted), one per poison record or per refusing
             target.
         retried: retryable failures (change failures per projection, changes of a projection
@@ -75,6 +91,7 @@ class BatchCounts:
     superseded: int = 0
     tombstones: int = 0
     redactions: int = 0
+    redaction_notices: int = 0
     poison: int = 0
     retried: int = 0
     verify_failures: int = 0
@@ -117,8 +134,16 @@ def process_batch(
     counts = BatchCounts(records=len(records))
     letters: list[tuple[int, DeadLetter]] = []
     lifecycle: list[tuple[int, BlockLifecycle]] = []
-    changes = _decode(records, counts, letters, lifecycle, verify=verify)
+    notices: list[_Notice] = []
+    names: dict[str, str] = {}
+    changes = _decode(
+        records, counts, letters, lifecycle, notices=notices, names=names, verify=verify
+    )
     failed: set[int] = set()
+    if notices:
+        changes += _redaction_changes(
+            notices, names, projections, counts, letters=letters, failed=failed
+        )
     for projection in projections:
         if changes:
             _apply(projection, changes, counts, letters, failed)
@@ -137,8 +162,12 @@ def _decode(
     letters: list[tuple[int, DeadLetter]],
     lifecycle: list[tuple[int, BlockLifecycle]],
     *,
+    notices: list[_Notice],
+    names: dict[str, str],
     verify: bool,
 ) -> list[Change]:
+    """Decode every record; collect redaction entries in ``notices`` and the table names the
+    batch shows in ``names`` (table id -> name)."""
     changes: list[Change] = []
     for index, outer in enumerate(records):
         try:
@@ -156,8 +185,14 @@ def _decode(
                         _verify(decoded)
                     changes.append(stream_change(decoded, StreamOrigin(index, user)))
                     counts.revisions += 1
+                    if decoded.table_id is not None:
+                        names.setdefault(decoded.table_id, decoded.table_name)
                 elif isinstance(decoded, BlockSummaryRecord):
                     counts.block_summaries += 1
+                    for ref in decoded.block.documents.values():
+                        if ref.table_id is not None:
+                            names.setdefault(ref.table_id, ref.table_name)
+                    notices.extend(_Notice(index, user, decoded, r) for r in decoded.redactions)
                     found = _block_lifecycle(decoded)
                     if found:
                         lifecycle.append((index, found))
@@ -168,6 +203,74 @@ def _decode(
                 counts.poison += 1
                 counts.verify_failures += isinstance(exc, VerificationError)
     return changes
+
+
+@dataclass(frozen=True, slots=True)
+class _Notice:
+    """One ``redactionInfo`` entry, and the user record (of outer record ``index``) it came in."""
+
+    index: int
+    user: StreamRecord
+    record: BlockSummaryRecord
+    redacted: RedactedRevision
+
+
+def _redaction_changes(
+    notices: list[_Notice],
+    names: dict[str, str],
+    projections: Sequence[Projection],
+    counts: BatchCounts,
+    *,
+    letters: list[tuple[int, DeadLetter]],
+    failed: set[int],
+) -> list[Change]:
+    """The REDACTION change of every notice whose table id has a name (see the module
+    docstring); the others are dead-lettered or, when the lifecycle could not be read,
+    retried."""
+    unknown = {n.redacted.table_id for n in notices} - names.keys()
+    unread = False
+    for projection in projections:
+        if not unknown:
+            break
+        if not isinstance(projection, TableLifecycleProjection):
+            continue
+        try:
+            tables = projection.ledger_tables()
+        except RetryableError:
+            unread = True
+            continue
+        for table in tables:
+            if table.table_id is not None and table.table_id in unknown:
+                names[table.table_id] = table.table_name
+                unknown.discard(table.table_id)
+    out: list[Change] = []
+    for notice in notices:
+        entry = notice.redacted
+        name = names.get(entry.table_id)
+        if name is None and unread:
+            failed.add(notice.index)
+            counts.retried += 1
+            continue
+        try:
+            if name is None:
+                msg = (
+                    f"redaction of document {entry.document_id} v{entry.version} in table id "
+                    f"{entry.table_id}: no revision of this batch and no table lifecycle a "
+                    "target recorded names that table; apply it by replaying an export taken "
+                    "after the redaction, or put this record back on the stream once a target "
+                    "knows the table"
+                )
+                raise UnresolvedTableError(msg)
+            change = redaction_notice(
+                notice.record, entry, name, StreamOrigin(notice.index, notice.user)
+            )
+        except PoisonError as exc:
+            letters.append((notice.index, _letter(notice.user, exc)))
+            counts.poison += 1
+            continue
+        out.append(change)
+        counts.redaction_notices += 1
+    return out
 
 
 def _block_lifecycle(record: BlockSummaryRecord) -> BlockLifecycle:

@@ -57,7 +57,13 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         for doc, version, body in read_objects("revisions"):
             assert version == body["version"]
             out[(doc, body["version"])] = HistoryRow(
-                deleted=body["deleted"], redacted=body["redacted"], data=body["data"]
+                deleted=body["deleted"],
+                redacted=body["redacted"],
+                data=body["data"],
+                tx_id=body["txId"],
+                tx_time=body["txTime"],
+                revision_hash=body["revisionHash"],
+                data_hash=body["dataHash"],
             )
         return out
 

@@ -33,13 +33,14 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
 
     def read_history() -> dict[tuple[DocKey, int], HistoryRow]:
         rows = db.execute(
-            "SELECT ledger_table, document_id, version, deleted, redacted, data FROM revisions"
+            "SELECT ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time,"
+            " revision_hash, data_hash FROM revisions"
         )
         return {
             (DocKey(t, d), v): HistoryRow(
-                bool(de), bool(r), None if j is None else json_codec.loads(j)
+                bool(de), bool(r), None if j is None else json_codec.loads(j), tx, tt, h, dh
             )
-            for t, d, v, de, r, j in rows
+            for t, d, v, de, r, j, tx, tt, h, dh in rows
         }
 
     def reset() -> None:

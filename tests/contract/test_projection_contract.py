@@ -23,7 +23,7 @@ from core.errors import UnstorableChangeError
 from core.model import Change, ChangeKind, DocKey
 from projections.base import ApplyReport
 from projections.memory import MemoryProjection
-from tests.support.builders import history, make_change
+from tests.support.builders import history, make_change, make_notice
 from tests.support.projection_harness import Harness, expected_state
 
 
@@ -139,6 +139,80 @@ def test_redaction_of_old_version_keeps_current_data(harness: Harness) -> None:
     assert (row.version, row.redacted) == (1, False)
     assert row.data is not None
     assert_converged(harness, [v0, v1, red0])
+
+
+def test_redaction_notice_after_the_original_keeps_its_metadata(harness: Harness) -> None:
+    v0, v1 = history("a", 2)
+    notice = make_notice("a", 0)
+    reference = apply_in_batches(harness, [v0, v1], 2)
+    report = apply_checked(harness, reference, [notice])
+    assert report.redactions == 0  # the current state is v1
+    if harness.read_history is not None:
+        assert (report.history_written, report.history_redactions) == (1, 1)
+        row = harness.read_history()[(DocKey("Person", "a"), 0)]
+        assert (row.redacted, row.data) == (True, None)
+        assert (row.tx_id, row.tx_time, row.revision_hash) == (
+            v0.tx_id,
+            v0.tx_time,
+            v0.revision_hash,
+        )
+    assert apply_checked(harness, reference, [notice]).history_written == 0  # duplicate
+    assert harness.read_current()[DocKey("Person", "a")].data is not None
+    assert_converged(harness, [v0, v1, notice])
+
+
+def test_redaction_notice_before_the_original_takes_its_metadata(harness: Harness) -> None:
+    v0, v1, v2 = history("a", 3)
+    notice = make_notice("a", 1)
+    reference = apply_in_batches(harness, [notice, notice], 1)
+    assert harness.read_current()[DocKey("Person", "a")].redacted is True
+    report = apply_checked(harness, reference, [v1])
+    assert report.applied == 0  # the notice won at v1
+    if harness.read_history is not None:
+        assert (report.history_written, report.history_redactions) == (1, 0)
+        row = harness.read_history()[(DocKey("Person", "a"), 1)]
+        assert (row.redacted, row.data, row.revision_hash) == (True, None, v1.revision_hash)
+    assert apply_checked(harness, reference, [v1]).history_written == 0  # filled already
+    apply_checked(harness, reference, [v2, v0])
+    row_now = harness.read_current()[DocKey("Person", "a")]
+    assert (row_now.version, row_now.redacted) == (2, False)
+    assert_converged(harness, [v0, v1, v2, notice])
+
+
+def test_redaction_notice_and_its_original_in_one_batch(harness: Harness) -> None:
+    v0, v1 = history("a", 2)
+    notice = make_notice("a", 0)
+    reference = apply_in_batches(harness, [notice, v1, v0, notice], 4)
+    if harness.read_history is not None:
+        assert harness.read_history()[(DocKey("Person", "a"), 0)].revision_hash == v0.revision_hash
+    assert_converged(harness, [v0, v1, notice])
+    assert reference.revisions[(DocKey("Person", "a"), 0)].is_redacted
+
+
+def test_redaction_notice_then_export_redaction_takes_the_data_hash(harness: Harness) -> None:
+    v0, v1 = history("a", 2)
+    notice = make_notice("a", 0)
+    red0 = make_change("a", 0, kind=ChangeKind.REDACTION)
+    reference = apply_in_batches(harness, [notice, v1], 2)
+    report = apply_checked(harness, reference, [red0])
+    if harness.read_history is not None:
+        assert (report.history_written, report.history_redactions) == (1, 1)
+    assert apply_checked(harness, reference, [v0, notice, red0]).history_written == 0
+    assert_converged(harness, [v0, v1, notice, red0])
+
+
+def test_notice_then_original_then_export_redaction_keeps_every_part(harness: Harness) -> None:
+    v0, v1 = history("a", 2)
+    notice = make_notice("a", 0)
+    red0 = make_change("a", 0, kind=ChangeKind.REDACTION)
+    reference = apply_in_batches(harness, [notice, v1], 2)
+    apply_checked(harness, reference, [v0])
+    report = apply_checked(harness, reference, [red0])
+    if harness.read_history is not None:
+        assert (report.history_written, report.history_redactions) == (1, 1)
+        row = harness.read_history()[(DocKey("Person", "a"), 0)]
+        assert (row.revision_hash, row.data_hash) == (v0.revision_hash, red0.data_hash)
+    assert_converged(harness, [v0, v1, notice, red0])
 
 
 def test_ion_type_fidelity(harness: Harness) -> None:
@@ -318,6 +392,12 @@ def shuffled_histories(draw: st.DrawFn) -> tuple[list[Change], list[Change], int
                     kind=ChangeKind.REDACTION,
                 )
             )
+    latest = {c.key: c.version for c in changes}
+    older = [c for c in changes if c.kind is not ChangeKind.DELETE and c.version < latest[c.key]]
+    if older:
+        # stream redaction notices (QLDB redacts superseded revisions only)
+        for change in draw(st.lists(st.sampled_from(older), max_size=3)):
+            changes.append(make_notice(change.key.doc_id, change.version, table=change.key.table))
     delivered = draw(st.permutations(changes))
     delivered = delivered + draw(st.lists(st.sampled_from(changes), max_size=len(changes)))
     delivered = draw(st.permutations(delivered))

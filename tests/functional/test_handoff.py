@@ -381,7 +381,9 @@ def test_stream_first_then_late_export_backfill_converges(
     reports = replay(export(cutover, tmp_path / "export").root, targets, capsys)
 
     # new history rows: every revision before the stream's start, plus the export's redacted
-    # copies of overlap revisions, which supersede the unredacted ones the stream delivered
+    # copies of overlap revisions, which supersede the unredacted ones the stream delivered or,
+    # for those whose redaction the stream announced itself (BLOCK_SUMMARY.redactionInfo), add
+    # the dataHash that redactionInfo does not carry
     ledger = cutover.ledger
     overlap_redactions = [
         key
@@ -389,6 +391,7 @@ def test_stream_first_then_late_export_backfill_converges(
         if at <= cutover.last_exported and ledger.committed_in[key] >= cutover.first_streamed
     ]
     assert overlap_redactions
+    assert any(ledger.redacted_by[k] >= cutover.first_streamed for k in overlap_redactions)
     new_rows = user_revisions(cutover, 0, cutover.first_streamed - 1) + len(overlap_redactions)
     assert reports["sqlite"][3] == new_rows
     assert reports["postgresql"][3] == new_rows
@@ -452,7 +455,7 @@ def test_sequence_number_filter_of_the_migration_sample_is_unnecessary(
     assert sqlite_documents(unfiltered.sqlite) == expected_documents()
 
 
-def test_a_later_full_export_applies_redactions_the_live_stream_only_announced(
+def test_a_later_full_export_adds_the_data_hash_to_the_stream_redactions(
     cutover: Cutover,
     queue: Queue,
     tmp_path: Path,
@@ -471,16 +474,16 @@ def test_a_later_full_export_applies_redactions_the_live_stream_only_announced(
 
     applied, _, _, history_rows = reports["sqlite"]
     assert applied == 0  # only superseded revisions are redacted: current state unchanged
+    # the stream applied every redaction it announced (BLOCK_SUMMARY.redactionInfo); the late
+    # export's redacted copies add the dataHash that redactionInfo does not carry
     assert history_rows == len(cutover.stream_only_redactions) > 0
+    with sqlite3.connect(targets.sqlite) as db:
+        missing = "SELECT count(*) FROM revisions WHERE redacted = 1 AND data_hash IS NULL"
+        assert db.execute(missing).fetchone()[0] == 0
     assert sqlite_documents(targets.sqlite) == expected_documents()
     assert_history(sqlite_revisions(targets.sqlite), cutover, including_stream_only=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the stream path ignores BLOCK_SUMMARY.redactionInfo: a redaction committed after "
-    "the cut-over stays unapplied in history until a later export is replayed (docs/handoff.md)",
-)
 def test_the_stream_alone_applies_redactions_committed_after_the_cutover(
     cutover: Cutover,
     queue: Queue,
@@ -488,7 +491,16 @@ def test_the_stream_alone_applies_redactions_committed_after_the_cutover(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    targets = make_targets(tmp_path, postgres=False)
+    targets = make_targets(tmp_path, postgres=True, dynamodb=True)
     replay(export(cutover, tmp_path / "export").root, targets, capsys)
     stream(cutover, queue, targets, monkeypatch, seed=37)
     assert_history(sqlite_revisions(targets.sqlite), cutover, including_stream_only=True)
+    assert_history(postgres_revisions(targets), cutover, including_stream_only=True)
+    assert postgres_documents(targets) == expected_documents()
+    assert dynamodb_documents(targets) == expected_documents()
+    # every revision keeps its own metadata, also those the stream only announced as redacted
+    with sqlite3.connect(targets.sqlite) as db:
+        assert (
+            db.execute("SELECT count(*) FROM revisions WHERE revision_hash = ''").fetchone()[0] == 0
+        )
+    assert sqlite_documents(targets.sqlite) == expected_documents()

@@ -36,9 +36,11 @@ from core.model import DocKey
 from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
 from tests.support.captures import CAPTURE_NAMES, REPO_ROOT
 from tests.support.projection_harness import CurrentRow, expected_state
+from tests.support.synthetic_stream import Rev, block_summary
 
 ARN = "arn:aws:qldb:eu-west-1:123456789012:stream/ledger/7ISCkqwe6fBNPrHmx5nt4u"
 STRAND = "JUJgrQeIeI64ZgvXIuqlZ1"
+KCL_TABLE_ID = "5PLf9SXwndd63lPaSIa0O6"
 TIMEOUT_S = 60
 
 Position = tuple[str | None, int | None]
@@ -69,7 +71,7 @@ def ion_revision(
         "qldbStreamArn": ARN,
         "recordType": "REVISION_DETAILS",
         "payload": {
-            "tableInfo": {"tableName": table, "tableId": "5PLf9SXwndd63lPaSIa0O6"},
+            "tableInfo": {"tableName": table, "tableId": KCL_TABLE_ID},
             "revision": revision,
         },
     }
@@ -358,6 +360,41 @@ def test_batches_applied_before_each_checkpoint_poison_dead_lettered_shard_end_c
     assert letters[0]["subSequenceNumber"] == 1
     assert letters[0]["shardId"] == "shardId-000000000000"
     assert letters[0]["errorClass"] == "DecodeError"
+    daemon.assert_stdout_is_protocol_only()
+
+
+def test_stream_redactions_are_applied_before_the_checkpoint(
+    start: Callable[..., FakeDaemon], tmp_path: Path
+) -> None:
+    """BLOCK_SUMMARY.redactionInfo through the KCL processor (the shared pipeline): before and
+    after the revision it redacts, duplicated, and an unknown table id dead-lettered."""
+    seq = Sequencer()
+    target = Rev("k", 0)  # redactionInfo names the document, version and table id only
+    redaction = block_summary(9000, redacts=[target], table_id=KCL_TABLE_ID)
+    unknown = block_summary(9001, redacts=[target], table_id="UnknownTableId00000000")
+    batches = [
+        seq.records(redaction, ion_revision("z", 0)),  # "z" names the table id
+        seq.records(ion_revision("k", 1), ion_revision("k", 0), aggregate=True),
+        seq.records(ion_revision("k", 1), redaction, unknown),
+    ]
+    daemon = start()
+    initialize(daemon)
+    for batch in batches:
+        assert daemon.send(batch_message(batch)), daemon.stderr
+    assert daemon.send({"action": "shardEnded"}), daemon.stderr
+    assert daemon.finish() == 0, daemon.stderr
+
+    assert daemon.checkpoints == [*(last_position(b) for b in batches), (None, None)]
+    with sqlite3.connect(tmp_path / "db.sqlite") as db:
+        rows = db.execute(
+            "SELECT version, redacted, data IS NULL, tx_id FROM revisions"
+            " WHERE document_id = 'k' ORDER BY version"
+        ).fetchall()
+    assert rows == [(0, 1, 1, "txk0"), (1, 0, 0, "txk1")]
+    assert read_documents(tmp_path / "db.sqlite")[DocKey("Person", "k")].version == 1
+    (letter,) = dead_letters(tmp_path)
+    assert base64.b64decode(letter["rawBase64"]) == unknown
+    assert letter["errorClass"] == "UnresolvedTableError"
     daemon.assert_stdout_is_protocol_only()
 
 

@@ -47,6 +47,7 @@ from tests.support.synthetic_stream import (
     CAPTURES,
     Rev,
     aggregate,
+    block_summary,
     control,
     load_capture,
     revision_details,
@@ -240,6 +241,58 @@ def test_handler_converges_sqlite_and_dynamodb_and_dead_letters_poison(
     assert sum(r.__dict__["counts"]["poison"] for r in summaries) == 2
     assert sum(r.__dict__["counts"]["block_summaries"] for r in summaries) == 4
     assert "chriswilliams" not in out + caplog.text  # never log document contents
+
+
+def test_stream_redactions_reach_sqlite_history_and_unknown_tables_are_dead_lettered(
+    stream: Stream,
+    *,
+    aws_env: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """BLOCK_SUMMARY.redactionInfo through the handler: a redaction delivered before the
+    revision it redacts (its table named by another revision of the batch), after it (named by
+    the lifecycle SQLite recorded), twice, and one whose table id nothing names
+    (dead-lettered with the record)."""
+    revs = [Rev("rita", v, data={"who": "rita", "v": v}) for v in range(3)]
+    early, late = block_summary(5000, redacts=[revs[0]]), block_summary(5001, redacts=[revs[1]])
+    unknown = block_summary(5002, redacts=[revs[0]], table_id="UnknownTableId00000000")
+    other = revision_details(Rev("olga", 0, data={"who": "olga"}))
+    payloads = [
+        aggregate([early, other]),  # redaction first: "olga" names the table id
+        # the originals, each with its block's summary (which the SQLite target records: the
+        # table lifecycle names the table id for the next batch)
+        aggregate([block_summary(1000 + r.version, documents=[r]) for r in revs]),
+        aggregate([revision_details(r) for r in reversed(revs)]),
+        aggregate([late, early]),  # after the originals, and a duplicate
+        unknown,
+    ]
+    db = tmp_path / "stream.db"
+    table = unique_name("docs")
+    monkeypatch.setenv("CDC_TARGETS", f"sqlite:///{db},dynamodb://{table}?create=true")
+    monkeypatch.setenv("CDC_DEAD_LETTER_QUEUE_URL", stream.queue_url)
+
+    failures = run_like_lambda(
+        put_and_read(stream, payloads),
+        lambda event: lambda_handler.handler(event, lambda_context()),
+        batch_size=1,
+    )
+
+    assert failures == []
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT version, redacted, data IS NULL, tx_id, revision_hash <> '' FROM revisions"
+            " WHERE document_id = 'rita' ORDER BY version"
+        ).fetchall()
+    assert rows == [(0, 1, 1, "txrita0", 1), (1, 1, 1, "txrita1", 1), (2, 0, 0, "txrita2", 1)]
+    current = read_sqlite(db)[DocKey("Person", "rita")]
+    assert (current.version, current.redacted, current.data) == (2, False, {"who": "rita", "v": 2})
+    items = {i["pk"]["S"]: i for i in scan_all(aws_client("dynamodb"), table) if "pk" in i}
+    assert item_row(items["rita"], aws_client("s3")).version == 2
+    (letter,) = dead_letters(stream)
+    assert base64.b64decode(letter["rawBase64"]) == unknown
+    assert letter["errorClass"] == "UnresolvedTableError"
+    assert "UnknownTableId00000000" in letter["reason"]
 
 
 @dataclass

@@ -57,3 +57,23 @@ def history(
     if delete_last and versions > 0:
         out[-1] = make_change(doc_id, versions - 1, table=table, kind=ChangeKind.DELETE)
     return out
+
+
+def make_notice(
+    doc_id: str = "doc1", version: int = 0, *, table: str = "Person", seq: int | None = None
+) -> Change:
+    """A stream redaction notice (``Change.is_redaction_notice``) of the revision
+    :func:`make_change` builds for the same arguments: its key, version and block, no revision
+    hash or data hash, and the redacting transaction's id and time."""
+    return Change(
+        key=DocKey(table, doc_id),
+        version=version,
+        kind=ChangeKind.REDACTION,
+        data=None,
+        tx_id=f"txredact{doc_id}{version}",
+        tx_time="2024-06-01T00:00:00.000Z",
+        block=BlockAddress(STRAND, 100 + (seq if seq is not None else version)),
+        revision_hash="",
+        data_hash=None,
+        table_id="TableId0000000000000001",
+    )

@@ -38,9 +38,11 @@ def read_history(
     rows = conn.execute(
         sql.SQL(
             "SELECT ledger_table, document_id, version, deleted, redacted,"
-            " coalesce(data_exact::text, data::text) FROM {}"
+            " coalesce(data_exact::text, data::text), tx_id, tx_time, revision_hash, data_hash"
+            " FROM {}"
         ).format(sql.Identifier(schema, "revisions"))
     ).fetchall()
     return {
-        (DocKey(t, d), v): HistoryRow(dl, rd, exact_data(data)) for t, d, v, dl, rd, data in rows
+        (DocKey(t, d), v): HistoryRow(dl, rd, exact_data(data), tx, tt, rh, dh)
+        for t, d, v, dl, rd, data, tx, tt, rh, dh in rows
     }

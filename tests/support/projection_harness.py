@@ -34,6 +34,10 @@ class HistoryRow:
     deleted: bool
     redacted: bool
     data: Any
+    tx_id: str
+    tx_time: str
+    revision_hash: str
+    data_hash: str | None
 
 
 @dataclass
@@ -81,7 +85,13 @@ def current_row(change: Change) -> CurrentRow:
 def history_row(change: Change) -> HistoryRow:
     """The history row a projection must hold for the winning copy of one revision."""
     return HistoryRow(
-        deleted=change.is_tombstone, redacted=change.is_redacted, data=normalise(change.data)
+        deleted=change.is_tombstone,
+        redacted=change.is_redacted,
+        data=normalise(change.data),
+        tx_id=change.tx_id,
+        tx_time=change.tx_time,
+        revision_hash=change.revision_hash,
+        data_hash=change.data_hash,
     )
 
 

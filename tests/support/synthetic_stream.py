@@ -76,6 +76,72 @@ def revision_details(rev: Rev, *, corrupt_hash: bool = False) -> bytes:
     return out
 
 
+def block_summary(
+    seq: int,
+    *,
+    redacts: Sequence[Rev] = (),
+    documents: Sequence[Rev] = (),
+    table_id: str = TABLE_ID,
+    redaction_info: Any = None,
+) -> bytes:
+    """Ion binary BLOCK_SUMMARY of block ``seq`` (placeholder hashes, not verifiable).
+
+    ``redacts`` are the revisions its ``redactionInfo`` redacts (each by the block, table id,
+    document id and version :func:`revision_details` gives it; a redaction block, whose
+    ``transactionInfo`` has a ``REDACT_REVISION`` statement and no ``documents``);
+    ``documents`` the revisions it commits (``transactionInfo.documents``). ``redaction_info``
+    replaces the built ``redactionInfo`` as it is (malformed shapes).
+    """
+    at = simpleion.loads(f"2024-06-01T00:{seq % 60:02d}:00.000Z")
+    statements = [
+        {"statement": "EXEC redact_revision ?, ?, ?", "startTime": at, "statementDigest": b"s" * 32}
+        for _ in redacts
+    ]
+    payload: dict[str, Any] = {
+        "blockAddress": {"strandId": STRAND, "sequenceNo": seq},
+        "transactionId": f"txblock{seq}",
+        "blockTimestamp": at,
+        "blockHash": bytes([seq % 256]) * 32,
+        "entriesHash": b"e" * 32,
+        "previousBlockHash": b"p" * 32,
+        "entriesHashList": [b"e" * 32],
+        "transactionInfo": {
+            "statements": statements,
+            **(
+                {
+                    "documents": {
+                        rev.doc_id: {"tableName": rev.table, "tableId": table_id, "statements": [0]}
+                        for rev in documents
+                    }
+                }
+                if documents
+                else {}
+            ),
+        },
+        "revisionSummaries": [{"hash": b"h" * 32, "documentId": rev.doc_id} for rev in documents],
+    }
+    if redacts:
+        payload["redactionInfo"] = {
+            "revisions": [
+                {
+                    "blockAddress": {
+                        "strandId": STRAND,
+                        "sequenceNo": rev.seq or 1000 + rev.version,
+                    },
+                    "tableId": table_id,
+                    "documentId": rev.doc_id,
+                    "version": rev.version,
+                }
+                for rev in redacts
+            ]
+        }
+    if redaction_info is not None:
+        payload["redactionInfo"] = redaction_info
+    record = {"qldbStreamArn": STREAM_ARN, "recordType": "BLOCK_SUMMARY", "payload": payload}
+    out: bytes = simpleion.dumps(record, binary=True)
+    return out
+
+
 def control(kind: str = "CREATED") -> bytes:
     """Ion binary CONTROL record."""
     value = {
