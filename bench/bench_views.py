@@ -17,8 +17,8 @@ machine) and its peak RSS:
    refreshed; a ``sitecustomize`` in the children does it), and, with ``--compare-with DIR``,
    with the code of ``DIR`` (the **baseline**, e.g. before typed views existed; the difference
    then includes everything else since). They alternate for ``--rounds`` rounds; medians and
-   ratios are printed (goal: views against no-kinds at most 1.05x). ``qldb-cdc views`` alone on the result is
-   timed too (the refresh by itself).
+   ratios are printed (goal: views against no-kinds at most 1.05x). ``qldb-cdc views`` alone on
+   the result is timed too (the refresh by itself).
 2. **Query cost.** On the database replayed with views, a few typical queries through a typed
    view and the equivalent query on ``documents`` / ``revisions`` with ``json_extract`` (or
    reading the JSON ``data`` column and decoding it in Python), alternating, median of
