@@ -40,6 +40,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -220,8 +221,8 @@ def run_child(
     command = [sys.executable, "-m", "consumers.entry_point", *arguments]
     path = str(code_dir)
     if no_kinds:
-        patch = ROOT / "bench" / "out" / "no-kinds"
-        patch.mkdir(parents=True, exist_ok=True)
+        patch = Path(tempfile.gettempdir()) / f"qldb-cdc-bench-no-kinds-{os.getpid()}"
+        patch.mkdir(exist_ok=True)  # outside the repository: not a module of it
         (patch / "sitecustomize.py").write_text(_NO_KINDS, encoding="utf-8")
         path = f"{patch}{os.pathsep}{code_dir}"
     env = {**os.environ, "PYTHONPATH": path}

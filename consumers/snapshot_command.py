@@ -1,14 +1,19 @@
 """The ``qldb-cdc snapshot`` command: typed Parquet of every ledger table of a SQL projection
 (``replay/snapshot.py``; README "Parquet snapshots").
 
-``--from`` is a SQLite or PostgreSQL projection (a SQLite file must exist); ``--to`` a local
-folder, written atomically. Mistakes (a missing database, a target that keeps no snapshot
-source, a ``--to`` that is not a snapshot, pyarrow missing) are exit 2 in one line.
+``--from`` is a SQLite or PostgreSQL projection (a SQLite file must exist), or ``--export`` an
+export, replayed first into a temporary SQLite database beside ``--to`` by ``qldb-cdc replay``
+in its own (watched) process; ``--to`` is a local folder, written atomically. Mistakes (a
+missing database, a target that keeps no snapshot source, a ``--to`` that is not a snapshot,
+pyarrow missing) are exit 2 in one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from consumers.exit_codes import ExitCode
@@ -23,12 +28,18 @@ from replay.typed_views import load_mapping
 
 def add_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
     """The ``snapshot`` command's arguments."""
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
         "--from",
         dest="source",
         metavar="URI",
         default=default_target,
         help=f"SQLite or PostgreSQL projection to read (default {default_target})",
+    )
+    source.add_argument(
+        "--export",
+        metavar="SOURCE",
+        help="an export folder or s3://bucket/prefix: replay it into a temporary SQLite first",
     )
     parser.add_argument(
         "--to", dest="dest", type=Path, required=True, metavar="DIR", help="snapshot folder"
@@ -51,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``snapshot`` for parsed ``args``."""
     mapping = load_mapping(args.view_mapping)
+    if args.export is not None:
+        return _from_export(args)
     spec = parse_target(args.source)
     if isinstance(spec, SqliteTarget) and not Path(spec.path).is_file():
         msg = f"--from {args.source}: no SQLite database at {spec.path}"
@@ -82,3 +95,21 @@ def run(args: argparse.Namespace) -> int:
     for line in result.lines():
         print(line)
     return ExitCode.OK
+
+
+def _from_export(args: argparse.Namespace) -> int:
+    """Replay ``--export`` into a temporary SQLite database, snapshot it, delete it."""
+    dest = args.dest.absolute()
+    if not dest.parent.is_dir():
+        msg = f"--to {dest}: its folder {dest.parent} does not exist"
+        raise UserInputError(msg)
+    with tempfile.TemporaryDirectory(prefix=".qldb-cdc-replay-", dir=dest.parent) as scratch:
+        db = Path(scratch) / "replay.db"
+        replay = [sys.executable, "-m", "consumers.entry_point", "replay", args.export]
+        replay += ["--to", f"sqlite:///{db}", "--no-views", "--no-progress"]
+        print(f"snapshot: replaying {args.export} into a temporary SQLite database first")
+        code = subprocess.call(replay, stdout=subprocess.DEVNULL)
+        if code != ExitCode.OK:
+            return code  # the replay said why on stderr, in one line
+        nested = argparse.Namespace(**{**vars(args), "export": None, "source": f"sqlite:///{db}"})
+        return run(nested)

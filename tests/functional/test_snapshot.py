@@ -165,3 +165,16 @@ def test_a_postgres_projection_snapshots_like_sqlite(
     dest = tmp_path / "pg"
     assert main(["snapshot", "--from", pg_uri, "--to", str(dest), "--history"]) == 0
     check_snapshot(dest)
+
+
+def test_an_export_is_replayed_into_a_temporary_database_and_snapshot(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = tmp_path / "from-export"
+    assert main(["snapshot", "--export", str(export), "--to", str(dest), "--history"]) == 0
+    assert "replaying" in capsys.readouterr().out
+    [person] = table(dest / "Person" / "current.parquet")
+    assert person["document_id"] == "d1" and str(person["amount"]) == "1.50"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # cleaned up
+    assert main(["snapshot", "--export", str(tmp_path / "missing"), "--to", str(dest)]) == 2
+    assert (dest / "_manifest.json").is_file()  # the failed run left the snapshot as it was
