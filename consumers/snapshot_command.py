@@ -18,6 +18,7 @@ from pathlib import Path
 
 from consumers.exit_codes import ExitCode
 from core.errors import UserInputError
+from projections import s3_snapshot, s3_target
 from projections.base import Projection, SnapshotSource, TableLifecycleProjection
 from projections.closing import closing_all
 from projections.sqlite_target import SqliteTarget
@@ -42,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
         help="an export folder or s3://bucket/prefix: replay it into a temporary SQLite first",
     )
     parser.add_argument(
-        "--to", dest="dest", type=Path, required=True, metavar="DIR", help="snapshot folder"
+        "--to",
+        dest="dest",
+        required=True,
+        metavar="DIR|s3://bucket/prefix",
+        help="snapshot folder, or an S3 prefix (published with a _latest.json pointer)",
     )
     parser.add_argument(
         "--history", action="store_true", help="also write every revision (history.parquet)"
@@ -61,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``snapshot`` for parsed ``args``."""
+    if str(args.dest).startswith("s3://"):
+        return _to_s3(args)
+    args.dest = Path(args.dest)
     mapping = load_mapping(args.view_mapping)
     if args.export is not None:
         return _from_export(args)
@@ -113,3 +121,17 @@ def _from_export(args: argparse.Namespace) -> int:
             return code  # the replay said why on stderr, in one line
         nested = argparse.Namespace(**{**vars(args), "export": None, "source": f"sqlite:///{db}"})
         return run(nested)
+
+
+def _to_s3(args: argparse.Namespace) -> int:
+    """Write the snapshot into a local temporary folder, then publish it to S3."""
+    target = s3_target.parse(str(args.dest))
+    with tempfile.TemporaryDirectory(prefix="qldb-cdc-snapshot-") as scratch:
+        local = Path(scratch) / "snapshot"
+        code = run(argparse.Namespace(**{**vars(args), "dest": local}))
+        if code != ExitCode.OK:
+            return code
+        snapshot = s3_snapshot.publish(local, target)
+    base = f"{target.prefix}/{snapshot}" if target.prefix else snapshot
+    print(f"snapshot: published to s3://{target.bucket}/{base} ({s3_snapshot.LATEST} points at it)")
+    return ExitCode.OK
