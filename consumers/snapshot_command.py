@@ -21,6 +21,7 @@ from core.errors import UserInputError
 from projections import s3_snapshot, s3_target
 from projections.base import Projection, SnapshotSource, TableLifecycleProjection
 from projections.closing import closing_all
+from projections.sqlite import SQLiteProjection
 from projections.sqlite_target import SqliteTarget
 from projections.targets import parse_target
 from replay.snapshot import TableFiles, write_snapshot
@@ -78,7 +79,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(msg)
     opened: list[Projection] = []
     with closing_all(opened):
-        source = spec.open()
+        # A snapshot only reads: a SQLite file is opened read-only (nothing created in it).
+        source = (
+            SQLiteProjection(spec.path, read_only=True)
+            if isinstance(spec, SqliteTarget)
+            else spec.open()
+        )
         opened.append(source)
         if not isinstance(source, SnapshotSource):
             msg = f"--from {args.source}: only SQLite and PostgreSQL projections can be snapshot"
@@ -102,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         )
     for line in result.lines():
         print(line)
+    for warning in result.warnings:  # what the typed columns left out, as `views` says it
+        sys.stderr.write(f"qldb-cdc: warning: {' '.join(warning.split())}\n")
     return ExitCode.OK
 
 

@@ -19,6 +19,7 @@ pages or through a cursor so memory does not grow with the number of documents.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -234,6 +235,11 @@ class SnapshotSource(Protocol):
 
     def field_records(self) -> list[tuple[str, str, str]]:
         """Every recorded (ledger table, field, Ion kind or numeric shape mark)."""
+        ...
+
+    def consistent_read(self) -> contextlib.AbstractContextManager[None]:
+        """A block in which every read sees one state (the field records and every table as
+        of one moment), whatever is written meanwhile."""
         ...
 
     def stored_tables(self) -> list[str]:

@@ -35,6 +35,7 @@ Guarantees of :meth:`PostgresProjection.apply`:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Iterator, Sequence
 
 import psycopg
@@ -217,6 +218,22 @@ class PostgresProjection:
             return sorted(postgres_views.known_kinds(conn, self._views))
         except psycopg.Error as exc:
             raise _retryable(exc, "reading field types") from exc
+
+    @contextlib.contextmanager
+    def consistent_read(self) -> Iterator[None]:
+        """One ``REPEATABLE READ`` transaction around the block: every read in it (each runs in
+        a savepoint of it) sees the same snapshot (``SnapshotSource``).
+
+        Raises:
+            RetryableError: the server could not be reached.
+        """
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield
+        except psycopg.Error as exc:
+            raise _retryable(exc, "reading one consistent state") from exc
 
     def stored_tables(self) -> list[str]:
         """The ledger tables with documents, sorted (``SnapshotSource``)."""

@@ -35,7 +35,9 @@ failure, not superseded).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import urllib.parse
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -168,9 +170,20 @@ def to_row(change: Change) -> Row:
 class SQLiteProjection:
     """Current state and full history of every document in one SQLite file."""
 
-    def __init__(self, path: str | Path, *, busy_timeout_s: float = 60.0) -> None:
-        """Open (and create) the database at ``path``; ``:memory:`` works for tests."""
+    def __init__(
+        self, path: str | Path, *, busy_timeout_s: float = 60.0, read_only: bool = False
+    ) -> None:
+        """Open (and create) the database at ``path``; ``:memory:`` works for tests.
+
+        ``read_only`` opens an existing projection for reading only (``snapshot``): nothing is
+        created or changed in the file, and a file without the projection's ``documents`` and
+        ``revisions`` tables is a ConfigError.
+        """
         self.path = str(path)
+        self._read_only = read_only
+        if read_only:
+            self._open_read_only(busy_timeout_s)
+            return
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
@@ -189,14 +202,36 @@ class SQLiteProjection:
             self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
             self._checkpoint_pages = 0
             self._fit_checkpoint()
-        except sqlite3.OperationalError as exc:
-            if _disk_full(exc):
+        except sqlite3.DatabaseError as exc:  # OperationalError, and "file is not a database"
+            if isinstance(exc, sqlite3.OperationalError) and _disk_full(exc):
                 what = "creating its tables"
                 raise self._disk_full_error(what) from exc
-            msg = f"cannot open SQLite database {self.path}: {exc}"
-            if "unable to open" in str(exc):
-                msg += " (is its folder writable, and the file a SQLite database?)"
-            raise ConfigError(msg) from exc
+            raise _open_error(self.path, exc) from exc
+
+    def _open_read_only(self, busy_timeout_s: float) -> None:
+        uri = "file:" + urllib.parse.quote(str(Path(self.path).absolute())) + "?mode=ro"
+        try:
+            self._db = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            found = {
+                str(name)
+                for (name,) in self._db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                )
+            }
+        except sqlite3.DatabaseError as exc:
+            raise _open_error(self.path, exc) from exc
+        if not {"documents", "revisions"} <= found:
+            self._db.close()
+            msg = f"{self.path} is not a qldb-cdc projection (no documents and revisions tables)"
+            raise ConfigError(msg)
+        self._has_kinds = "ledger_field_types" in found
+        self._kinds = KindRecord()
 
     @property
     def name(self) -> str:
@@ -390,8 +425,23 @@ class SQLiteProjection:
             raise RetryableError(msg) from exc
 
     def field_records(self) -> list[tuple[str, str, str]]:
-        """Every recorded (ledger table, field, kind or shape mark) (``SnapshotSource``)."""
+        """Every recorded (ledger table, field, kind or shape mark) (``SnapshotSource``); none
+        for a projection of a version that recorded none."""
+        if self._read_only and not self._has_kinds:
+            return []
         return sorted(sqlite_views.known_kinds(self._db))
+
+    @contextlib.contextmanager
+    def consistent_read(self) -> Iterator[None]:
+        """One read transaction around the block: every read in it sees the same state, whatever
+        other processes write meanwhile (WAL) (``SnapshotSource``)."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException as exc:
+            self._rollback_after(exc)
+            raise
+        self._db.execute("COMMIT")
 
     def stored_tables(self) -> list[str]:
         """The ledger tables with documents, sorted (``SnapshotSource``)."""
@@ -412,8 +462,10 @@ class SQLiteProjection:
             else "SELECT document_id, version, tx_id, tx_time, deleted, redacted, data"
             " FROM documents WHERE ledger_table = ? AND deleted = 0 ORDER BY document_id"
         )
+        own = not self._db.in_transaction  # inside consistent_read: its transaction
         try:
-            self._db.execute("BEGIN")  # one snapshot of the table for the whole read
+            if own:
+                self._db.execute("BEGIN")  # one snapshot of the table for the whole read
             try:
                 for doc_id, version, tx_id, tx_time, deleted, redacted, data in self._db.execute(
                     query, (table,)
@@ -422,9 +474,11 @@ class SQLiteProjection:
                         doc_id, version, tx_id, tx_time, bool(deleted), bool(redacted), data
                     )
             except BaseException as exc:  # the reader stopped early, or the read failed
-                self._rollback_after(exc)
+                if own:
+                    self._rollback_after(exc)
                 raise
-            self._db.execute("COMMIT")
+            if own:
+                self._db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             msg = f"SQLite read failed (reading ledger table {table!r}): {exc}"
             raise RetryableError(msg) from exc
@@ -507,3 +561,13 @@ def from_uri(uri: str) -> SQLiteProjection:
         ConfigError: the target does not parse, or its folder or file cannot be written.
     """
     return sqlite_target.parse(uri).open()
+
+
+def _open_error(path: str, exc: sqlite3.DatabaseError) -> ConfigError:
+    """The one-line error for a database that cannot be opened."""
+    if "file is not a database" in str(exc):
+        return ConfigError(f"{path} is not a SQLite database ({exc}); give another file")
+    msg = f"cannot open SQLite database {path}: {exc}"
+    if "unable to open" in str(exc):
+        msg += " (is its folder writable, and the file a SQLite database?)"
+    return ConfigError(msg)

@@ -32,6 +32,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import shutil
 import time
 import uuid
@@ -43,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from core import json_codec
 from core.column_types import ColumnType
-from core.errors import UserInputError
+from core.errors import DecodeError, UserInputError
 from core.ion_kinds import IonKind
 from core.tx_time import parse_tx_time
 from projections import s3_keys
@@ -130,39 +131,17 @@ def write_snapshot(
     pa, pq = import_pyarrow()
     started = time.monotonic()
     dest = dest.absolute()
+    if not dest.parent.is_dir():
+        msg = f"--to {dest}: its folder {dest.parent} does not exist"
+        raise UserInputError(msg)
+    _recover(dest)
     _check_destination(dest)
-    for stale in dest.parent.glob(f"{_HIDDEN}{dest.name}.*"):
-        shutil.rmtree(stale, ignore_errors=True)  # an interrupted run's folder
     staging = dest.parent / f"{_HIDDEN}{dest.name}.{uuid.uuid4().hex[:12]}"
     staging.mkdir()
     result = SnapshotResult(dest)
     try:
-        records = source.field_records()
-        kinds = kinds_of(records)
-        shapes = numeric_shapes(records)
-        plan = plan_views(
-            source.stored_tables(),
-            kinds,
-            mapping,
-            Naming("Parquet", fold_ascii_case=True),
-            leave_out=leave_out,
-        )
-        result.warnings.extend(plan.warnings)
-        for view in plan.views:
-            folder = s3_keys.table_segment(view.ledger_table)
-            files = TableFiles(view.ledger_table, folder)
-            (staging / folder).mkdir()
-            table_shapes = shapes.get(view.ledger_table, {})
-            for kind in ("current", "history") if history else ("current",):
-                path = staging / folder / f"{kind}.parquet"
-                rows = source.iter_rows(view.ledger_table, history=kind == "history")
-                table_file = _TableFile(pa, view.columns, table_shapes, kind)
-                files.rows[kind] = table_file.write(pq, path, rows)
-                files.unconverted += table_file.unconverted
-                files.bytes[kind] = path.stat().st_size
-            result.tables.append(files)
-            if on_table is not None:
-                on_table(files)
+        with source.consistent_read():
+            _write_tables(pa, pq, source, staging, mapping, history, leave_out, on_table, result)
         _write_manifest(staging, result, history)
         _swap_into_place(staging, dest)
     except BaseException:
@@ -172,13 +151,90 @@ def write_snapshot(
     return result
 
 
+def _write_tables(  # noqa: PLR0917 - the one body of write_snapshot
+    pa: Any,
+    pq: Any,
+    source: SnapshotSource,
+    staging: Path,
+    mapping: ViewMapping,
+    history: bool,
+    leave_out: frozenset[str],
+    on_table: Callable[[TableFiles], None] | None,
+    result: SnapshotResult,
+) -> None:
+    """Every table's files into ``staging`` (inside the source's one consistent read)."""
+    records = source.field_records()
+    kinds = kinds_of(records)
+    shapes = numeric_shapes(records)
+    plan = plan_views(
+        source.stored_tables(),
+        kinds,
+        mapping,
+        Naming("Parquet", fold_ascii_case=True),
+        leave_out=leave_out,
+    )
+    result.warnings.extend(plan.warnings)
+    for view in plan.views:
+        folder = s3_keys.table_segment(view.ledger_table)
+        files = TableFiles(view.ledger_table, folder)
+        (staging / folder).mkdir()
+        table_shapes = shapes.get(view.ledger_table, {})
+        for kind in ("current", "history") if history else ("current",):
+            path = staging / folder / f"{kind}.parquet"
+            rows = source.iter_rows(view.ledger_table, history=kind == "history")
+            table_file = _TableFile(pa, view.columns, table_shapes, kind)
+            files.rows[kind] = table_file.write(pq, path, rows)
+            files.unconverted += table_file.unconverted
+            files.bytes[kind] = path.stat().st_size
+        result.tables.append(files)
+        if on_table is not None:
+            on_table(files)
+
+
+def is_snapshot(folder: Path) -> bool:
+    """Whether ``folder`` is a snapshot this tool wrote (a real folder whose manifest says so)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == MANIFEST_FORMAT
+
+
 def _check_destination(dest: Path) -> None:
     if not dest.parent.is_dir():
         msg = f"--to {dest}: its folder {dest.parent} does not exist"
         raise UserInputError(msg)
-    if dest.exists() and not (dest.is_dir() and (dest / MANIFEST).is_file()):
+    if dest.is_symlink():
+        msg = f"--to {dest}: is a symbolic link; give the folder it points to"
+        raise UserInputError(msg)
+    if dest.exists() and not is_snapshot(dest):
         msg = f"--to {dest}: exists and is not a qldb-cdc snapshot; choose a new folder"
         raise UserInputError(msg)
+
+
+_STAGING = re.compile(r"\.[0-9a-f]{12}")
+_OLD = re.compile(r"\.old-[0-9a-f]{12}")
+
+
+def _recover(dest: Path) -> None:
+    """Tidy what an interrupted run of this ``dest`` left: its staging folders (exactly
+    ``<hidden><name>.<12 hex>``, never another destination's), and a previous snapshot moved
+    aside (``.old-<hex>``): put back if ``dest`` is missing (the run stopped between the two
+    renames), else deleted."""
+    stem = f"{_HIDDEN}{dest.name}"
+    for entry in dest.parent.iterdir():
+        if not entry.name.startswith(stem) or entry.is_symlink() or not entry.is_dir():
+            continue
+        rest = entry.name[len(stem) :]
+        if _STAGING.fullmatch(rest):
+            shutil.rmtree(entry, ignore_errors=True)
+        elif _OLD.fullmatch(rest) and is_snapshot(entry):
+            if dest.exists():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.rename(dest)
 
 
 def _swap_into_place(staging: Path, dest: Path) -> None:
@@ -320,13 +376,22 @@ class _TableFile:
                 )
                 continue
             arrays.append(self._converted([d.get(name) for d in datas], convert))
-        return pa.record_batch(
-            [
-                v if isinstance(v, pa.Array) else pa.array(v, type=self.schema.field(i).type)
-                for i, v in enumerate(arrays)
-            ],
-            schema=self.schema,
-        )
+        try:
+            return pa.record_batch(
+                [
+                    v if isinstance(v, pa.Array) else pa.array(v, type=self.schema.field(i).type)
+                    for i, v in enumerate(arrays)
+                ],
+                schema=self.schema,
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            # Only a projection whose values disagree with its own field-type record gets here
+            # (edited by hand, or written by another tool): say so, in one line.
+            msg = (
+                f"a stored value does not fit the field types the projection recorded ({exc}); "
+                "the projection's ledger_field_types does not describe its documents"
+            )
+            raise DecodeError(" ".join(msg.split())) from exc
 
     def _cast_or(self, strings: Any, arrow_type: Any, convert: _Converter | None) -> Any:
         """``strings`` cast by Arrow, or each converted in Python when Arrow cannot."""

@@ -3,8 +3,10 @@ decimals, atomic replacement, interrupted runs, mistakes."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,11 +19,13 @@ from amazon.ion.core import Timestamp, TimestampPrecision
 from psycopg import sql
 
 from consumers.cli import main
+from core.ion_kinds import IonKind
 from projections.sqlite import SQLiteProjection
 from replay import snapshot as snapshot_module
 from schemas.view_mapping import NO_MAPPING
 from tests.support import export_builder as eb
 from tests.support import pg_server
+from tests.support.builders import make_change
 from tests.support.views_exports import write_views_export
 
 PRICES = [Decimal("235934168.76"), Decimal("0.10"), Decimal("12345678901234567890.125")]
@@ -178,3 +182,69 @@ def test_an_export_is_replayed_into_a_temporary_database_and_snapshot(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # cleaned up
     assert main(["snapshot", "--export", str(tmp_path / "missing"), "--to", str(dest)]) == 2
     assert (dest / "_manifest.json").is_file()  # the failed run left the snapshot as it was
+
+
+def test_what_an_attacker_tried_is_refused_in_one_line_or_handled(
+    export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "l.db"
+    replay_both(export, f"sqlite:///{db}")
+    # A folder of another tool that happens to hold a _manifest.json is never replaced.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "_manifest.json").write_text('{"tool": "other"}', encoding="utf-8")
+    (other / "thesis.docx").write_text("important", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["snapshot", "--from", f"sqlite:///{db}", "--to", str(other)]) == 2
+    assert "is not a qldb-cdc snapshot" in capsys.readouterr().err
+    assert (other / "thesis.docx").read_text(encoding="utf-8") == "important"
+    # Another destination's staging folder (same stem) is left alone.
+    theirs = tmp_path / ".qldb-cdc-snapshot-a.b.0123456789ab"
+    theirs.mkdir()
+    assert main(["snapshot", "--from", f"sqlite:///{db}", "--to", str(tmp_path / "a")]) == 0
+    assert theirs.is_dir()
+    # A file that is not SQLite, and a SQLite file that is not a projection: one line, exit 2,
+    # and the file is not touched.
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"\x01not sqlite" * 500)
+    unrelated = tmp_path / "unrelated.db"
+    with sqlite3.connect(unrelated) as conn:
+        conn.execute("CREATE TABLE mine (x)")
+    before = unrelated.read_bytes()
+    for source, words in ((garbage, "is not a SQLite database"), (unrelated, "not a qldb-cdc")):
+        capsys.readouterr()
+        args = ["snapshot", "--from", f"sqlite:///{source}", "--to", str(tmp_path / "s")]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err
+    assert unrelated.read_bytes() == before
+    assert main(["views", "--to", f"sqlite:///{garbage}"]) == 2
+
+
+def test_fields_left_out_are_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = write_views_export(tmp_path / "src", large=True)
+    db = tmp_path / "l.db"
+    assert main(["replay", str(export), "--to", f"sqlite:///{db}", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["snapshot", "--from", f"sqlite:///{db}", "--to", str(tmp_path / "s")]) == 0
+    assert "fields beyond 1000 columns" in capsys.readouterr().err
+
+
+def test_the_snapshot_reads_one_state_while_others_write(export: Path, tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    replay_both(export, f"sqlite:///{db}")
+    source = SQLiteProjection(db, read_only=True)
+    writer = SQLiteProjection(db)
+    with source.consistent_read():
+        records = source.field_records()
+        wider = make_change("p9", 0, table="Price", data={"Price": Decimal("1.123456789")})
+        wider = dataclasses.replace(wider, field_kinds=(("Price", IonKind.DECIMAL),))
+        writer.apply([wider])  # committed by another connection meanwhile
+        rows = list(source.iter_rows("Price", history=False))
+        assert source.field_records() == records
+    assert {r.document_id for r in rows} == {"p0", "p1", "p2"}
+    assert "p9" in {r.document_id for r in source.iter_rows("Price", history=False)}
+    writer.close()
+    source.close()
