@@ -42,6 +42,7 @@ from projections.view_plan import (
     ViewPlan,
     ViewsPlan,
     plan_views,
+    previous_names,
 )
 from schemas.view_mapping import ViewMapping
 
@@ -182,6 +183,26 @@ def refresh(
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (VIEWS_LOCK_KEY,))
         _create_schema(cur, view_schema)
+        previous = previous_names(
+            [
+                (str(v), str(t), str(k))
+                for v, t, k in cur.execute(
+                    sql.SQL(
+                        "SELECT view_name, ledger_table, kind FROM {} WHERE view_schema = %s"
+                    ).format(statements.views),
+                    (view_schema,),
+                ).fetchall()
+            ],
+            [
+                (str(v), str(c), str(f))
+                for v, c, f in cur.execute(
+                    sql.SQL(
+                        "SELECT view_name, column_name, field FROM {} WHERE view_schema = %s"
+                    ).format(statements.columns),
+                    (view_schema,),
+                ).fetchall()
+            ],
+        )
         for schema, name in cur.execute(
             sql.SQL("SELECT view_schema, view_name FROM {}").format(statements.views)
         ).fetchall():
@@ -196,7 +217,7 @@ def refresh(
             ).fetchall()
         ]
         kinds = _field_types_of(cur, statements)
-        plan = plan_views(tables, kinds, mapping, naming, leave_out=leave_out)
+        plan = plan_views(tables, kinds, mapping, naming, leave_out=leave_out, previous=previous)
         for view in plan.views:
             _create(cur, statements, view_schema, view)
     return plan

@@ -36,6 +36,7 @@ from projections.view_plan import (
     ViewPlan,
     ViewsPlan,
     plan_views,
+    previous_names,
 )
 from schemas.view_mapping import ViewMapping
 
@@ -122,13 +123,19 @@ def refresh(
     qldb-cdc did not create are never taken: automatic names avoid them; a mapped name that
     clashes with one is a ConfigError.
     """
+    previous = previous_names(
+        db.execute("SELECT view_name, ledger_table, kind FROM qldb_cdc_views").fetchall(),
+        db.execute("SELECT view_name, column_name, field FROM qldb_cdc_view_columns").fetchall(),
+    )
     for (name,) in db.execute("SELECT view_name FROM qldb_cdc_views").fetchall():
         db.execute(f"DROP VIEW IF EXISTS {quote_identifier(name)}")
     db.execute("DELETE FROM qldb_cdc_views")
     db.execute("DELETE FROM qldb_cdc_view_columns")
     naming = _naming(db)
     tables = [t for (t,) in db.execute("SELECT DISTINCT ledger_table FROM documents")]
-    plan = plan_views(tables, field_types(db), mapping, naming, leave_out=leave_out)
+    plan = plan_views(
+        tables, field_types(db), mapping, naming, leave_out=leave_out, previous=previous
+    )
     for view in plan.views:
         _create(db, view)
     return plan

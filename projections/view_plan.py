@@ -20,6 +20,10 @@ Naming guarantees (README "Typed views"):
   view, mapped columns, then fields by name), so the result does not depend on input order.
 * A name longer than the dialect allows (PostgreSQL: 63 bytes) is cut at a character boundary
   and ends with ``~`` and 8 hex digits of its SHA-256, so two long names stay apart.
+* Names are **stable across refreshes**: the names a table's views and a field's column had
+  (``previous``, read from the projection's record of its views) are claimed again before any
+  automatic name, so a field that appears later (``NAME`` beside ``Name``) gets the suffix, never
+  the name a saved query already reads.
 * A name that cannot be an SQL identifier at all (empty, a NUL character, a lone surrogate) is
   left out with a warning: a table's views, or a field's column.
 * At most :data:`MAX_VIEW_COLUMNS` field columns per view; the fields beyond (by name) are left
@@ -109,6 +113,16 @@ def representable(name: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class PreviousNames:
+    """The names one ledger table's views had before this refresh."""
+
+    view: str | None = None
+    history_view: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    """field -> column name"""
+
+
+@dataclass(frozen=True, slots=True)
 class ViewColumn:
     """One field column: the document ``field`` read as ``type`` into column ``name``."""
 
@@ -145,6 +159,7 @@ def plan_views(
     naming: Naming,
     *,
     leave_out: Collection[str] = (),
+    previous: Mapping[str, PreviousNames] | None = None,
 ) -> ViewsPlan:
     """Plan the views of ``tables`` (see the module docstring).
 
@@ -168,21 +183,44 @@ def plan_views(
         for mapped in (spec.view, spec.history_view):
             if mapped is not None:
                 names.claim_exact(mapped, f"mapping of ledger table {table!r}")
+    before = previous or {}
+    kept: dict[tuple[str, str], str] = {}
+    for table in chosen:  # then the names the views had: saved queries keep working
+        spec, old = mapping.table(table), before.get(table, PreviousNames())
+        for which, mapped, name in (
+            ("view", spec.view, old.view),
+            ("history", spec.history_view, old.history_view),
+        ):
+            base = table if which == "view" else table + HISTORY_SUFFIX
+            if (
+                mapped is None
+                and name is not None
+                and automatic_form(base, name, naming)
+                and names.claim_preferred(name)
+            ):
+                kept[table, which] = name
     current = {
-        t: names.claim_auto(t) if mapping.table(t).view is None else str(mapping.table(t).view)
+        t: (
+            str(mapping.table(t).view)
+            if mapping.table(t).view is not None
+            else kept.get((t, "view")) or names.claim_auto(t)
+        )
         for t in chosen
     }
     history = {
         t: (
-            names.claim_auto(t + HISTORY_SUFFIX)
-            if mapping.table(t).history_view is None
-            else str(mapping.table(t).history_view)
+            str(mapping.table(t).history_view)
+            if mapping.table(t).history_view is not None
+            else kept.get((t, "history")) or names.claim_auto(t + HISTORY_SUFFIX)
         )
         for t in chosen
     }
     views = []
     for table in chosen:
-        columns = _plan_columns(table, field_types.get(table, {}), mapping, naming, warnings)
+        old_columns = before.get(table, PreviousNames()).columns
+        columns = _plan_columns(
+            table, field_types.get(table, {}), mapping, naming, warnings, previous=old_columns
+        )
         views.append(ViewPlan(table, current[table], history[table], columns))
     return ViewsPlan(tuple(views), tuple(skipped), tuple(warnings))
 
@@ -193,6 +231,8 @@ def _plan_columns(
     mapping: ViewMapping,
     naming: Naming,
     warnings: list[str],
+    *,
+    previous: Mapping[str, str] | None = None,
 ) -> tuple[ViewColumn, ...]:
     spec = mapping.table(table)
     names = _Claims(naming, "column", reserved=HISTORY_COLUMNS)
@@ -219,13 +259,23 @@ def _plan_columns(
         chosen = spec.columns[name]
         if chosen.name is not None:
             names.claim_exact(chosen.name, f"mapping of {table!r} field {name!r}")
+    kept: dict[str, str] = {}
+    unnamed = [
+        f
+        for f in [*mapped, *automatic]
+        if spec.columns.get(f) is None or spec.columns[f].name is None
+    ]
+    for name in unnamed:  # the names the columns had, before any new one
+        old = (previous or {}).get(name)
+        if old is not None and automatic_form(name, old, naming) and names.claim_preferred(old):
+            kept[name] = old
     for name in [*mapped, *automatic]:
         kinds = fields.get(name, frozenset())
         chosen_column = spec.columns.get(name)
         column_name = (
             chosen_column.name
             if chosen_column is not None and chosen_column.name is not None
-            else names.claim_auto(name)
+            else kept.get(name) or names.claim_auto(name)
         )
         type_ = (
             chosen_column.type
@@ -235,6 +285,37 @@ def _plan_columns(
         columns.append(ViewColumn(name, column_name, type_, kinds, chosen_column is not None))
     by_name = {c.field: c for c in columns}
     return tuple(by_name[f] for f in sorted(by_name))
+
+
+def automatic_form(base: str, name: str, naming: Naming) -> bool:
+    """Whether ``name`` is one this plan could have given ``base`` by itself (``base``, a
+    suffix ``_N``, the ``_`` of a reserved prefix, a cut name): only such names are kept across
+    refreshes; a name from a mapping file that is gone again is not."""
+    for stem in (base, "_" + base):
+        if name in (stem, naming.shorten(stem)):
+            return True
+        if name.startswith(stem + "_") and name[len(stem) + 1 :].isdigit():
+            return True
+    return False
+
+
+def previous_names(
+    views: Iterable[tuple[str, str, str]], columns: Iterable[tuple[str, str, str]]
+) -> dict[str, PreviousNames]:
+    """ledger table -> the names its views had, from the rows a projection keeps of them:
+    ``views`` as (view name, ledger table, ``current``/``history``), ``columns`` as (view name,
+    column name, field); the current view's columns are the table's."""
+    by_view: dict[str, dict[str, str]] = {}
+    for view, column, name in columns:
+        by_view.setdefault(view, {})[name] = column
+    found: dict[str, PreviousNames] = {}
+    for view, table, kind in views:
+        old = found.get(table, PreviousNames())
+        if kind == "current":
+            found[table] = PreviousNames(view, old.history_view, by_view.get(view, {}))
+        else:
+            found[table] = PreviousNames(old.view, view, old.columns)
+    return found
 
 
 def _skipped(spec: object) -> bool:
@@ -268,6 +349,14 @@ class _Claims:
             )
             raise ConfigError(msg)
         self._taken.add(naming.key(name))
+
+    def claim_preferred(self, name: str) -> bool:
+        """Take ``name`` if it is usable and free (a name kept from before); else False."""
+        naming = self._naming
+        if not representable(name) or not naming.fits(name) or not self._free(name):
+            return False
+        self._taken.add(naming.key(name))
+        return True
 
     def claim_auto(self, name: str) -> str:
         naming = self._naming

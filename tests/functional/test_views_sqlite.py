@@ -17,6 +17,7 @@ from projections.sqlite import SQLiteProjection
 from projections.view_plan import CURRENT_COLUMNS, MAX_VIEW_COLUMNS
 from schemas.journal import parse_block
 from schemas.view_mapping import NO_MAPPING
+from tests.support import export_builder as eb
 from tests.support.views_exports import LARGE_FIELDS, LARGE_TEXT, write_views_export
 
 
@@ -173,3 +174,25 @@ def test_a_large_document_keeps_its_big_field_and_the_first_1000_columns(
     assert len(columns) == len(CURRENT_COLUMNS) + MAX_VIEW_COLUMNS
     assert "f1000" not in columns
     assert len(big) == LARGE_TEXT and last == 999
+
+
+def test_names_stay_put_when_a_colliding_field_or_table_appears_later(tmp_path: Path) -> None:
+    first = tmp_path / "one"
+    eb.write_export(first, [[eb.block(1, [eb.Rev("Odd", "o1", 0, {"Name": "v1"})])]])
+    db = tmp_path / "l.db"
+    assert main(["replay", str(first), "--to", f"sqlite:///{db}", "--no-progress"]) == 0
+    assert rows(db, 'SELECT "Name" FROM "Odd"') == [{"Name": "v1"}]
+    later = tmp_path / "two"
+    blocks = [
+        eb.block(2, [eb.Rev("Odd", "o3", 0, {"NAME": "SHOUTED"})]),
+        eb.block(3, [eb.Rev("ODD", "x1", 0, {"a": 1})]),
+    ]
+    eb.write_export(later, [blocks], export_id="7ZkGjpvZQsB2Xw1Pj0C3Fz")
+    assert main(["replay", str(later), "--to", f"sqlite:///{db}", "--no-progress"]) == 0
+    # The saved query still reads the field it read; the newcomer gets the suffix.
+    found = rows(db, 'SELECT document_id, "Name", "NAME_2" FROM "Odd" ORDER BY document_id')
+    assert found == [
+        {"document_id": "o1", "Name": "v1", "NAME_2": None},
+        {"document_id": "o3", "Name": None, "NAME_2": "SHOUTED"},
+    ]
+    assert rows(db, 'SELECT a FROM "ODD_2"') == [{"a": 1}]
