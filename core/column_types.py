@@ -6,7 +6,9 @@ seen per (ledger table, top-level field); :func:`column_type` turns such a set i
 
 The rule (README "Typed views"): ``null`` says nothing about the type and is ignored; one kind
 maps to its type; a few mixes widen without loss (``int`` with ``int_big`` or ``decimal`` is
-``numeric``, ``string`` with ``symbol`` is ``text``, ``blob`` with ``clob`` is ``bytes``,
+``numeric``, ``string`` with ``symbol`` is ``text``, timestamps of different precisions with
+each other or with strings are ``text`` (ISO-8601 text, as stored), ``blob`` with ``clob`` is
+``bytes``,
 ``list`` with ``sexp`` is ``json``); every other mix is ``json``, the value exactly as stored,
 so a view never rounds a number or fails on a row.
 """
@@ -53,6 +55,19 @@ _SINGLE: dict[IonKind, ColumnType] = {
 _WIDENINGS: tuple[tuple[frozenset[IonKind], ColumnType], ...] = (
     (frozenset({IonKind.INT, IonKind.INT_BIG, IonKind.DECIMAL}), ColumnType.NUMERIC),
     (frozenset({IonKind.STRING, IonKind.SYMBOL}), ColumnType.TEXT),
+    # Every one of these is a JSON string (timestamps as ISO-8601 text): text keeps it exactly.
+    (
+        frozenset(
+            {
+                IonKind.STRING,
+                IonKind.SYMBOL,
+                IonKind.TIMESTAMP,
+                IonKind.DATE,
+                IonKind.TIMESTAMP_COARSE,
+            }
+        ),
+        ColumnType.TEXT,
+    ),
     (frozenset({IonKind.BLOB, IonKind.CLOB}), ColumnType.BYTES),
     (frozenset({IonKind.LIST, IonKind.SEXP}), ColumnType.JSON),
 )

@@ -25,7 +25,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Iterable
 
-from core.column_types import ColumnType
+from core.column_types import ColumnType, column_type
 from core.errors import ConfigError
 from core.ion_kinds import IonKind
 from projections.view_plan import (
@@ -193,15 +193,41 @@ def _create(db: sqlite3.Connection, view: ViewPlan) -> None:
 
 
 def column_expression(column: ViewColumn) -> str:
-    """The SQL expression reading ``column`` from a row's ``data`` (see the module docstring)."""
+    """The SQL expression reading ``column`` from a row's ``data`` (see the module docstring).
+
+    A type the mapping file chose (not the kinds' own) is checked against each value's JSON
+    type first (``json_type``): a value that does not have it reads as NULL, as in PostgreSQL.
+    """
     name = column.field
     if _SIMPLE_PATH_FORBIDDEN.isdisjoint(name):
         path = quote_literal(f'$."{name}"')
         if column.type in (ColumnType.NUMERIC, ColumnType.JSON):
-            return f"nullif(data -> {path}, 'null')"
-        return f"json_extract(data, {path})"
+            plain = f"nullif(data -> {path}, 'null')"
+        else:
+            plain = f"json_extract(data, {path})"
+        if column.type is column_type(column.kinds) or column.type is ColumnType.JSON:
+            return plain
+        if column.type is ColumnType.TEXT:  # any value as text, as PostgreSQL's ->> gives it
+            kind = f"json_type(data, {path})"
+            return f"CASE WHEN {kind} = 'text' THEN {plain} ELSE nullif(data -> {path}, 'null') END"
+        check = _MAPPED_CHECKS[column.type].format(t=f"json_type(data, {path})", v=plain)
+        value = f"substr({plain}, 1, 10)" if column.type is ColumnType.DATE else plain
+        return f"CASE WHEN {check} THEN {value} END"
     key = quote_literal(name)
     return f"(SELECT value FROM json_each(data) WHERE key = {key} LIMIT 1)"
+
+
+_ISO_DAY = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+_MAPPED_CHECKS = {
+    ColumnType.BIGINT: "{t} = 'integer'",
+    ColumnType.NUMERIC: "{t} IN ('integer', 'real')",
+    ColumnType.DOUBLE: "{t} IN ('integer', 'real')",
+    ColumnType.BOOLEAN: "{t} IN ('true', 'false')",
+    ColumnType.TIMESTAMPTZ: "{t} = 'text' AND {v} GLOB '" + _ISO_DAY + "T[0-9][0-9]:[0-9][0-9]*'",
+    ColumnType.DATE: "{t} = 'text' AND {v} GLOB '" + _ISO_DAY + "*'",
+    ColumnType.BYTES: "{t} = 'text'",
+}
+"""For a mapped type: the values that have it (``{t}`` the JSON type, ``{v}`` the value)."""
 
 
 def quote_identifier(name: str) -> str:

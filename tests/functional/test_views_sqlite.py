@@ -196,3 +196,25 @@ def test_names_stay_put_when_a_colliding_field_or_table_appears_later(tmp_path: 
         {"document_id": "o3", "Name": None, "NAME_2": "SHOUTED"},
     ]
     assert rows(db, 'SELECT a FROM "ODD_2"') == [{"a": 1}]
+
+
+def test_a_mapped_type_reads_null_for_values_without_it(export: Path, tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    assert main(["replay", str(export), "--to", f"sqlite:///{db}", "--no-progress"]) == 0
+    mapping = tmp_path / "m.json"
+    mapping.write_text(
+        '{"tables": {"Person": {"columns": {"count": {"type": "text"}, "sym": {"type": "bigint"},'
+        ' "ratio": {"type": "bigint"}, "at": {"type": "date"}, "amount": {"type": "double"},'
+        ' "ok": {"type": "timestamptz"}, "name": {"type": "boolean"}}}}}'
+    )
+    assert main(["views", "--to", f"sqlite:///{db}", "--view-mapping", str(mapping)]) == 0
+    [person] = rows(db, 'SELECT count, sym, ratio, at, amount, ok, name FROM "Person"')
+    assert person == {
+        "count": "10",
+        "sym": None,
+        "ratio": None,
+        "at": "2021-02-09",
+        "amount": 1.5,
+        "ok": None,
+        "name": None,
+    }

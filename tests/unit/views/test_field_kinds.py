@@ -119,7 +119,8 @@ def test_block_changes_carry_the_field_kinds_of_each_revision() -> None:
         ({IonKind.BOOL}, ColumnType.BOOLEAN),
         ({IonKind.TIMESTAMP}, ColumnType.TIMESTAMPTZ),
         ({IonKind.DATE}, ColumnType.DATE),
-        ({IonKind.DATE, IonKind.TIMESTAMP}, ColumnType.JSON),
+        ({IonKind.DATE, IonKind.TIMESTAMP}, ColumnType.TEXT),  # both ISO-8601 strings
+        ({IonKind.TIMESTAMP, IonKind.STRING}, ColumnType.TEXT),
         ({IonKind.TIMESTAMP_COARSE}, ColumnType.TEXT),
         ({IonKind.STRING, IonKind.SYMBOL}, ColumnType.TEXT),
         ({IonKind.BLOB, IonKind.CLOB}, ColumnType.BYTES),
@@ -145,6 +146,13 @@ def test_a_mix_without_a_lossless_widening_is_json(kinds: set[IonKind]) -> None:
     widenable = [
         {IonKind.INT, IonKind.INT_BIG, IonKind.DECIMAL},
         {IonKind.STRING, IonKind.SYMBOL},
+        {
+            IonKind.STRING,
+            IonKind.SYMBOL,
+            IonKind.TIMESTAMP,
+            IonKind.DATE,
+            IonKind.TIMESTAMP_COARSE,
+        },
         {IonKind.BLOB, IonKind.CLOB},
         {IonKind.LIST, IonKind.SEXP},
     ]
