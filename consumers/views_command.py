@@ -18,6 +18,7 @@ from consumers.exit_codes import ExitCode
 from core.errors import UserInputError
 from projections.base import DdlProjection, Projection
 from projections.closing import closing_all
+from projections.s3_target import S3Target
 from projections.sqlite_target import SqliteTarget
 from projections.targets import TargetSpec, parse_target
 from replay.typed_views import TargetViews, load_mapping, refresh_all
@@ -74,6 +75,20 @@ def run(args: argparse.Namespace, default_target: str) -> int:
     specs = [parse_target(uri) for uri in (args.targets or [default_target])]
     for spec in specs:
         _require_existing(spec)
+    if not any(isinstance(spec, S3Target) for spec in specs):  # before anything is refreshed
+        for option, value in (("--ddl", args.ddl), ("--duckdb", args.duckdb)):
+            if value is not None:
+                msg = f"{option} {value}: no --to target has such DDL (only s3:// targets do)"
+                raise UserInputError(msg)
+    if args.duckdb_root is not None and args.duckdb is None:
+        msg = "--duckdb-root needs --duckdb FILE (where to write the views)"
+        raise UserInputError(msg)
+    if args.duckdb_root is not None and any(c in args.duckdb_root for c in "*?[]{}"):
+        msg = (
+            f"--duckdb-root {args.duckdb_root!r}: DuckDB reads it as a glob; "
+            "use a path without * ? [ ] { }"
+        )
+        raise UserInputError(msg)
     targets: list[Projection] = []
     with closing_all(targets):
         for spec in specs:
@@ -87,7 +102,7 @@ def run(args: argparse.Namespace, default_target: str) -> int:
         if ddl and args.ddl is not None:
             _write_ddl(args.ddl, ddl)
             print(f"views: Athena DDL written to {args.ddl}")
-        elif ddl:
+        elif ddl and args.duckdb is None:  # with --duckdb FILE, that file is the output
             print()
             print(ddl, end="")
         if args.duckdb is not None or args.duckdb_root is not None:

@@ -174,8 +174,9 @@ def _write_tables(  # noqa: PLR0917 - the one body of write_snapshot
         leave_out=leave_out,
     )
     result.warnings.extend(plan.warnings)
+    used: set[str] = set()
     for view in plan.views:
-        folder = s3_keys.table_segment(view.ledger_table)
+        folder = _folder(s3_keys.table_segment(view.ledger_table), used)
         files = TableFiles(view.ledger_table, folder)
         (staging / folder).mkdir()
         table_shapes = shapes.get(view.ledger_table, {})
@@ -189,6 +190,17 @@ def _write_tables(  # noqa: PLR0917 - the one body of write_snapshot
         result.tables.append(files)
         if on_table is not None:
             on_table(files)
+
+
+def _folder(segment: str, used: set[str]) -> str:
+    """``segment``, or ``segment~2``, ``~3``... when a folder of another table differs from it
+    only in case (``Person`` and ``person`` would be one folder on macOS or Windows)."""
+    folder, number = segment, 1
+    while folder.casefold() in used:
+        number += 1
+        folder = f"{segment}~{number}"
+    used.add(folder.casefold())
+    return folder
 
 
 def is_snapshot(folder: Path) -> bool:

@@ -248,3 +248,18 @@ def test_the_snapshot_reads_one_state_while_others_write(export: Path, tmp_path:
     assert "p9" in {r.document_id for r in source.iter_rows("Price", history=False)}
     writer.close()
     source.close()
+
+
+def test_tables_that_differ_only_in_case_get_folders_apart(tmp_path: Path) -> None:
+    blocks = [eb.block(1, [eb.Rev("Person", "a", 0, {"x": 1}), eb.Rev("person", "b", 0, {"x": 2})])]
+    eb.write_export(tmp_path / "src", [blocks])
+    db = tmp_path / "l.db"
+    assert main(["replay", str(tmp_path / "src"), "--to", f"sqlite:///{db}", "--no-progress"]) == 0
+    assert main(["snapshot", "--from", f"sqlite:///{db}", "--to", str(tmp_path / "s")]) == 0
+    folders = sorted(p.name for p in (tmp_path / "s").iterdir() if p.is_dir())
+    assert folders == ["Person", "person~2"]  # one folder each on a case-insensitive disk too
+    manifest = json.loads((tmp_path / "s" / "_manifest.json").read_text(encoding="utf-8"))
+    assert {t["ledgerTable"]: t["folder"] for t in manifest["tables"]} == {
+        "Person": "Person",
+        "person": "person~2",
+    }

@@ -129,3 +129,6 @@ def test_duckdb_options_mistakes_are_exit_2(
     assert "only s3:// targets do" in capsys.readouterr().err
     assert main(["views", "--to", f"sqlite:///{db}", "--duckdb-root", str(tmp_path)]) == 2
     assert "needs --duckdb FILE" in capsys.readouterr().err
+    args = ["views", "--to", "s3://b/p", "--duckdb", "v.sql", "--duckdb-root", "c [1]"]
+    assert main(args) == 2
+    assert "reads it as a glob" in capsys.readouterr().err
