@@ -25,7 +25,7 @@ import codecs
 import datetime as dt
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import IO, Any, cast
 
@@ -281,6 +281,48 @@ def to_plain(value: Any, depth_left: int = MAX_NESTING) -> Any:  # noqa: PLR0912
         return str(value)
     msg = f"unsupported Ion value of type {kind.__name__}"
     raise DecodeError(msg)
+
+
+_PLAIN_LEAVES = frozenset({str, int, bool, Decimal, float, type(None), Timestamp, bytes, IonPyNull})
+
+
+def has_plain_form(value: Any, depth_left: int = MAX_NESTING) -> bool:
+    """True only when :func:`to_plain` ``(value, depth_left)`` certainly returns without raising.
+
+    A cheap walk that builds nothing, for callers that only need to know whether a value is
+    poison (``qldb-cdc verify``). It accepts just the shapes decoders produce for ordinary
+    documents (plain scalars, timestamps, blobs, untyped nulls, plain lists and structs whose
+    field names are ``str``, within ``depth_left`` levels); for anything else (annotated or
+    other IonPy values, symbols, deep nesting) it answers False and the caller must ask
+    :func:`to_plain` itself, which gives the exact result or error.
+    """
+    kind = type(value)
+    if kind in _PLAIN_LEAVES:
+        return True
+    if depth_left < 1:
+        return False
+    if kind is IonPyDict:
+        store: dict[Any, list[Any]] = value._IonPyDict__store
+        for key, items in store.items():
+            if type(key) is not str or not _all_plain(items, depth_left - 1):
+                return False
+        return True
+    if kind is dict:
+        for key in value:
+            if type(key) is not str:
+                return False
+        return _all_plain(value.values(), depth_left - 1)
+    if kind is list:
+        return _all_plain(value, depth_left - 1)
+    return False
+
+
+def _all_plain(items: Iterable[Any], depth_left: int) -> bool:
+    leaves = _PLAIN_LEAVES
+    for item in items:
+        if type(item) not in leaves and not has_plain_form(item, depth_left):
+            return False
+    return True
 
 
 _KIND_OF_TYPE: dict[type, IonKind] = {
