@@ -758,16 +758,14 @@ def _build_fast(  # noqa: PLR0915 - one closure per Ion shape, hot path
         return sha256(data).digest() if is_sha256 else digest(data)
 
     def cached_field_digest(name: Any, item: Any, depth: int) -> bytes:
-        """:func:`field_digest` of a ``str`` or ``int`` field, cached by ``(name, item)``:
-        names of tables, statements, enum-like fields and versions repeat."""
-        key = (name, item)
-        hashed = pair_cache.get(key)
-        if hashed is None:
-            hashed = field_digest(name, item, depth)
-            if item.__class__ is int or len(item) <= _PAIR_CACHE_MAX_TEXT:
-                if len(pair_cache) >= _PAIR_CACHE_LIMIT:
-                    pair_cache.clear()
-                pair_cache[key] = hashed
+        """:func:`field_digest` of a ``str`` or ``int`` field not in the cache yet: digests of
+        such fields are cached by ``(name, item)`` (names of tables, statements, enum-like
+        fields and versions repeat)."""
+        hashed = field_digest(name, item, depth)
+        if item.__class__ is int or len(item) <= _PAIR_CACHE_MAX_TEXT:
+            if len(pair_cache) >= _PAIR_CACHE_LIMIT:
+                pair_cache.clear()
+            pair_cache[(name, item)] = hashed
         return hashed
 
     def struct_of(hashes: list[bytes]) -> bytes:
@@ -788,9 +786,14 @@ def _build_fast(  # noqa: PLR0915 - one closure per Ion shape, hot path
             for item in items:
                 cls = item.__class__
                 if cache_pairs and (cls is str or cls is int):
-                    append(cached_field_digest(name, item, depth))
-                else:
-                    append(field_digest(name, item, depth))
+                    hashed = pair_cache.get((name, item))
+                    append(cached_field_digest(name, item, depth) if hashed is None else hashed)
+                    continue
+                handler = scalars.get(cls)
+                serialized = handler(item) if handler is not None else one(item, depth)
+                prefix = field_cache.get(name)
+                data = (f_name(name) if prefix is None else prefix) + serialized
+                append(sha256(data).digest() if is_sha256 else digest(data))
         return struct_of(hashes)
 
     def f_dict(value: Any, depth: int) -> bytes:
@@ -799,9 +802,14 @@ def _build_fast(  # noqa: PLR0915 - one closure per Ion shape, hot path
         for name, item in value.items():
             cls = item.__class__
             if cache_pairs and (cls is str or cls is int):
-                append(cached_field_digest(name, item, depth))
-            else:
-                append(field_digest(name, item, depth))
+                hashed = pair_cache.get((name, item))
+                append(cached_field_digest(name, item, depth) if hashed is None else hashed)
+                continue
+            handler = scalars.get(cls)
+            serialized = handler(item) if handler is not None else one(item, depth)
+            prefix = field_cache.get(name)
+            data = (f_name(name) if prefix is None else prefix) + serialized
+            append(sha256(data).digest() if is_sha256 else digest(data))
         return struct_of(hashes)
 
     def f_list(value: Any, depth: int) -> bytes:
