@@ -248,6 +248,18 @@ def to_plain(value: Any, depth_left: int = MAX_NESTING) -> Any:  # noqa: PLR0912
         return [v if type(v) in scalars else to_plain(v, inner) for v in value]
     if kind is Timestamp:
         return _format_ion_timestamp(value)
+    if kind is IonPyDict:  # the exact model's structs: the same as items() below, faster
+        if depth_left < 1:
+            raise _too_deep()
+        scalars = _PLAIN_SCALARS
+        inner = depth_left - 1
+        return {
+            key if type(key) is str else _field_name(key): (
+                item if type(item) in scalars else to_plain(item, inner)
+            )
+            for key, items in value._IonPyDict__store.items()
+            for item in items
+        }
     if kind is bytes:
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, IonPyNull):
@@ -366,7 +378,13 @@ def field_kinds(value: Any) -> FieldKinds:
         return ()
     kinds: list[tuple[str, IonKind]] = []
     of_type = _KIND_OF_TYPE
-    for key, item in value.items():
+    pairs: Any
+    if type(value) is IonPyDict:  # the same pairs as items(), faster
+        store: dict[Any, list[Any]] = cast(Any, value)._IonPyDict__store
+        pairs = [(key, item) for key, items in store.items() for item in items]
+    else:
+        pairs = value.items()
+    for key, item in pairs:
         kind = of_type.get(type(item))
         if kind is None:
             kind = _kind(item)
