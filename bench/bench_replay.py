@@ -257,7 +257,13 @@ def _summarise(
             line += f"; compared {other:,.0f}"
             if mode != "replay" and ("compared", "replay") in medians:
                 line += f" = {other / medians[('compared', 'replay')]:.2f}x replay"
-            line += f"; this / compared = {rate / other:.3f}x"
+            # runs of the same round share the machine's load: their ratios are paired
+            pairs = zip(rates[("this", mode)], rates[("compared", mode)], strict=True)
+            paired = [a / b for a, b in pairs]
+            line += (
+                f"; this / compared = {rate / other:.3f}x (median of the rounds' ratios "
+                f"{statistics.median(paired):.3f}x, range {min(paired):.2f}-{max(paired):.2f})"
+            )
         print(line)
 
 
