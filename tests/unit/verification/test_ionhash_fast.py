@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -116,3 +117,14 @@ def test_cache_limits_keep_results() -> None:
     for i in range(ionhash._PAIR_CACHE_LIMIT + 50):
         value = {"k": f"v{i % 20000}", "n": i, "d": simpleion.loads(f"{i}.5d-3")}
         assert hasher.hash(value) == reference.ion_hash(value)
+
+
+@given(
+    st.integers(0, 1),
+    st.integers(min_value=0, max_value=10**50),
+    st.integers(min_value=-(10**6), max_value=10**6),
+)
+def test_decimal_text_keys_the_exact_decimal(sign: int, coefficient: int, exponent: int) -> None:
+    # the decimal and fraction caches are keyed by str(): it must give sign, digits and exponent
+    value = Decimal((sign, tuple(map(int, str(coefficient))), exponent))
+    assert Decimal(str(value)).as_tuple() == value.as_tuple()
