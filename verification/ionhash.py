@@ -768,15 +768,6 @@ def _build_fast(  # noqa: PLR0915 - one closure per Ion shape, hot path
             pair_cache[(name, item)] = hashed
         return hashed
 
-    def struct_of(hashes: list[bytes]) -> bytes:
-        if not hashes:
-            return _STRUCT_EMPTY
-        hashes.sort()
-        joined = b"".join(hashes)
-        if _needs_escape(joined) is not None:
-            joined = _escape(joined)
-        return _P_STRUCT + joined + _END
-
     def f_multimap(value: Any, depth: int) -> bytes:
         if value.ion_annotations or value.ion_type != _STRUCT:
             raise _Fallback
@@ -794,7 +785,10 @@ def _build_fast(  # noqa: PLR0915 - one closure per Ion shape, hot path
                 prefix = field_cache.get(name)
                 data = (f_name(name) if prefix is None else prefix) + serialized
                 append(sha256(data).digest() if is_sha256 else digest(data))
-        return struct_of(hashes)
+        if not hashes:
+            return _STRUCT_EMPTY
+        hashes.sort()
+        return _P_STRUCT + _escape(b"".join(hashes)) + _END
 
     def f_dict(value: Any, depth: int) -> bytes:
         hashes: list[bytes] = []
@@ -810,7 +804,10 @@ def _build_fast(  # noqa: PLR0915 - one closure per Ion shape, hot path
             prefix = field_cache.get(name)
             data = (f_name(name) if prefix is None else prefix) + serialized
             append(sha256(data).digest() if is_sha256 else digest(data))
-        return struct_of(hashes)
+        if not hashes:
+            return _STRUCT_EMPTY
+        hashes.sort()
+        return _P_STRUCT + _escape(b"".join(hashes)) + _END
 
     def f_list(value: Any, depth: int) -> bytes:
         return _P_LIST + b"".join([one(item, depth) for item in value]) + _END
