@@ -1,10 +1,11 @@
-"""Benchmark: replay of a synthetic ION_BINARY export (revisions/s, peak RSS, worker scaling).
+"""Benchmark: replay of a synthetic ION_BINARY export (revisions/s, peak RSS, worker scaling),
+and its hash verification (``verify``, ``replay --verify``).
 
 Usage::
 
     .venv/bin/python bench/bench_replay.py --revisions 200000
     .venv/bin/python bench/bench_replay.py --revisions 1000000 --workers 1,2 \
-        --targets sqlite,postgresql
+        --targets sqlite,postgresql --modes replay
 
 The export is generated once per (revisions, documents, seed) under ``bench/out/`` and reused.
 Every number is measured in this run: the **baseline** is decoding the same objects with
@@ -12,6 +13,11 @@ amazon-ion alone (no change model, no writes), so ``replay / baseline`` says how
 time the pipeline adds on top of Ion parsing. Each replay runs ``qldb-cdc replay`` in a fresh
 child process; its peak RSS is the largest resident set of that process or any of its workers.
 Nothing here asserts on time.
+
+``--modes`` (default ``replay,verify,replay-verify``) also times ``qldb-cdc verify`` (once per
+round, with the first target's run) and ``replay --verify``; each verified rate is printed with its
+ratio to the unverified replay of the same code in the same round and to the decode baseline (the
+exact value model verification decodes with is timed as a second baseline).
 
 ``--compare-with DIR`` also replays with the code of another checkout (e.g. ``git worktree add
 /tmp/before main``), alternating with this one for ``--rounds`` rounds, and prints the median
@@ -76,9 +82,14 @@ def export_for(args: argparse.Namespace) -> Path:
     return out
 
 
-def decode_baseline(export: Path) -> tuple[float, int]:
-    """Seconds to decode every object with amazon-ion alone (same value model as replay)."""
-    model = simpleion.IonPyValueModel.MAY_BE_BARE | simpleion.IonPyValueModel.STRUCT_AS_STD_DICT
+_FAST_MODEL = simpleion.IonPyValueModel.MAY_BE_BARE | simpleion.IonPyValueModel.STRUCT_AS_STD_DICT
+_EXACT_MODEL = simpleion.IonPyValueModel.MAY_BE_BARE
+MODES = ("replay", "verify", "replay-verify")
+
+
+def decode_baseline(export: Path, model: object = _FAST_MODEL) -> tuple[float, int]:
+    """Seconds to decode every object with amazon-ion alone (by default the replay's value
+    model; verification decodes with ``_EXACT_MODEL``)."""
     revisions = 0
     started = time.perf_counter()
     for path in sorted(export.rglob("*.10n")):
@@ -92,26 +103,21 @@ def decode_baseline(export: Path) -> tuple[float, int]:
 
 
 def run_replay(
-    export: Path, uri: str, workers: int, code_dir: Path = ROOT
+    export: Path, uri: str, workers: int, code_dir: Path = ROOT, mode: str = "replay"
 ) -> tuple[float, int, int]:
-    """(seconds, peak RSS in KiB, peak WAL bytes for SQLite) of one ``qldb-cdc replay`` in a
-    fresh child process, running the code in ``code_dir``."""
+    """(seconds, peak RSS in KiB, peak WAL bytes for SQLite) of one ``qldb-cdc replay`` (``mode``
+    ``replay``), ``replay --verify`` (``replay-verify``) or ``verify`` (``uri`` and ``workers``
+    unused) in a fresh child process, running the code in ``code_dir``."""
     # What the console script runs: the watched replay (consumers.ion_watchdog) where it exists.
     watched = (code_dir / "consumers" / "entry_point.py").exists()
-    command = [
-        sys.executable,
-        "-m",
-        "consumers.entry_point" if watched else "consumers.cli",
-        "replay",
-        str(export),
-        "--to",
-        uri,
-        "--no-progress",
-        "--workers",
-        str(workers),
-    ]
+    command = [sys.executable, "-m", "consumers.entry_point" if watched else "consumers.cli"]
+    if mode == "verify":
+        command += ["verify", str(export)]
+    else:
+        command += ["replay", str(export), "--to", uri, "--no-progress", "--workers", str(workers)]
+        command += ["--verify"] if mode == "replay-verify" else []
     env = {**os.environ, "PYTHONPATH": str(code_dir)}
-    if uri.startswith("sqlite:///"):
+    if mode != "verify" and uri.startswith("sqlite:///"):
         env["BENCH_WAL_PATH"] = uri.removeprefix("sqlite:///") + "-wal"
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, *command],
@@ -155,62 +161,110 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="also print results as JSON")
     parser.add_argument("--compare-with", type=Path, default=None, metavar="DIR")
     parser.add_argument("--rounds", type=int, default=0, help="default 1, or 3 with a compare")
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help=f"comma list of {', '.join(MODES)}"
+    )
     args = parser.parse_args()
     args.documents = args.documents or max(1, args.revisions // 10)
+    modes = [m for m in MODES if m in args.modes.split(",")]
     export = export_for(args)
     base_s, revisions = decode_baseline(export)
     base_rate = revisions / base_s
     print(f"export: {revisions} user revisions in {export}")
     print(f"baseline  Ion decode only          {base_rate:>10,.0f} revisions/s")
+    if "verify" in modes or "replay-verify" in modes:
+        exact_s, _ = decode_baseline(export, _EXACT_MODEL)
+        print(
+            f"baseline  Ion decode, exact model  {revisions / exact_s:>10,.0f} revisions/s "
+            "(what verification decodes with)"
+        )
     results = []
     run = 0
     codes = [("this", ROOT)] + ([("compared", args.compare_with)] if args.compare_with else [])
     rounds = args.rounds or (3 if args.compare_with else 1)
+    first = True
     for kind in args.targets.split(","):
         one_worker_rate = None
         for workers in (int(w) for w in args.workers.split(",")):
-            rates: dict[str, list[float]] = {name: [] for name, _ in codes}
+            here = [m for m in modes if m != "verify" or first]  # verify has no target
+            first = False
+            rates: dict[tuple[str, str], list[float]] = {
+                (name, mode): [] for name, _ in codes for mode in here
+            }
             for _ in range(rounds):
                 for name, code_dir in codes:
-                    run += 1
-                    uri = target_uri(kind, run, args)
-                    elapsed, rss_kib, wal = run_replay(export, uri, workers, code_dir)
-                    rate = revisions / elapsed
-                    rates[name].append(rate)
-                    size = ""
-                    if kind == "sqlite":
-                        db = Path(uri.removeprefix("sqlite:///"))
-                        mb = db.stat().st_size / 1e6
-                        size = f"  peak WAL {wal / 1e6:.0f} MB, database {mb:.0f} MB"
-                    print(
-                        f"replay    {kind:<10} workers={workers} {name:<8} {rate:>10,.0f} "
-                        f"revisions/s = {rate / base_rate:.2f}x baseline  peak RSS "
-                        f"{rss_kib / 1024:.0f} MB{size}",
-                        flush=True,
-                    )
-                    results.append(
-                        {
-                            "target": kind,
-                            "workers": workers,
-                            "code": name,
-                            "revisions_per_s": round(rate),
-                            "vs_baseline": round(rate / base_rate, 3),
-                            "peak_rss_mb": round(rss_kib / 1024),
-                            "peak_wal_bytes": wal,
-                        }
-                    )
-            rate = statistics.median(rates["this"])
-            one_worker_rate = rate if workers == 1 else one_worker_rate
-            if one_worker_rate and workers > 1:
-                print(f"  scaling efficiency {rate / (workers * one_worker_rate):.0%}")
-            if args.compare_with:
-                other = statistics.median(rates["compared"])
-                print(
-                    f"  median of {rounds}: this {rate:,.0f}, compared {other:,.0f} revisions/s "
-                    f"= {rate / other:.3f}x"
-                )
+                    replay_rate = None
+                    for mode in here:
+                        run += 1
+                        uri = target_uri(kind, run, args)
+                        elapsed, rss_kib, wal = run_replay(export, uri, workers, code_dir, mode)
+                        rate = revisions / elapsed
+                        rates[(name, mode)].append(rate)
+                        replay_rate = rate if mode == "replay" else replay_rate
+                        size = vs_replay = ""
+                        if kind == "sqlite" and mode != "verify":
+                            db = Path(uri.removeprefix("sqlite:///"))
+                            mb = db.stat().st_size / 1e6
+                            size = f"  peak WAL {wal / 1e6:.0f} MB, database {mb:.0f} MB"
+                        if mode != "replay" and replay_rate:
+                            vs_replay = f" = {rate / replay_rate:.2f}x replay"
+                        where = "" if mode == "verify" else f"{kind:<10} workers={workers}"
+                        print(
+                            f"{mode:<13} {where:<20} {name:<8} {rate:>10,.0f} revisions/s = "
+                            f"{rate / base_rate:.2f}x baseline{vs_replay}  peak RSS "
+                            f"{rss_kib / 1024:.0f} MB{size}",
+                            flush=True,
+                        )
+                        results.append(
+                            {
+                                "mode": mode,
+                                "target": None if mode == "verify" else kind,
+                                "workers": workers,
+                                "code": name,
+                                "revisions_per_s": round(rate),
+                                "vs_baseline": round(rate / base_rate, 3),
+                                "vs_replay": (
+                                    round(rate / replay_rate, 3)
+                                    if replay_rate and mode != "replay"
+                                    else None
+                                ),
+                                "peak_rss_mb": round(rss_kib / 1024),
+                                "peak_wal_bytes": wal,
+                            }
+                        )
+            _summarise(here, rates, rounds, args.compare_with is not None)
+            if "replay" in here:
+                rate = statistics.median(rates[("this", "replay")])
+                one_worker_rate = rate if workers == 1 else one_worker_rate
+                if one_worker_rate and workers > 1:
+                    print(f"  scaling efficiency {rate / (workers * one_worker_rate):.0%}")
     if args.json:
         print(json.dumps({"baseline_revisions_per_s": round(base_rate), "runs": results}))
+
+
+def _summarise(
+    modes: list[str], rates: dict[tuple[str, str], list[float]], rounds: int, compared: bool
+) -> None:
+    """Medians per mode: verified rates against the replay, this code against the compared."""
+    medians = {key: statistics.median(values) for key, values in rates.items()}
+    for mode in modes:
+        rate = medians[("this", mode)]
+        line = f"  {mode:<13} median of {rounds}: this {rate:,.0f} revisions/s"
+        if mode != "replay" and ("this", "replay") in medians:
+            line += f" = {rate / medians[('this', 'replay')]:.2f}x replay"
+        if compared:
+            other = medians[("compared", mode)]
+            line += f"; compared {other:,.0f}"
+            if mode != "replay" and ("compared", "replay") in medians:
+                line += f" = {other / medians[('compared', 'replay')]:.2f}x replay"
+            # runs of the same round share the machine's load: their ratios are paired
+            pairs = zip(rates[("this", mode)], rates[("compared", mode)], strict=True)
+            paired = [a / b for a, b in pairs]
+            line += (
+                f"; this / compared = {rate / other:.3f}x (median of the rounds' ratios "
+                f"{statistics.median(paired):.3f}x, range {min(paired):.2f}-{max(paired):.2f})"
+            )
+        print(line)
 
 
 if __name__ == "__main__":

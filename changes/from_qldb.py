@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from core.errors import InvalidRecordError, PoisonError
 from core.ion_kinds import FieldKinds
 from core.model import BlockAddress, Change, ChangeKind, DocKey, ExportOrigin, Origin, StreamOrigin
-from schemas.ion_values import plain_with_kinds
+from schemas.ion_values import has_plain_form, plain_with_kinds
 from schemas.journal import JournalBlock, JournalRevision, RejectedRevision
 from schemas.qldb_stream import BlockSummaryRecord, RedactedRevision, RevisionDetailsRecord
 
@@ -203,6 +203,31 @@ def block_changes(
     return BlockChanges(
         changes=changes, skipped_system=system, skipped_no_table=no_table, rejected=rejected
     )
+
+
+def rejected_revisions(block: JournalBlock) -> list[RejectedRevision]:
+    """``block_changes(block).rejected``, without building the changes.
+
+    For callers that only list what a replay would dead-letter (``qldb-cdc verify``): the data
+    of a revision is converted (the exact same way, same messages) only when the cheap
+    :func:`~schemas.ion_values.has_plain_form` cannot tell that it converts.
+    """
+    rejected = list(block.rejected)
+    documents = block.documents
+    for revision in block.revisions:
+        meta = revision.metadata
+        if meta is None or meta.doc_id not in documents:
+            continue
+        data = revision.data
+        if data is None or has_plain_form(data):
+            continue
+        try:
+            plain_with_kinds(data)  # as block_changes converts it
+        except PoisonError as exc:
+            at = f"block {block.address.strand_id}/{block.address.sequence_no}"
+            reason = f"{at}: document {meta.doc_id} v{meta.version}: {exc}"
+            rejected.append(RejectedRevision(None, reason, meta.doc_id, meta.version, revision.raw))
+    return rejected
 
 
 def iter_changes(blocks: list[JournalBlock]) -> Iterator[Change]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from changes.from_qldb import block_changes
+from changes.from_qldb import rejected_revisions
 from core.errors import UserInputError
 from exports.object_blocks import iter_object_blocks
 from exports.plan import ExportPlan
@@ -105,7 +105,7 @@ def verify_export(
             result.revisions += len(block.revisions) + len(block.rejected)
             problems = verifier.check(block) + [
                 f"{r.reason} (a replay dead-letters this revision)"
-                for r in block_changes(block).rejected
+                for r in rejected_revisions(block)
             ]
             for problem in problems:
                 result.problems_total += 1

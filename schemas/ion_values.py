@@ -25,7 +25,7 @@ import codecs
 import datetime as dt
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import IO, Any, cast
 
@@ -248,6 +248,18 @@ def to_plain(value: Any, depth_left: int = MAX_NESTING) -> Any:  # noqa: PLR0912
         return [v if type(v) in scalars else to_plain(v, inner) for v in value]
     if kind is Timestamp:
         return _format_ion_timestamp(value)
+    if kind is IonPyDict:  # the exact model's structs: the same as items() below, faster
+        if depth_left < 1:
+            raise _too_deep()
+        scalars = _PLAIN_SCALARS
+        inner = depth_left - 1
+        return {
+            key if type(key) is str else _field_name(key): (
+                item if type(item) in scalars else to_plain(item, inner)
+            )
+            for key, items in value._IonPyDict__store.items()
+            for item in items
+        }
     if kind is bytes:
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, IonPyNull):
@@ -281,6 +293,48 @@ def to_plain(value: Any, depth_left: int = MAX_NESTING) -> Any:  # noqa: PLR0912
         return str(value)
     msg = f"unsupported Ion value of type {kind.__name__}"
     raise DecodeError(msg)
+
+
+_PLAIN_LEAVES = frozenset({str, int, bool, Decimal, float, type(None), Timestamp, bytes, IonPyNull})
+
+
+def has_plain_form(value: Any, depth_left: int = MAX_NESTING) -> bool:
+    """True only when :func:`to_plain` ``(value, depth_left)`` certainly returns without raising.
+
+    A cheap walk that builds nothing, for callers that only need to know whether a value is
+    poison (``qldb-cdc verify``). It accepts just the shapes decoders produce for ordinary
+    documents (plain scalars, timestamps, blobs, untyped nulls, plain lists and structs whose
+    field names are ``str``, within ``depth_left`` levels); for anything else (annotated or
+    other IonPy values, symbols, deep nesting) it answers False and the caller must ask
+    :func:`to_plain` itself, which gives the exact result or error.
+    """
+    kind = type(value)
+    if kind in _PLAIN_LEAVES:
+        return True
+    if depth_left < 1:
+        return False
+    if kind is IonPyDict:
+        store: dict[Any, list[Any]] = value._IonPyDict__store
+        for key, items in store.items():
+            if type(key) is not str or not _all_plain(items, depth_left - 1):
+                return False
+        return True
+    if kind is dict:
+        for key in value:
+            if type(key) is not str:
+                return False
+        return _all_plain(value.values(), depth_left - 1)
+    if kind is list:
+        return _all_plain(value, depth_left - 1)
+    return False
+
+
+def _all_plain(items: Iterable[Any], depth_left: int) -> bool:
+    leaves = _PLAIN_LEAVES
+    for item in items:
+        if type(item) not in leaves and not has_plain_form(item, depth_left):
+            return False
+    return True
 
 
 _KIND_OF_TYPE: dict[type, IonKind] = {
@@ -331,7 +385,13 @@ def field_kinds(value: Any) -> FieldKinds:
         return ()
     kinds: list[tuple[str, IonKind]] = []
     of_type = _KIND_OF_TYPE
-    for key, item in value.items():
+    pairs: Any
+    if type(value) is IonPyDict:  # the same pairs as items(), faster
+        store: dict[Any, list[Any]] = cast(Any, value)._IonPyDict__store
+        pairs = [(key, item) for key, items in store.items() for item in items]
+    else:
+        pairs = value.items()
+    for key, item in pairs:
         kind = of_type.get(type(item))
         if kind is None:  # the common others inline (replay hot path), the rest in _kind
             if type(item) is int:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amazon.ion.core import Timestamp
-from amazon.ion.simple_types import IonPyNull
+from amazon.ion.simple_types import IonPyDict, IonPyNull
 from amazon.ion.symbols import SymbolToken
 
 from core.errors import InvalidRecordError, PoisonError
@@ -147,7 +147,7 @@ def parse_block(value: Any, source: bytes | None = None) -> JournalBlock:
     shape take a fused path; anything else, including every malformed block, takes the
     validating path below, so results and error messages are the same either way.
     """
-    if type(value) is dict:
+    if type(value) is dict or type(value) is IonPyDict:
         try:
             fast = _parse_plain_block(value, source)
         except (KeyError, TypeError, AttributeError):
@@ -215,16 +215,33 @@ _TABLE_REFS: dict[tuple[str, str | None], TableRef] = {}
 _MAX_TABLE_REFS = 4096
 
 
-def _parse_plain_block(value: dict[str, Any], source: bytes | None) -> JournalBlock | None:  # noqa: PLR0912, PLR0915 - one fused pass, hot path
+def _last_wins(value: Any) -> dict[Any, Any] | None:
+    """An ``IonPyDict`` (the exact value model's struct) as the plain dict its ``get`` and
+    ``[]`` read (the last of repeated field names), a plain dict as it is, else ``None``."""
+    if type(value) is dict:
+        return value
+    if type(value) is IonPyDict:
+        return {key: items[-1] for key, items in value._IonPyDict__store.items()}
+    return None
+
+
+def _parse_plain_block(value: Any, source: bytes | None) -> JournalBlock | None:  # noqa: PLR0912, PLR0915 - one fused pass, hot path
     """The block if every field has the usual plain type, else ``None`` (validate instead).
 
     Accepts exactly what :func:`parse_block` accepts and builds an equal block, only for plain
-    ``dict``/``str``/``int``/``bytes``/``Timestamp`` values; a missing field raises KeyError
-    and an unusual type returns ``None``, and the caller then takes the validating path.
+    ``dict``/``str``/``int``/``bytes``/``Timestamp`` values and structs that are ``dict`` or
+    ``IonPyDict`` (read through :func:`_last_wins`, as ``get`` reads them); a missing field
+    raises KeyError and an unusual type returns ``None``, and the caller then takes the
+    validating path. The block's and the revisions' ``raw`` and ``data`` are the values given.
     """
+    block_value = value
+    if type(value) is not dict:
+        value = _last_wins(value)
     raw_address = value["blockAddress"]
     if type(raw_address) is not dict:
-        return None
+        raw_address = _last_wins(raw_address)
+        if raw_address is None:
+            return None
     strand = raw_address["strandId"]
     seq = raw_address["sequenceNo"]
     if type(strand) is not str or type(seq) is not int or not 0 <= seq <= MAX_INT64:
@@ -241,14 +258,19 @@ def _parse_plain_block(value: dict[str, Any], source: bytes | None) -> JournalBl
     tx_info = value.get("transactionInfo")
     if tx_info is not None:
         if type(tx_info) is not dict:
-            return None
+            tx_info = _last_wins(tx_info)
+            if tx_info is None:
+                return None
         docs = tx_info.get("documents")
         if docs is not None:
             if type(docs) is not dict:
-                return None
+                docs = _last_wins(docs)
+                if docs is None:
+                    return None
             refs = _TABLE_REFS
-            for doc_id, ref in docs.items():
-                if type(ref) is not dict or type(doc_id) is not str:
+            for doc_id, raw_ref in docs.items():
+                ref = raw_ref if type(raw_ref) is dict else _last_wins(raw_ref)
+                if ref is None or type(doc_id) is not str:
                     return None
                 name = ref["tableName"]
                 table_id = ref.get("tableId")
@@ -267,16 +289,21 @@ def _parse_plain_block(value: dict[str, Any], source: bytes | None) -> JournalBl
             return None
         parsed = []
         for raw in raw_revisions:
+            fields = raw
             if type(raw) is not dict:
-                return None
-            rev_hash = raw["hash"]
+                fields = _last_wins(raw)
+                if fields is None:
+                    return None
+            rev_hash = fields["hash"]
             if type(rev_hash) is not bytes:
                 return None
-            meta = raw.get("metadata")
+            meta = fields.get("metadata")
             metadata = None
             if meta is not None:
                 if type(meta) is not dict:
-                    return None
+                    meta = _last_wins(meta)
+                    if meta is None:
+                        return None
                 doc_id = meta["id"]
                 version = meta["version"]
                 tx_time = meta["txTime"]
@@ -292,16 +319,18 @@ def _parse_plain_block(value: dict[str, Any], source: bytes | None) -> JournalBl
                 elif type(tx_time) is not str:
                     return None
                 metadata = RevisionMetadata(doc_id, version, tx_time, tx_id)
-            data = raw.get("data")
-            if data is not None and type(data) is not dict:
+            data = fields.get("data")
+            if data is not None and type(data) is not dict and type(data) is not IonPyDict:
                 return None
-            data_hash = raw.get("dataHash")
+            data_hash = fields.get("dataHash")
             if data_hash is not None and type(data_hash) is not bytes:
                 return None
-            rev_address = raw.get("blockAddress")
+            rev_address = fields.get("blockAddress")
             if rev_address is not None:
+                if type(rev_address) is not dict:
+                    rev_address = _last_wins(rev_address)
                 if (
-                    type(rev_address) is not dict
+                    rev_address is None
                     or rev_address.get("sequenceNo") != seq
                     or rev_address.get("strandId") != strand
                 ):
@@ -310,7 +339,7 @@ def _parse_plain_block(value: dict[str, Any], source: bytes | None) -> JournalBl
             parsed.append(JournalRevision(rev_hash, metadata, data, data_hash, rev_address, raw))
         revisions = tuple(parsed)
     return JournalBlock(
-        address, block_hash, entries_hash, previous, documents, revisions, value, (), source
+        address, block_hash, entries_hash, previous, documents, revisions, block_value, (), source
     )
 
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import struct as _struct
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -136,9 +137,12 @@ def sha256_digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+_needs_escape = re.compile(b"[\x0b\x0c\x0e]").search
+
+
 def _escape(rep: bytes) -> bytes:
     """Prefix every 0x0B, 0x0C and 0x0E byte of ``rep`` with the escape byte 0x0C."""
-    if b"\x0b" in rep or b"\x0c" in rep or b"\x0e" in rep:
+    if _needs_escape(rep) is not None:
         return (
             rep.replace(b"\x0c", b"\x0c\x0c")
             .replace(b"\x0b", b"\x0c\x0b")
@@ -449,7 +453,8 @@ class IonHasher:
     """Ion Hash serializer/hasher bound to one digest function.
 
     Instances are immutable from the caller's point of view (they only cache
-    per-class dispatch decisions and field-name serializations) and safe to reuse.
+    per-class dispatch decisions and the serializations of field names, small ints, decimals
+    and fractions of a second) and safe to reuse.
 
     Attributes:
         digest: The hash function ``h`` of the spec, used for struct fields and for the
@@ -464,7 +469,8 @@ class IonHasher:
                 :func:`sha256_digest`, or the identity for spec test vectors).
         """
         self.digest = digest
-        self._ser = self._build()
+        self._reference, reference_ser, field_name = self._build()
+        self._ser = _build_fast(digest, self._reference, reference_ser, field_name)
 
     def serialize(self, value: object) -> bytes:
         """Return the Ion Hash serialization ``s(value)`` (before the final digest).
@@ -495,8 +501,14 @@ class IonHasher:
         """
         return self.digest(self._ser(value))
 
-    def _build(self) -> _Handler:
-        """Build the serializer as closures (fast local-variable dispatch)."""
+    def _build(self) -> tuple[_Handler, _Handler, _Handler]:
+        """Build the general serializer as closures: ``(top, ser, field_name)``.
+
+        ``top`` serializes any supported value (and turns a RecursionError into an
+        IonHashError), ``ser`` is its recursive step, ``field_name`` the cached serializer of
+        field names and annotations. The fast serializer (:func:`_build_fast`) hands every
+        value it does not take itself to these.
+        """
         handlers: dict[type, _Handler] = {}
         field_name = _make_field_name()
 
@@ -542,7 +554,283 @@ class IonHasher:
                 msg = "value nested too deeply to Ion-hash"
                 raise IonHashError(msg) from exc
 
-        return top
+        return top, ser, field_name
+
+
+class _Fallback(Exception):
+    """The fast serializer does not take this value: the general one decides."""
+
+
+_FAST_MAX_DEPTH = 100
+"""Containers the fast serializer nests into (schemas.limits.MAX_NESTING); deeper values go to
+the general serializer, whose recursion limit then decides, exactly as before."""
+_SMALL_INTS = [_INT_ZERO] + [
+    _P_POS_INT + _escape(i.to_bytes((i.bit_length() + 7) >> 3, "big")) + _END
+    for i in range(1, 1024)
+]
+_NULL_SERIALIZED = _NULL_BYTES[_NULL]
+_STRUCT_EMPTY = _P_STRUCT + _END
+_PRINTABLE_NO_ESCAPE = str.isprintable  # printable text has no 0x0B, 0x0C or 0x0E byte
+_DECIMAL_CACHE_LIMIT = 4096
+_PAIR_CACHE_LIMIT = 16384
+"""Field digests kept by (name, value); the cache starts over when full (bounded memory)."""
+_PAIR_CACHE_MAX_TEXT = 64
+
+
+def _build_fast(  # noqa: PLR0915 - one closure per Ion shape, hot path
+    digest: Digest, general_top: _Handler, general: _Handler, field_name: _Handler
+) -> _Handler:
+    """Return a serializer equal to ``general_top`` on every value, faster on decoded documents.
+
+    It takes the shapes ``schemas.ion_values`` decodes for ordinary documents itself: structs
+    (``IonPyDict`` without annotations, ``dict``), ``list``, and the scalars ``str``, ``int``,
+    ``bool``, ``None``, ``float``, ``Decimal``, ``bytes`` and amazon.ion's ``Timestamp``, with
+    fewer calls per value and caches for field names, small ints, decimals and fractions of a
+    second (keyed by their exact text: ``str`` of a finite decimal gives its sign, digits and
+    exponent). Any other scalar is serialized by ``general`` (scalars do not recurse); any
+    other container (annotated or IonPy lists, s-expressions, annotated structs, other
+    mappings), any value nested more than ``_FAST_MAX_DEPTH`` containers deep and any error
+    hand the whole value to ``general_top``, so results and error messages are the general
+    serializer's.
+    """
+    is_sha256 = digest is sha256_digest
+    cache_pairs = is_sha256  # other digests (test vectors) see every digest() call
+    pair_cache: dict[tuple[object, object], bytes] = {}
+    sha256 = hashlib.sha256
+    field_cache: dict[object, bytes] = {}
+    decimal_cache: dict[str, bytes] = {}
+    fraction_cache: dict[str, bytes] = {}
+    year_cache: dict[int, bytes] = {}
+    offset_cache: dict[timedelta, bytes] = {}
+    scalars: dict[type, _Handler] = {}
+    containers: dict[type, Callable[[Any, int], bytes]] = {}
+
+    def f_name(name: Any) -> bytes:
+        serialized = field_cache.get(name)
+        if serialized is None:
+            serialized = field_name(name)
+            if len(field_cache) < _FIELD_CACHE_LIMIT:
+                field_cache[name] = serialized
+        return serialized
+
+    def f_str(value: Any) -> bytes:
+        rep: bytes = value.encode()
+        if not _PRINTABLE_NO_ESCAPE(value) and _needs_escape(rep) is not None:
+            rep = _escape(rep)
+        return _P_STRING + rep + _END
+
+    def f_int(value: int) -> bytes:
+        if 0 <= value < 1024:
+            return _SMALL_INTS[value]
+        return _s_int(value)
+
+    def f_decimal(value: Any) -> bytes:
+        key = str(value)
+        serialized = decimal_cache.get(key)
+        if serialized is None:
+            serialized = _s_decimal(value)
+            if len(decimal_cache) < _DECIMAL_CACHE_LIMIT:
+                decimal_cache[key] = serialized
+        return serialized
+
+    def f_blob(value: bytes) -> bytes:
+        if _needs_escape(value) is not None:
+            return _P_BLOB + _escape(value) + _END
+        return _P_BLOB + value + _END
+
+    def f_timestamp(value: Any) -> bytes:
+        precision = value.precision
+        if precision is None or precision == _PREC_SECOND:
+            return second_timestamp(value)
+        if precision == _PREC_DAY:
+            year = value.year
+            year_rep = year_cache.get(year)
+            if year_rep is None:
+                year_rep = year_cache[year] = _varuint(year)
+            rep = _UNKNOWN_OFFSET + year_rep + bytes((value.month | 0x80, value.day | 0x80))
+            if _needs_escape(rep) is not None:
+                rep = _escape(rep)
+            return _P_TIMESTAMP + rep + _END
+        return _s_ion_timestamp(value)
+
+    def second_timestamp(value: Any) -> bytes:
+        fraction = value.fractional_seconds
+        if fraction is not None and fraction.__class__ is not Decimal:
+            return _s_ion_timestamp(value)
+        offset = value.utcoffset()
+        utc = value
+        if offset is None:
+            head = _UNKNOWN_OFFSET
+        elif not offset:
+            head = b"\x80"
+        else:  # the fields are written in UTC after the offset
+            cached = offset_cache.get(offset)
+            if cached is None:
+                cached = offset_cache[offset] = _varint(offset // _ONE_MINUTE)
+            head = cached
+            utc = (
+                datetime(
+                    value.year,
+                    value.month,
+                    value.day,
+                    value.hour,
+                    value.minute,
+                    value.second,
+                    tzinfo=UTC,
+                )
+                - offset
+            )  # an OverflowError falls back to the general serializer and its message
+        year = utc.year
+        year_rep = year_cache.get(year)
+        if year_rep is None:
+            year_rep = year_cache[year] = _varuint(year)
+        rep = (
+            head
+            + year_rep
+            + bytes(
+                (
+                    utc.month | 0x80,
+                    utc.day | 0x80,
+                    utc.hour | 0x80,
+                    utc.minute | 0x80,
+                    utc.second | 0x80,
+                )
+            )
+        )
+        if fraction is not None:
+            key = str(fraction)
+            fraction_rep = fraction_cache.get(key)
+            if fraction_rep is None:
+                negative, coefficient, exponent = _decimal_parts(fraction)
+                fraction_rep = (
+                    _decimal_repr(negative, coefficient, exponent)
+                    if coefficient or exponent < 0
+                    else b""
+                )
+                if len(fraction_cache) < _DECIMAL_CACHE_LIMIT:
+                    fraction_cache[key] = fraction_rep
+            rep += fraction_rep
+        if _needs_escape(rep) is not None:
+            rep = _escape(rep)
+        return _P_TIMESTAMP + rep + _END
+
+    def one(value: Any, depth: int) -> bytes:
+        cls = value.__class__
+        handler = scalars.get(cls)
+        if handler is not None:
+            return handler(value)
+        container = containers.get(cls)
+        if container is None:
+            return other(value, depth)
+        if depth >= _FAST_MAX_DEPTH:
+            raise _Fallback
+        return container(value, depth + 1)
+
+    def other(value: Any, depth: int) -> bytes:
+        """A value of a class seen for the first time: take it, give it to ``general`` (a
+        scalar) or fall back."""
+        cls = value.__class__
+        kind = _kind_of(cls)
+        if kind == _KIND_STRUCT and _is_ionpy(cls) and _pairs_for(cls) is _pairs_multimap:
+            containers[cls] = f_multimap
+            return one(value, depth)
+        if kind is None or kind in (_KIND_STRUCT, _KIND_LIST):
+            raise _Fallback
+        if kind == _KIND_TIMESTAMP and not _is_ionpy(cls) and cls.__name__ == "Timestamp":
+            scalars[cls] = f_timestamp
+        else:
+            scalars[cls] = general  # IonPy scalars, symbols, datetimes, subclasses
+        return scalars[cls](value)
+
+    def field_digest(name: Any, item: Any, depth: int) -> bytes:
+        """``h(s(name as symbol) || s(item))``, one field of a struct."""
+        cls = item.__class__
+        if cls is str:
+            rep = item.encode()
+            if not _PRINTABLE_NO_ESCAPE(item) and _needs_escape(rep) is not None:
+                rep = _escape(rep)
+            serialized = _P_STRING + rep + _END
+        else:
+            handler = scalars.get(cls)
+            serialized = handler(item) if handler is not None else one(item, depth)
+        data = field_cache.get(name)
+        data = (f_name(name) if data is None else data) + serialized
+        return sha256(data).digest() if is_sha256 else digest(data)
+
+    def cached_field_digest(name: Any, item: Any, depth: int) -> bytes:
+        """:func:`field_digest` of a ``str`` or ``int`` field not in the cache yet: digests of
+        such fields are cached by ``(name, item)`` (names of tables, statements, enum-like
+        fields and versions repeat)."""
+        hashed = field_digest(name, item, depth)
+        if item.__class__ is int or len(item) <= _PAIR_CACHE_MAX_TEXT:
+            if len(pair_cache) >= _PAIR_CACHE_LIMIT:
+                pair_cache.clear()
+            pair_cache[(name, item)] = hashed
+        return hashed
+
+    def f_multimap(value: Any, depth: int) -> bytes:
+        if value.ion_annotations or value.ion_type != _STRUCT:
+            raise _Fallback
+        hashes: list[bytes] = []
+        append = hashes.append
+        for name, items in value._IonPyDict__store.items():
+            for item in items:
+                cls = item.__class__
+                if cache_pairs and (cls is str or cls is int):
+                    hashed = pair_cache.get((name, item))
+                    append(cached_field_digest(name, item, depth) if hashed is None else hashed)
+                    continue
+                handler = scalars.get(cls)
+                serialized = handler(item) if handler is not None else one(item, depth)
+                prefix = field_cache.get(name)
+                data = (f_name(name) if prefix is None else prefix) + serialized
+                append(sha256(data).digest() if is_sha256 else digest(data))
+        if not hashes:
+            return _STRUCT_EMPTY
+        hashes.sort()
+        return _P_STRUCT + _escape(b"".join(hashes)) + _END
+
+    def f_dict(value: Any, depth: int) -> bytes:
+        hashes: list[bytes] = []
+        append = hashes.append
+        for name, item in value.items():
+            cls = item.__class__
+            if cache_pairs and (cls is str or cls is int):
+                hashed = pair_cache.get((name, item))
+                append(cached_field_digest(name, item, depth) if hashed is None else hashed)
+                continue
+            handler = scalars.get(cls)
+            serialized = handler(item) if handler is not None else one(item, depth)
+            prefix = field_cache.get(name)
+            data = (f_name(name) if prefix is None else prefix) + serialized
+            append(sha256(data).digest() if is_sha256 else digest(data))
+        if not hashes:
+            return _STRUCT_EMPTY
+        hashes.sort()
+        return _P_STRUCT + _escape(b"".join(hashes)) + _END
+
+    def f_list(value: Any, depth: int) -> bytes:
+        return _P_LIST + b"".join([one(item, depth) for item in value]) + _END
+
+    taken: dict[type, _Handler] = {
+        str: f_str,
+        int: f_int,
+        bool: _s_bool,
+        type(None): lambda _value: _NULL_SERIALIZED,
+        float: _s_float,
+        Decimal: f_decimal,
+        bytes: f_blob,
+    }
+    scalars.update(taken)
+    containers.update({dict: f_dict, list: f_list})
+
+    def top(value: Any) -> bytes:
+        try:
+            return one(value, 0)
+        except Exception:  # noqa: BLE001 - the general serializer decides: same result or error
+            return general_top(value)
+
+    return top
 
 
 def _make_field_name() -> _Handler:

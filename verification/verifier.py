@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 _ION_INT = 2  # amazon.ion.core.IonType.INT
+_CLASS_CACHE_LIMIT = 256
 
 ALL_DELETED_RULES: tuple[DeletedRevisionRule, ...] = tuple(DeletedRevisionRule)
 """Accept every deleted-revision hash candidate (the default)."""
@@ -96,11 +97,21 @@ class VerificationFailure:
 # ----------------------------------------------------------------------------- helpers
 
 
+_IS_MAPPING: dict[type, bool] = {}
+"""Whether a class is a Mapping, per class: ``isinstance(x, Mapping)`` is an ABC check."""
+
+
 def _get(value: object, key: str) -> Any:
     """Field ``key`` of a struct-like value, or ``None`` if absent / not a struct."""
-    if isinstance(value, Mapping):
+    cls = value.__class__
+    is_mapping = _IS_MAPPING.get(cls)
+    if is_mapping is None:
+        is_mapping = isinstance(value, Mapping)
+        if len(_IS_MAPPING) < _CLASS_CACHE_LIMIT:
+            _IS_MAPPING[cls] = is_mapping
+    if is_mapping:
         try:
-            return value[key]
+            return value[key]  # type: ignore[index]
         except KeyError:
             return None
     return None
@@ -442,8 +453,15 @@ class _RevisionHashes:
     def __init__(self) -> None:
         self.hashes: list[bytes] | None = None
         self.by_document: dict[str, set[bytes]] = {}
-        self.documents: list[str] = []
+        self.revisions: list[Any] | tuple[Any, ...] = ()
         self.has_summaries = False
+
+    def documents(self) -> list[str]:
+        """The document ids of the block, sorted (for a failure message: computed on demand)."""
+        if self.has_summaries:
+            return sorted(self.by_document)
+        ids = (_as_str(_get(_get(r, "metadata"), "id")) for r in self.revisions)
+        return sorted({d for d in ids if d is not None})
 
 
 def _collect_revision_hashes(
@@ -459,8 +477,7 @@ def _collect_revision_hashes(
         stored = [_verify_revision(r, report, None, deleted_rules) for r in revisions]
         if all(h is not None for h in stored):
             result.hashes = [h for h in stored if h is not None]
-        ids = (_as_str(_get(_get(r, "metadata"), "id")) for r in revisions)
-        result.documents = sorted({d for d in ids if d is not None})
+        result.revisions = revisions
     elif isinstance(summaries, (list, tuple)):
         result.has_summaries = True
         hashes: list[bytes] = []
@@ -476,7 +493,6 @@ def _collect_revision_hashes(
             if document_id is not None:
                 result.by_document.setdefault(document_id, set()).add(h)
         result.hashes = hashes
-        result.documents = sorted(result.by_document)
     elif not _is_null(revisions) or not _is_null(summaries):
         report.add(FailureKind.MALFORMED, "revisions/revisionSummaries is not a list")
     return result
@@ -557,7 +573,8 @@ def verify_block(
         and entry_set is not None
         and merkle_root(collected.hashes) not in entry_set
     ):
-        named = f" (documents: {', '.join(collected.documents)})" if collected.documents else ""
+        documents = collected.documents()
+        named = f" (documents: {', '.join(documents)})" if documents else ""
         report.add(
             FailureKind.REVISIONS_ROOT_NOT_IN_ENTRIES,
             f"Merkle root of the revision hashes is not in entriesHashList{named}",

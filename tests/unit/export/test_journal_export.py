@@ -1,12 +1,17 @@
 import io
 import json
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 from amazon.ion import simpleion
+from amazon.ion.simple_types import IonPyDict, IonPyNull
+from amazon.ion.symbols import SymbolToken
 
 from changes.from_qldb import block_changes
 from core.errors import DecodeError, InvalidRecordError
 from core.model import ChangeKind, ExportOrigin
+from schemas import journal
 from schemas.journal import parse_block
 from schemas.journal_export import (
     ExportFormat,
@@ -190,3 +195,92 @@ def test_block_changes_equals_to_change_for_every_revision() -> None:
         assert [c.origin for c in got] == [c.origin for c in expected]
         kinds |= {c.kind for c in got}
     assert kinds == set(ChangeKind)
+
+
+class _OtherMapping(Mapping[Any, Any]):
+    """A mapping of neither fused type: parse_block validates it field by field."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._inner[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._inner)
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+
+def _both_paths(value: Any) -> tuple[Any, Any]:
+    """parse_block's result (or error text) on ``value`` and on the same block validated."""
+
+    def parsed(v: Any) -> Any:
+        try:
+            return parse_block(v)
+        except InvalidRecordError as exc:
+            return str(exc)
+
+    return parsed(value), parsed(_OtherMapping(value))
+
+
+def test_exact_model_blocks_take_the_fused_path_with_the_same_result() -> None:
+    from schemas import ion_values
+    from simulation.config import SimulationConfig
+    from simulation.ledger import generate_blocks
+
+    config = SimulationConfig(documents=30, revisions=300, seed=4, redaction_ratio=0.05)
+    checked = 0
+    for generated in generate_blocks(config):
+        value = ion_values.loads(simpleion.dumps(generated), exact=True)
+        assert type(value) is IonPyDict
+        assert journal._parse_plain_block(value, None) is not None
+        fast, slow = _both_paths(value)
+        assert fast == slow
+        assert fast.raw is value
+        assert [r.metadata for r in fast.revisions] == [r.metadata for r in slow.revisions]
+        assert [r.address for r in fast.revisions] == [r.address for r in slow.revisions]
+        assert [r.raw for r in fast.revisions] == list(value["revisions"])
+        assert all(
+            a.raw is b and (a.data is None or a.data is b["data"])
+            for a, b in zip(fast.revisions, value["revisions"], strict=True)
+        )
+        checked += len(fast.revisions)
+    assert checked > 300
+
+
+def _exact_block() -> Any:
+    from schemas import ion_values
+
+    value = block(7, [Rev("Person", "A" * 22, 0, {"x": 1}), Rev("Person", "B" * 22, 2, {"y": 1})])
+    return ion_values.loads(simpleion.dumps(value), exact=True)
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda b: b.add_item("blockHash", b"\x01" * 32),  # repeated: the last one counts
+        lambda b: b["revisions"][0].add_item("hash", b"\x02" * 32),
+        lambda b: b["revisions"][0]["metadata"].add_item("version", 5),
+        lambda b: b["revisions"][0]["metadata"].add_item("version", -1),
+        lambda b: b["revisions"][0].add_item("data", IonPyNull()),
+        lambda b: b["revisions"][1].add_item("data", 3),
+        lambda b: b["revisions"][1].__setitem__("blockAddress", IonPyNull()),
+        lambda b: b["revisions"][1]["blockAddress"].add_item("sequenceNo", 8),
+        lambda b: b["transactionInfo"].__setitem__("documents", IonPyNull()),
+        lambda b: b["transactionInfo"]["documents"]["A" * 22].add_item("tableName", "Other"),
+        lambda b: b.__setitem__("transactionInfo", 1),
+        lambda b: b.__delitem__("blockHash"),
+        lambda b: b["blockAddress"].add_item("strandId", SymbolToken("S" * 22, None)),
+    ],
+)
+def test_fused_and_validating_paths_agree_on_unusual_exact_blocks(spoil: Any) -> None:
+    value = _exact_block()
+    spoil(value)
+    fast, slow = _both_paths(value)
+    assert fast == slow
+    if not isinstance(fast, str):
+        assert fast.rejected == slow.rejected
+        assert [r.metadata for r in fast.revisions] == [r.metadata for r in slow.revisions]
+        assert [r.address for r in fast.revisions] == [r.address for r in slow.revisions]
