@@ -164,7 +164,7 @@ def _check_annotation(buf: bytes, start: int, pos: int, value_end: int) -> int:
     if wrapped >> 4 == _ANNOTATION or (wrapped >> 4 == _NULL and wrapped & 0x0F != _NULL_LENGTH):
         _malformed(pos, "annotation wrapper must wrap one ordinary value")
     low = wrapped & 0x0F
-    if low == _NULL_LENGTH:
+    if low == _NULL_LENGTH or wrapped >> 4 == _BOOL:  # a bool's low nibble is its value
         inner_end = pos + 1
     elif low == _VAR_LENGTH or (wrapped >> 4 == _STRUCT and low == 1):
         inner_length, after = _read_varuint(buf, pos + 1, value_end)

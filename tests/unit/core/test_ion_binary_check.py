@@ -262,3 +262,18 @@ def test_utf8_split_across_reads_is_not_an_error(text: str, cut: int, chunk: int
     except UnicodeDecodeError:
         with pytest.raises(DecodeError):
             list(ion_values.iter_values(trickling(truncated, chunk)))
+
+
+def test_annotated_values_of_every_type_pass() -> None:
+    """``a::true`` is E3 81 8A 11: a bool's low nibble is its value, not a length."""
+    text = (
+        "a::true a::false a::null.bool a::null a::0 a::-7 a::1.5e0 a::1.50 a::2021-02-09T "
+        'a::sym a::"s" a::{{AAH/}} a::{{"c"}} a::[a::true] a::(a::false) a::{x: a::true}'
+    )
+    data = simpleion.dumps(
+        simpleion.loads(text, single_value=False), binary=True, sequence_as_stream=True
+    )
+    check_ion_binary(data)
+    assert b"\x8a\x11" in data  # the annotated true is really there
+    decoded = list(ion_values.iter_values(io.BytesIO(data)))
+    assert [ion_values.to_plain(v) for v in decoded][:2] == [True, False]
