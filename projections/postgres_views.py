@@ -387,7 +387,9 @@ _EXPRESSIONS: dict[ColumnType, str] = {
     ColumnType.BOOLEAN: "CASE WHEN jsonb_typeof({v}) = 'boolean' THEN {t}::boolean END",
     ColumnType.TIMESTAMPTZ: (
         "CASE WHEN jsonb_typeof({v}) = 'string' THEN CASE WHEN {t} ~ '" + _TIMESTAMP_PATTERN + "'"
-        " THEN {t}::timestamptz END END"
+        # Fractions beyond microseconds are cut, not rounded as PostgreSQL's input would: the
+        # same instant as tx_time_utc, the SQLite text, Parquet and DuckDB.
+        " THEN regexp_replace({t}, '(\\.[0-9]{{6}})[0-9]+', '\\1')::timestamptz END END"
     ),
     ColumnType.DATE: (
         "CASE WHEN jsonb_typeof({v}) = 'string' THEN CASE WHEN {t} ~ '" + _DATE_PATTERN + "'"

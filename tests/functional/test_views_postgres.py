@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from amazon.ion.core import Timestamp, TimestampPrecision
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -259,3 +260,13 @@ def test_the_default_view_schema_is_ledger_unless_the_tables_are_there() -> None
     assert view_schema_for("public", None) == "ledger"
     assert view_schema_for("ledger", None) == "ledger_views"
     assert view_schema_for("ledger", "mine") == "mine"
+
+
+def test_fractions_beyond_microseconds_are_cut_like_everywhere_else(pg: Pg, tmp_path: Path) -> None:
+    nanos = Timestamp(
+        2021, 2, 9, 2, 16, 3, None, None, TimestampPrecision.SECOND, None, Decimal("0.123456789")
+    )
+    eb.write_export(tmp_path / "src", [[eb.block(1, [eb.Rev("Clock", "c", 0, {"at": nanos})])]])
+    assert replay(tmp_path / "src", pg) == 0
+    [row] = pg.rows('SELECT at FROM "Clock"')
+    assert row["at"] == dt.datetime(2021, 2, 9, 2, 16, 3, 123456, tzinfo=dt.UTC)  # not ...457
