@@ -33,10 +33,11 @@ from psycopg import sql
 from core.column_types import ColumnType
 from core.errors import ConfigError
 from core.ion_kinds import IonKind
-from projections.recorded_kinds import KindTriple
+from projections.recorded_kinds import KindTriple, field_types_of
 from projections.view_plan import (
     CURRENT_COLUMNS,
     HISTORY_COLUMNS,
+    PROJECTION_OBJECTS,
     Naming,
     ViewColumn,
     ViewPlan,
@@ -55,27 +56,9 @@ MAX_IDENTIFIER_BYTES = 63
 VIEWS_LOCK_KEY = 0x716C6476
 """Advisory lock serialising concurrent refreshes of the views."""
 
-OWN_OBJECTS = frozenset(
-    {
-        "documents",
-        "revisions",
-        "qldb_cdc_checkpoints",
-        "ledger_table_events",
-        "ledger_table_ids",
-        "ledger_table_events_resolved",
-        "ledger_tables",
-        "ledger_tables_active",
-        "ledger_tables_dropped",
-        "ledger_field_types",
-        "qldb_cdc_views",
-        "qldb_cdc_view_columns",
-        "qldb_cdc_revisions_by_time",
-        "qldb_cdc_documents_by_state",
-        "qldb_cdc_stage",
-        "qldb_cdc_probe",
-    }
-)
-"""The projection's own tables and views: no typed view takes these names in their schema."""
+OWN_OBJECTS = PROJECTION_OBJECTS | {"qldb_cdc_stage", "qldb_cdc_probe"}
+"""The projection's own tables and views (and PostgreSQL's staging tables): no typed view takes
+these names in their schema."""
 
 _METADATA_SQL = {
     "document_id": "d.document_id",
@@ -226,12 +209,8 @@ def refresh(
 def _field_types_of(
     cur: psycopg.Cursor[tuple[object, ...]], statements: ViewStatements
 ) -> dict[str, dict[str, frozenset[IonKind]]]:
-    found: dict[str, dict[str, set[IonKind]]] = {}
-    for table, name, kind in cur.execute(statements.select_kinds).fetchall():
-        kinds = found.setdefault(str(table), {}).setdefault(str(name), set())
-        if kind in IonKind._value2member_map_:
-            kinds.add(IonKind(str(kind)))
-    return {t: {f: frozenset(k) for f, k in fs.items()} for t, fs in found.items()}
+    rows = cur.execute(statements.select_kinds).fetchall()
+    return field_types_of((str(t), str(f), str(k)) for t, f, k in rows)
 
 
 def _create_schema(cur: psycopg.Cursor[tuple[object, ...]], view_schema: str) -> None:

@@ -175,6 +175,18 @@ class KindRecord:
         self._covered.update(pending.signatures)
 
 
+def field_types_of(triples: Iterable[KindTriple]) -> dict[str, dict[str, frozenset[IonKind]]]:
+    """ledger table -> field -> the Ion kinds among ``triples``, as the SQL projections read
+    their ``ledger_field_types``: a field recorded only with kinds this version does not know
+    is kept, with no kinds (a text column); unlike :func:`kinds_of`."""
+    found: dict[str, dict[str, set[IonKind]]] = {}
+    for table, name, kind in triples:
+        kinds = found.setdefault(str(table), {}).setdefault(str(name), set())
+        if kind in IonKind._value2member_map_:
+            kinds.add(IonKind(str(kind)))
+    return {t: {f: frozenset(k) for f, k in fs.items()} for t, fs in found.items()}
+
+
 def kinds_of(triples: Iterable[KindTriple]) -> dict[str, dict[str, frozenset[IonKind]]]:
     """ledger table -> field -> the Ion kinds among ``triples`` (shape marks and kinds this
     version does not know left out)."""

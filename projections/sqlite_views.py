@@ -28,9 +28,11 @@ from collections.abc import Collection, Iterable
 from core.column_types import ColumnType, column_type
 from core.errors import ConfigError
 from core.ion_kinds import IonKind
+from projections.recorded_kinds import field_types_of
 from projections.view_plan import (
     CURRENT_COLUMNS,
     HISTORY_COLUMNS,
+    PROJECTION_OBJECTS,
     Naming,
     ViewColumn,
     ViewPlan,
@@ -60,25 +62,6 @@ CREATE TABLE IF NOT EXISTS qldb_cdc_view_columns (
     PRIMARY KEY (view_name, position));
 """
 
-OWN_OBJECTS = frozenset(
-    {
-        "documents",
-        "revisions",
-        "qldb_cdc_checkpoints",
-        "ledger_table_events",
-        "ledger_table_ids",
-        "ledger_table_events_resolved",
-        "ledger_tables",
-        "ledger_tables_active",
-        "ledger_tables_dropped",
-        "ledger_field_types",
-        "qldb_cdc_views",
-        "qldb_cdc_view_columns",
-        "qldb_cdc_revisions_by_time",
-        "qldb_cdc_documents_by_state",
-    }
-)
-"""The projection's own tables and views: no typed view takes these names (any case)."""
 
 _INSERT_KIND = (
     "INSERT OR IGNORE INTO ledger_field_types (ledger_table, field, ion_kind) VALUES (?, ?, ?)"
@@ -103,15 +86,9 @@ def known_kinds(db: sqlite3.Connection) -> set[tuple[str, str, str]]:
 
 def field_types(db: sqlite3.Connection) -> dict[str, dict[str, frozenset[IonKind]]]:
     """ledger table -> field -> recorded kinds (kinds this version does not know are ignored)."""
-    found: dict[str, dict[str, set[IonKind]]] = {}
-    for table, name, kind in db.execute(
-        "SELECT ledger_table, field, ion_kind FROM ledger_field_types"
-    ):
-        fields = found.setdefault(table, {})
-        kinds = fields.setdefault(name, set())
-        if kind in IonKind._value2member_map_:
-            kinds.add(IonKind(kind))
-    return {t: {f: frozenset(k) for f, k in fs.items()} for t, fs in found.items()}
+    return field_types_of(
+        db.execute("SELECT ledger_table, field, ion_kind FROM ledger_field_types")
+    )
 
 
 def refresh(
@@ -149,7 +126,7 @@ def _naming(db: sqlite3.Connection) -> Naming:
     }
     return Naming(
         "SQLite",
-        reserved=frozenset({naming.key(n) for n in OWN_OBJECTS} | existing),
+        reserved=frozenset({naming.key(n) for n in PROJECTION_OBJECTS} | existing),
         reserved_prefixes=("sqlite_",),
         fold_ascii_case=True,
     )

@@ -51,6 +51,27 @@ MAX_VIEW_COLUMNS = 1000
 """Field columns per view at most (SQLite allows 2000 columns, PostgreSQL 1664)."""
 HISTORY_SUFFIX = "_history"
 
+PROJECTION_OBJECTS = frozenset(
+    {
+        "documents",
+        "revisions",
+        "qldb_cdc_checkpoints",
+        "ledger_table_events",
+        "ledger_table_ids",
+        "ledger_table_events_resolved",
+        "ledger_tables",
+        "ledger_tables_active",
+        "ledger_tables_dropped",
+        "ledger_field_types",
+        "qldb_cdc_views",
+        "qldb_cdc_view_columns",
+        "qldb_cdc_revisions_by_time",
+        "qldb_cdc_documents_by_state",
+    }
+)
+"""The SQL projections' own tables, views and indexes: no typed view takes these names where
+it shares their namespace (SQLite: any case)."""
+
 FieldTypes = Mapping[str, Mapping[str, frozenset[IonKind]]]
 """ledger table -> field -> the Ion kinds recorded for it."""
 
