@@ -54,7 +54,7 @@ from core.errors import ConfigError
 from core.ion_kinds import IonKind
 from projections import s3_keys
 from projections.recorded_kinds import NumericShape, with_int_digits
-from projections.view_plan import MAX_VIEW_COLUMNS, FieldTypes, Naming, representable
+from projections.view_plan import FieldTypes, Naming, representable, select_fields
 from schemas.view_mapping import ViewMapping
 
 SERDE = "org.openx.data.jsonserde.JsonSerDe"
@@ -280,24 +280,9 @@ def _plan_columns(
 ) -> tuple[DdlColumn, ...]:
     spec = mapping.table(table)
     names = _Names(reserved=[c for c, _, _ in METADATA_COLUMNS] + [DATA_COLUMN])
-    wanted = sorted(set(fields) | set(spec.columns))
-    unusable = [f for f in wanted if not representable(f)]
-    if unusable:
-        warnings.append(
-            f"ledger table {table!r}: {len(unusable)} field names cannot be Athena names "
-            f"(empty, NUL, lone surrogate), left out of its tables: {unusable[0]!r}..."
-        )
-    wanted = [f for f in wanted if representable(f) and not _skipped(spec.columns.get(f))]
-    mapped = [f for f in wanted if f in spec.columns]
-    automatic = [f for f in wanted if f not in spec.columns]
-    room = MAX_VIEW_COLUMNS - len(mapped)
-    if room < len(automatic):
-        left = automatic[max(room, 0) :]
-        warnings.append(
-            f"ledger table {table!r}: {len(left)} fields beyond {MAX_VIEW_COLUMNS} columns left "
-            f"out of its tables (first: {left[0]!r}); choose them in the mapping file"
-        )
-        automatic = automatic[: max(room, 0)]
+    mapped, automatic = select_fields(
+        table, fields, spec, warnings, names="Athena names", holder="tables"
+    )
     for name in mapped:
         chosen = spec.columns[name]
         if chosen.name is not None:
@@ -332,10 +317,6 @@ def _plan_columns(
 
 def _own_name_first(name: str) -> tuple[bool, str]:
     return (athena_name(name) != name, name)
-
-
-def _skipped(spec: object) -> bool:
-    return bool(getattr(spec, "skip", False))
 
 
 def _glue(name: str | None) -> str:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from core.column_types import ColumnType, column_type
 from core.errors import ConfigError
 from core.ion_kinds import IonKind
-from schemas.view_mapping import ViewMapping
+from schemas.view_mapping import TableMapping, ViewMapping
 
 CURRENT_COLUMNS = ("document_id", "version", "tx_time")
 """Metadata columns of a current-state view, before the field columns."""
@@ -258,24 +258,9 @@ def _plan_columns(
     spec = mapping.table(table)
     names = _Claims(naming, "column", reserved=HISTORY_COLUMNS)
     columns: list[ViewColumn] = []
-    wanted = sorted(set(fields) | set(spec.columns))
-    unusable = [f for f in wanted if not representable(f)]
-    if unusable:
-        warnings.append(
-            f"ledger table {table!r}: {len(unusable)} field names cannot be SQL identifiers "
-            f"(empty, NUL, lone surrogate), left out of its views: {unusable[0]!r}..."
-        )
-    wanted = [f for f in wanted if representable(f) and not _skipped(spec.columns.get(f))]
-    mapped = [f for f in wanted if f in spec.columns]
-    automatic = [f for f in wanted if f not in spec.columns]
-    room = MAX_VIEW_COLUMNS - len(mapped)
-    if room < len(automatic):
-        left = automatic[max(room, 0) :]
-        warnings.append(
-            f"ledger table {table!r}: {len(left)} fields beyond {MAX_VIEW_COLUMNS} columns left "
-            f"out of its views (first: {left[0]!r}); choose them in the mapping file"
-        )
-        automatic = automatic[: max(room, 0)]
+    mapped, automatic = select_fields(
+        table, fields, spec, warnings, names="SQL identifiers", holder="views"
+    )
     for name in mapped:
         chosen = spec.columns[name]
         if chosen.name is not None:
@@ -337,6 +322,42 @@ def previous_names(
         else:
             found[table] = PreviousNames(old.view, view, old.columns)
     return found
+
+
+def select_fields(
+    table: str,
+    fields: Iterable[str],
+    spec: TableMapping,
+    warnings: list[str],
+    *,
+    names: str,
+    holder: str,
+) -> tuple[list[str], list[str]]:
+    """The fields of ``table`` that get columns, by name: (mapped ones, automatic ones).
+
+    Fields the mapping skips and names that cannot be names at all (warned: they "cannot be
+    ``names``") are left out; automatic fields beyond :data:`MAX_VIEW_COLUMNS` columns too
+    (warned, as left out of its ``holder``).
+    """
+    wanted = sorted(set(fields) | set(spec.columns))
+    unusable = [f for f in wanted if not representable(f)]
+    if unusable:
+        warnings.append(
+            f"ledger table {table!r}: {len(unusable)} field names cannot be {names} "
+            f"(empty, NUL, lone surrogate), left out of its {holder}: {unusable[0]!r}..."
+        )
+    wanted = [f for f in wanted if representable(f) and not _skipped(spec.columns.get(f))]
+    mapped = [f for f in wanted if f in spec.columns]
+    automatic = [f for f in wanted if f not in spec.columns]
+    room = MAX_VIEW_COLUMNS - len(mapped)
+    if room < len(automatic):
+        left = automatic[max(room, 0) :]
+        warnings.append(
+            f"ledger table {table!r}: {len(left)} fields beyond {MAX_VIEW_COLUMNS} columns left "
+            f"out of its {holder} (first: {left[0]!r}); choose them in the mapping file"
+        )
+        automatic = automatic[: max(room, 0)]
+    return mapped, automatic
 
 
 def _skipped(spec: object) -> bool:
