@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_replay import export_for, run_replay, target_uri  # noqa: E402
+from bench.bench_replay import export_arguments, remove_sqlite, replayed_sqlite  # noqa: E402
 
 QUERIES = {
     "changes per day per table": (
@@ -48,16 +48,9 @@ def timed(conn: sqlite3.Connection, query: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--revisions", type=int, default=1_000_000)
-    parser.add_argument("--documents", type=int, default=0, help="default: revisions / 10")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--rounds", type=int, default=3)
+    export_arguments(parser, 1_000_000)
     args = parser.parse_args()
-    args.documents = args.documents or max(1, args.revisions // 10)
-    export = export_for(args)
-    uri = target_uri("sqlite", 1, args)
-    replay_s, _rss, _wal = run_replay(export, uri, 1)
-    db = Path(uri.removeprefix("sqlite:///"))
+    db, replay_s = replayed_sqlite(args)
     conn = sqlite3.connect(db)
     print(f"{args.revisions} revisions replayed into SQLite in {replay_s:.0f}s")
     for name, template in QUERIES.items():
@@ -74,8 +67,7 @@ def main() -> None:
             f"the table = {a / b:.2f}x  [{plan}]"
         )
     conn.close()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    remove_sqlite(db)
 
 
 if __name__ == "__main__":

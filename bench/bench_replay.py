@@ -134,11 +134,32 @@ def run_replay(
     return float(elapsed), int(rss), int(wal)
 
 
+def remove_sqlite(db: Path) -> None:
+    """Delete a SQLite database and its WAL files."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+def export_arguments(parser: argparse.ArgumentParser, revisions: int) -> None:
+    """The options choosing the bench export (``export_for``) and the rounds."""
+    parser.add_argument("--revisions", type=int, default=revisions)
+    parser.add_argument("--documents", type=int, default=0, help="default: revisions / 10")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=3)
+
+
+def replayed_sqlite(args: argparse.Namespace) -> tuple[Path, float]:
+    """The bench export (made once) replayed into a fresh SQLite database: (file, seconds)."""
+    args.documents = args.documents or max(1, args.revisions // 10)
+    uri = target_uri("sqlite", 1, args)
+    seconds, _rss, _wal = run_replay(export_for(args), uri, 1)
+    return Path(uri.removeprefix("sqlite:///")), seconds
+
+
 def target_uri(kind: str, run: int, args: argparse.Namespace) -> str:
     if kind == "sqlite":
         db = ROOT / "bench" / "out" / f"replay-{os.getpid()}-{run}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        remove_sqlite(db)
         return f"sqlite:///{db}"
     if kind == "postgresql":
         from tests.support.pg_server import dsn, fresh_schema

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_replay import export_for, run_replay, target_uri  # noqa: E402
+from bench.bench_replay import export_arguments, remove_sqlite, replayed_sqlite  # noqa: E402
 from core import json_codec  # noqa: E402
 from projections.sqlite import SQLiteProjection  # noqa: E402
 from replay.snapshot import write_snapshot  # noqa: E402
@@ -78,16 +78,9 @@ def read_all(db: Path) -> tuple[float, int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--revisions", type=int, default=200_000)
-    parser.add_argument("--documents", type=int, default=0, help="default: revisions / 10")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--rounds", type=int, default=3)
+    export_arguments(parser, 200_000)
     args = parser.parse_args()
-    args.documents = args.documents or max(1, args.revisions // 10)
-    export = export_for(args)
-    uri = target_uri("sqlite", 1, args)
-    run_replay(export, uri, 1)
-    db = Path(uri.removeprefix("sqlite:///"))
+    db, _replay_s = replayed_sqlite(args)
     dest = ROOT / "bench" / "out" / "snapshot"
     reads: list[float] = []
     snapshots: list[float] = []
@@ -112,8 +105,7 @@ def main() -> None:
         f"  sizes: Parquet {parquet_bytes / 1e6:.1f} MB vs S3 JSON objects "
         f"{json_bytes / 1e6:.1f} MB = {parquet_bytes / json_bytes:.2f}x (goal: at most 0.33x)"
     )
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    remove_sqlite(db)
 
 
 if __name__ == "__main__":
