@@ -100,18 +100,6 @@ def with_int_digits(shape: NumericShape | None, kinds: Collection[IonKind]) -> N
     return NumericShape(max(shape.digits, INT64_DIGITS), shape.scale)
 
 
-def new_kinds(
-    changes: Iterable[Change], known: Collection[KindTriple], *, failed: Collection[int] = ()
-) -> list[KindTriple]:
-    """The triples of ``changes`` not in ``known``, each once, in first-seen order.
-
-    ``failed`` holds the ``id()`` of changes that are not stored (their names may not even be
-    storable): they are left out.
-    """
-    record = KindRecord(known)
-    return record.pending(changes, failed=failed).triples
-
-
 @dataclass(frozen=True, slots=True)
 class PendingKinds:
     """What one batch adds: the triples to write, and the signatures they complete (to be

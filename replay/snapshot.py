@@ -215,9 +215,7 @@ def is_snapshot(folder: Path) -> bool:
 
 
 def _check_destination(dest: Path) -> None:
-    if not dest.parent.is_dir():
-        msg = f"--to {dest}: its folder {dest.parent} does not exist"
-        raise UserInputError(msg)
+    """``dest`` (whose folder exists) may take a snapshot."""
     if dest.is_symlink():
         msg = f"--to {dest}: is a symbolic link; give the folder it points to"
         raise UserInputError(msg)

@@ -14,7 +14,6 @@ from projections.recorded_kinds import (
     SHAPE_CAP,
     KindRecord,
     NumericShape,
-    new_kinds,
     numeric_shapes,
     shape_marks,
     with_int_digits,
@@ -62,7 +61,7 @@ def test_an_int_field_widens_the_shape_and_unshaped_decimals_have_none() -> None
 def test_new_kinds_adds_the_marks_of_decimal_fields_once() -> None:
     change = make_change("d", 0, data={"p": Decimal("12.5"), "n": 3})
     change = dataclasses.replace(change, field_kinds=(("p", IonKind.DECIMAL), ("n", IonKind.INT)))
-    found = new_kinds([change, change], set())
+    found = KindRecord().pending([change, change]).triples
     assert sorted(found) == sorted(
         [
             ("Person", "p", "decimal"),
@@ -71,7 +70,7 @@ def test_new_kinds_adds_the_marks_of_decimal_fields_once() -> None:
             ("Person", "n", "int"),
         ]
     )
-    assert new_kinds([change], set(found)) == []
+    assert KindRecord(found).pending([change]).triples == []
 
 
 def test_a_signature_is_trusted_only_after_commit_and_shapes_always_count() -> None:
