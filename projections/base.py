@@ -159,6 +159,28 @@ class TableLifecycleProjection(Protocol):
 
 
 @runtime_checkable
+class DocumentTableLookup(Protocol):
+    """Optional protocol: a target that can name the ledger table of a document it stores from
+    the document id alone (QLDB document ids are unique in a ledger).
+
+    The stream pipeline asks it only for redaction notices (``BLOCK_SUMMARY.redactionInfo``,
+    which names the table by id) whose table id neither the batch nor a recorded table
+    lifecycle names, so a deployment without a SQL target can still apply them. Contract: a
+    name is returned only for a document the target holds (live, deleted or redacted), and
+    never when the target recorded a different table id for it; reads are bounded (a few
+    requests, never a scan of the documents).
+    """
+
+    def table_of_document(self, document_id: str, table_id: str) -> str | None:
+        """The ledger table of stored document ``document_id``, or ``None`` when not held.
+
+        Raises:
+            RetryableError: the target could not be read.
+        """
+        ...
+
+
+@runtime_checkable
 class TypedViewProjection(Protocol):
     """Optional protocol: a target that keeps the Ion kinds of every field and builds typed
     views from them (SQLite, PostgreSQL; README "Typed views").

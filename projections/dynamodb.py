@@ -82,6 +82,7 @@ from changes.reconcile import DocState
 from core.errors import (
     CdcError,
     ConfigError,
+    PoisonError,
     RetryableError,
     UnstorableChangeError,
     retryable_unless_poison,
@@ -513,6 +514,35 @@ class DynamoDbProjection:
         except ConditionFailedError:
             return False
         return True
+
+    def table_of_document(self, document_id: str, table_id: str) -> str | None:
+        """The ``ledgerTable`` of the item ``document_id`` (one strongly consistent ``GetItem``),
+        unless the item records another ``tableId`` (``DocumentTableLookup``).
+
+        Raises:
+            RetryableError: the item could not be read after the retries.
+        """
+        try:
+            key = {"pk": {"S": utf8_text(document_id)}}
+        except UnstorableChangeError:
+            return None  # no item can have this id
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": key,
+            "ProjectionExpression": "ledgerTable, tableId",
+            "ConsistentRead": True,
+        }
+        try:
+            item = self._retry.run(lambda: checked_call(self._client.get_item, **kwargs))
+        except PoisonError:
+            return None  # the request was refused as invalid: no such item can exist
+        found = item.get("Item") if isinstance(item, dict) else None
+        if not found or "S" not in found.get("ledgerTable", {}):
+            return None
+        recorded = found.get("tableId", {}).get("S")
+        if recorded is not None and recorded != table_id:
+            return None
+        return str(found["ledgerTable"]["S"])
 
     def completed_objects(self, export_id: str) -> set[str]:
         """Object keys checkpointed for ``export_id`` (one strongly consistent ``Query``)."""

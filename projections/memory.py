@@ -79,6 +79,14 @@ class MemoryProjection:
         """Dropped tables, sorted."""
         return [t.table_name for t in self.ledger_tables() if t.status == INACTIVE]
 
+    def table_of_document(self, document_id: str, table_id: str) -> str | None:
+        """The table of a held document with that id (``DocumentTableLookup``)."""
+        held = [*self.documents.values(), *self.revisions.values()]
+        for change in held:
+            if change.key.doc_id == document_id and change.table_id in (None, table_id):
+                return change.key.table
+        return None
+
     def completed_objects(self, export_id: str) -> set[str]:
         """Keys marked complete for ``export_id``."""
         return set(self.checkpoints.get(export_id, set()))

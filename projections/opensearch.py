@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import (
@@ -287,6 +288,53 @@ class OpenSearchProjection:
             if name != legacy_checkpoint_index(self._prefix):
                 yield from self._index_state(name)
 
+    def table_of_document(self, document_id: str, table_id: str) -> str | None:
+        """The ledger table of the document with ``_id`` ``document_id`` in a table index
+        (``DocumentTableLookup``): one listing of the ``<prefix>-*`` indices, then one real-time
+        ``GET _doc`` per index (at most :data:`MAX_LOOKUP_INDICES`) until one holds it and its
+        ``qldb.ledgerTable`` maps back to that index. The documents keep no table id to
+        compare ``table_id`` with; QLDB document ids are unique in a ledger.
+
+        Raises:
+            RetryableError: the cluster could not be read.
+        """
+        del table_id
+        try:
+            id_bytes = len(document_id.encode("utf-8"))
+        except UnicodeEncodeError:
+            return None  # a lone surrogate: never stored
+        if not 0 < id_bytes <= _MAX_ID_BYTES:
+            return None
+        try:
+            listed = self._client.transport.perform_request(
+                "GET", f"/_cat/indices/{self._prefix}-*", params={"format": "json"}
+            )
+        except NotFoundError:
+            return None
+        except OpenSearchException as exc:
+            action = "listing indices"
+            raise _request_error(action, exc) from exc
+        names = sorted(str(e["index"]) for e in listed or [] if isinstance(e, dict))
+        doc_path = quote(document_id, safe="")
+        for index in names[:MAX_LOOKUP_INDICES]:
+            if index == legacy_checkpoint_index(self._prefix):
+                continue
+            try:
+                found = self._client.transport.perform_request(
+                    "GET", f"/{index}/_doc/{doc_path}", params={"_source": "qldb.ledgerTable"}
+                )
+            except NotFoundError:
+                continue
+            except OpenSearchException as exc:
+                action = f"reading a document of {index}"
+                raise _request_error(action, exc) from exc
+            source = found.get("_source") if isinstance(found, dict) else None
+            qldb = source.get("qldb") if isinstance(source, dict) else None
+            table = qldb.get("ledgerTable") if isinstance(qldb, dict) else None
+            if isinstance(table, str) and table and index_name(self._prefix, table) == index:
+                return table
+        return None
+
     def _index_state(self, index: str) -> Iterator[DocState]:
         search_after: list[Any] | None = None
         while True:
@@ -403,6 +451,12 @@ class OpenSearchProjection:
             error = RetryableError(f"OpenSearch _bulk response without items: {response!r:.300}")
             return _RequestFailed(error, None, retry_now=True)
         return items
+
+
+MAX_LOOKUP_INDICES = 1000
+"""Table indices :meth:`OpenSearchProjection.table_of_document` looks in at most."""
+_MAX_ID_BYTES = 512
+"""OpenSearch refuses a longer ``_id``, so no document with one is held."""
 
 
 def _hit_state(hit: Any) -> DocState | None:

@@ -172,6 +172,11 @@ class _DocumentOutcome:
     failures: list[Failure] = field(default_factory=list)
 
 
+MAX_LOOKUP_TABLES = 1000
+"""Table folders :meth:`S3Projection.table_of_document` looks in at most (QLDB allows 40
+active tables per ledger)."""
+
+
 class S3Projection:
     """Current state and full revision history as JSON objects in S3 (see module docstring).
 
@@ -354,6 +359,32 @@ class S3Projection:
             for folder in self._folders(root)
             if folder not in own and f"{folder}current/" in set(self._folders(folder))
         )
+
+    def table_of_document(self, document_id: str, table_id: str) -> str | None:
+        """The ledger table whose ``current/`` folder holds ``document_id``
+        (``DocumentTableLookup``): one listing of the table folders, then one ``HeadObject``
+        per table (at most :data:`MAX_LOOKUP_TABLES`) until found. The objects keep no table
+        id to compare ``table_id`` with; QLDB document ids are unique in a ledger.
+
+        Raises:
+            RetryableError: a listing or a head could not be read.
+        """
+        del table_id
+        try:
+            doc = s3_keys.segment(document_id, "document id")
+        except UnstorableChangeError:
+            return None
+        root = f"{self._prefix}/" if self._prefix else ""
+        own = {f"{root}{s3_keys.CHECKPOINT_DIR}/", f"{root}{s3_keys.FIELD_TYPES_DIR}/"}
+        for seen, folder in enumerate(self._folders(root)):
+            if seen >= MAX_LOOKUP_TABLES:
+                return None
+            key = f"{folder}current/{doc}.json"
+            if folder in own or len(key.encode("utf-8")) > s3_keys.MAX_KEY_BYTES:
+                continue
+            if self._head(key) is not None:
+                return unquote(folder[len(root) : -1])
+        return None
 
     def athena_ddl(
         self, mapping: ViewMapping, *, leave_out: Collection[str] = ()

@@ -20,7 +20,9 @@ the QLDB revisions inside them. Its guarantees:
   REDACTION change per entry (``changes.from_qldb.redaction_notice``), applied with every other
   change and by the same ordering rules. The entry names its table by id; the name comes from
   the batch itself (``tableInfo`` of REVISION_DETAILS, ``transactionInfo.documents``) or else
-  from the table lifecycle a projection recorded (``TableLifecycleProjection.ledger_tables``).
+  from the table lifecycle a projection recorded (``TableLifecycleProjection.ledger_tables``),
+  or else from a target that holds the redacted document (``DocumentTableLookup``: DynamoDB,
+  S3 and OpenSearch name it from the document id; the SQL targets record the lifecycle).
   An id nothing names is poison (``UnresolvedTableError``, dead-lettered with the record): a
   retry would not make it known, only stall the shard. Reading the lifecycle failing
   retryably retries the record.
@@ -46,7 +48,12 @@ from core.errors import (
 )
 from core.model import Change, StreamOrigin
 from dead_letters.sinks import BatchDeadLetterSink, DeadLetter, DeadLetterSink
-from projections.base import Failure, Projection, TableLifecycleProjection
+from projections.base import (
+    DocumentTableLookup,
+    Failure,
+    Projection,
+    TableLifecycleProjection,
+)
 from schemas.kinesis import StreamRecord
 from schemas.kpl import iter_user_records
 from schemas.qldb_stream import (
@@ -243,6 +250,8 @@ def _redaction_changes(
             if table.table_id is not None and table.table_id in unknown:
                 names[table.table_id] = table.table_name
                 unknown.discard(table.table_id)
+    if unknown:
+        unread = _look_up_documents(notices, names, unknown, projections) or unread
     out: list[Change] = []
     for notice in notices:
         entry = notice.redacted
@@ -255,10 +264,10 @@ def _redaction_changes(
             if name is None:
                 msg = (
                     f"redaction of document {entry.document_id} v{entry.version} in table id "
-                    f"{entry.table_id}: no revision of this batch and no table lifecycle a "
-                    "target recorded names that table; apply it by replaying an export taken "
-                    "after the redaction, or put this record back on the stream once a target "
-                    "knows the table"
+                    f"{entry.table_id}: no revision of this batch, no table lifecycle a "
+                    "target recorded and no target holding the document names that table; "
+                    "apply it by replaying an export taken after the redaction, or put this "
+                    "record back on the stream once a target knows the table"
                 )
                 raise UnresolvedTableError(msg)
             change = redaction_notice(
@@ -304,6 +313,34 @@ def _verify(record: RevisionDetailsRecord) -> None:
     if failures:
         msg = "; ".join(str(failure) for failure in failures)
         raise VerificationError(msg)
+
+
+def _look_up_documents(
+    notices: list[_Notice],
+    names: dict[str, str],
+    unknown: set[str],
+    projections: Sequence[Projection],
+) -> bool:
+    """Name the ``unknown`` table ids from the documents the targets hold
+    (``DocumentTableLookup``): one notice per unknown id is enough, since QLDB document ids are
+    unique in a ledger. Whether a lookup failed retryably (the notices then retry)."""
+    lookups = [p for p in projections if isinstance(p, DocumentTableLookup)]
+    unread = False
+    for notice in notices:
+        entry = notice.redacted
+        if entry.table_id not in unknown:
+            continue
+        for lookup in lookups:
+            try:
+                name = lookup.table_of_document(entry.document_id, entry.table_id)
+            except RetryableError:
+                unread = True
+                continue
+            if name is not None:
+                names[entry.table_id] = name
+                unknown.discard(entry.table_id)
+                break
+    return unread
 
 
 def _apply(

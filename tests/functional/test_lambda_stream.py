@@ -295,6 +295,37 @@ def test_stream_redactions_reach_sqlite_history_and_unknown_tables_are_dead_lett
     assert "UnknownTableId00000000" in letter["reason"]
 
 
+def test_a_dynamodb_only_deployment_applies_a_later_redaction(
+    stream: Stream,
+    *,
+    aws_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No SQL target records the table lifecycle and the redaction's batch names no table:
+    the DynamoDB item of the redacted document names it (``DocumentTableLookup``), so the
+    redaction of the current version purges the item's data instead of being dead-lettered."""
+    revs = [Rev("rosa", v, data={"who": "rosa", "v": v}) for v in range(3)]
+    payloads = [
+        aggregate([revision_details(r) for r in revs]),
+        block_summary(6000, redacts=[revs[2]]),  # alone in its batch
+    ]
+    table = unique_name("docs")
+    monkeypatch.setenv("CDC_TARGETS", f"dynamodb://{table}?create=true")
+    monkeypatch.setenv("CDC_DEAD_LETTER_QUEUE_URL", stream.queue_url)
+
+    failures = run_like_lambda(
+        put_and_read(stream, payloads),
+        lambda event: lambda_handler.handler(event, lambda_context()),
+        batch_size=1,
+    )
+
+    assert failures == []
+    assert dead_letters(stream) == []
+    items = {i["pk"]["S"]: i for i in scan_all(aws_client("dynamodb"), table) if "pk" in i}
+    row = item_row(items["rosa"], aws_client("s3"))
+    assert (row.version, row.redacted, row.data) == (2, True, None)
+
+
 @dataclass
 class Throttled:
     """A projection that throttles changes of ``docs`` during the first ``times`` applies."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -238,6 +239,64 @@ def test_a_lifecycle_that_cannot_be_read_retries_the_record() -> None:
     outcome = process_batch(records, [projection], ListDeadLetterSink())
     assert outcome.retry_from is records[1]
     assert (outcome.counts.retried, outcome.counts.poison) == (1, 0)
+
+
+def test_a_target_holding_the_document_names_the_table() -> None:
+    """No lifecycle anywhere (a DynamoDB, S3 or OpenSearch deployment): the target that holds
+    the redacted document names its table from the document id."""
+    memory = MemoryProjection()
+    revs = [rev("d1", v) for v in range(3)]
+    run([[revision_details(r) for r in revs]], [memory])
+    sink = ListDeadLetterSink()
+    (outcome,) = run([[block_summary(3000, redacts=[revs[2], revs[0]])]], [memory], sink)
+    assert (outcome.counts.redaction_notices, outcome.counts.poison) == (2, 0)
+    assert sink.letters == []
+    assert [memory.revisions[(KEY, v)].is_redacted for v in range(3)] == [True, False, True]
+    assert (memory.documents[KEY].is_redacted, memory.documents[KEY].data) == (True, None)
+
+
+def test_a_document_of_another_table_id_names_nothing() -> None:
+    """The target recorded the document under another table id: the id does not name it."""
+    memory = MemoryProjection()
+    run([[revision_details(rev("d1", 0))]], [memory])
+    memory.documents = {
+        k: replace(c, table_id="OtherTableId0000000000") for k, c in memory.documents.items()
+    }
+    memory.revisions = {
+        k: replace(c, table_id="OtherTableId0000000000") for k, c in memory.revisions.items()
+    }
+    sink = ListDeadLetterSink()
+    (outcome,) = run([[block_summary(3000, redacts=[rev("d1", 0)])]], [memory], sink)
+    assert (outcome.counts.redaction_notices, outcome.counts.poison) == (0, 1)
+    assert [letter.error_class for letter in sink.letters] == ["UnresolvedTableError"]
+    assert not memory.revisions[(KEY, 0)].is_redacted
+
+
+class UnreadableDocuments(MemoryProjection):
+    """A target whose documents cannot be read right now."""
+
+    def table_of_document(self, document_id: str, table_id: str) -> str | None:
+        raise ThrottledError("slow down")
+
+
+def test_a_lookup_that_cannot_be_read_retries_the_record() -> None:
+    projection = UnreadableDocuments()
+    run([[revision_details(rev("d1", 0))]], [projection])
+    records = [outer(block_summary(3000, redacts=[rev("d1", 0)]), 1)]
+    sink = ListDeadLetterSink()
+    outcome = process_batch(records, [projection], sink)
+    assert outcome.retry_from is records[0]
+    assert (outcome.counts.retried, outcome.counts.poison, sink.letters) == (1, 0, [])
+
+
+def test_one_target_that_names_the_table_is_enough() -> None:
+    """The first target cannot be read, the second holds the document: applied to both."""
+    unreadable, holder = UnreadableDocuments(), MemoryProjection()
+    run([[revision_details(rev("d1", 0))]], [unreadable, holder])
+    (outcome,) = run([[block_summary(3000, redacts=[rev("d1", 0)])]], [unreadable, holder])
+    assert outcome.retry_from is None
+    assert outcome.counts.redaction_notices == 1
+    assert unreadable.revisions[(KEY, 0)].is_redacted and holder.revisions[(KEY, 0)].is_redacted
 
 
 # ------------------------------------------------------------------------------ property
