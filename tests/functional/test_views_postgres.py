@@ -23,7 +23,7 @@ from core.model import Change
 from exports.plan import plan_exports
 from exports.store import LocalExportStore
 from projections.postgres import PostgresProjection
-from projections.postgres_views import view_schema_for
+from projections.postgres_views import NARROW_FIELDS, view_schema_for
 from projections.view_plan import CURRENT_COLUMNS, MAX_VIEW_COLUMNS
 from schemas import ion_values
 from schemas.journal import parse_block
@@ -208,6 +208,33 @@ def test_long_and_hostile_names_stay_apart(pg: Pg, tmp_path: Path) -> None:
     assert all(len(k.encode()) <= 63 for k in row)
     assert row["it's"] == "q" and row['say "hi"'] == "d" and row["100%s {0} %(x)s"] is True
     assert pg.rows(f'SELECT count(*) AS n FROM "{pg.schema}".documents')[0]["n"] == 1
+
+
+def test_narrow_tables_read_each_field_and_wide_ones_one_record_with_equal_values(
+    pg: Pg, tmp_path: Path
+) -> None:
+    """At most NARROW_FIELDS columns: ``data -> 'field'`` per column (a query computes only the
+    columns it uses); wider: one ``jsonb_to_record`` per row. Both read the same values."""
+    shared = {"n": 7, "amount": Decimal("1.50"), "name": "x", "ok": True, "tags": ["a"]}
+    pad = {f"p{i:02d}": i for i in range(NARROW_FIELDS - len(shared))}
+    narrow = {**shared, **pad}
+    wide = {**narrow, "extra": "one more"}
+    blocks = [eb.block(1, [eb.Rev("Narrow", "n1", 0, narrow), eb.Rev("Wide", "w1", 0, wide)])]
+    eb.write_export(tmp_path / "src", [blocks])
+    assert replay(tmp_path / "src", pg) == 0
+    definitions = {
+        r["name"]: r["definition"]
+        for r in pg.rows(
+            "SELECT viewname AS name, definition FROM pg_views WHERE schemaname = %s", pg.views
+        )
+    }
+    assert "jsonb_to_record" not in definitions["Narrow"]
+    assert "jsonb_to_record" in definitions["Wide"]
+    [n_row] = pg.rows('SELECT * FROM "Narrow"')
+    [w_row] = pg.rows('SELECT * FROM "Wide"')
+    for field, value in narrow.items():
+        assert n_row[field] == w_row[field] == value, field
+    assert str(n_row["amount"]) == "1.50" and w_row["extra"] == "one more"
 
 
 def test_a_large_document_keeps_its_big_field_and_the_first_1000_columns(
