@@ -6,8 +6,14 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support.captures import CAPTURE_DIR, CAPTURE_SHA256
+
+# No hypothesis deadline anywhere: a per-example time limit is a timed assertion, and on a shared
+# CI machine it fails correct code (tests bound hangs with faulthandler instead, tests/fuzz).
+settings.register_profile("qldb-cdc", deadline=None)
+settings.load_profile("qldb-cdc")
 
 
 @pytest.fixture(scope="session")
