@@ -70,7 +70,7 @@ def _load_validator() -> ModuleType:
         msg = f"cannot load {HERE / 'validate_template.py'}"
         raise ImportError(msg)
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through it
     spec.loader.exec_module(module)
     return module
 

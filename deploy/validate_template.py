@@ -269,6 +269,8 @@ def evaluate_condition(
             return stand_in(ref, template)
         if isinstance(value, dict) and "Fn::Join" in value:
             separator, items = value["Fn::Join"]
+            if isinstance(items, dict):  # a Ref to a CommaDelimitedList parameter
+                return separator.join(str(operand(items)).split(","))
             return separator.join(str(operand(item)) for item in items)
         return truth(value) if isinstance(value, dict) else value
 

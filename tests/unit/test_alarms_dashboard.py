@@ -215,6 +215,22 @@ def _with_defaults(template: dict[str, Any], parameters: dict[str, str]) -> dict
     return out
 
 
+def test_condition_evaluation_follows_the_parameters(
+    validator: ModuleType, translated: dict[str, Any]
+) -> None:
+    # The evaluator the notification test relies on, on conditions whose answer is known.
+    def truth(name: str, **parameters: str) -> bool:
+        result: bool = validator.evaluate_condition(name, translated, parameters)
+        return result
+
+    assert truth("DynamoDBEnabled") and not truth("PostgresEnabled")
+    assert not truth("PostgresInVpc", EnablePostgres="true")
+    assert truth("PostgresInVpc", EnablePostgres="true", PostgresSubnetIds="subnet-1,subnet-2")
+    assert not truth("PostgresInVpc", PostgresSubnetIds="subnet-1")
+    assert truth("CreateQldbStreamRole", ExistingQldbLedgerName="ledger")
+    assert not truth("CreateQldbStreamRole", ExistingQldbLedgerName="ledger", QldbStreamRoleArn="x")
+
+
 def test_notification_parameters_reject_malformed_values(translated: dict[str, Any]) -> None:
     import re
 
