@@ -17,6 +17,10 @@ Guarantees:
       values such as ``StartingPosition`` or ``Runtime`` become visible; cfn-lint alone does not
       run the transform) and on the raw template. Errors and warnings both fail, except the
       path-scoped exceptions in :data:`IGNORED`, each with its reason.
+    * Every ``AWS::CloudWatch::Dashboard`` body resolves (Ref, Fn::GetAtt, Fn::Sub, Fn::Join,
+      Fn::If evaluated offline, for every combination of the conditions it depends on) to JSON
+      with a well-formed widget list; :func:`dashboard_bodies` gives the parsed bodies to tests
+      and to ``deploy/render_dashboard.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import argparse
 import copy
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -151,6 +156,213 @@ def _expose_definitions(translated: dict[str, Any]) -> dict[str, Any]:
     return exposed
 
 
+# ---------------------------------------------------------------- offline intrinsic functions
+
+PSEUDO_PARAMETERS: dict[str, str] = {
+    "AWS::Region": REGION,
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::StackName": "qldb-cdc",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+"""The pseudo parameters' stand-in values (the stack name is the README's)."""
+
+MAX_CONDITION_COMBINATIONS = 64
+"""A dashboard may depend on at most 6 conditions (every combination is checked)."""
+
+_NO_VALUE = object()
+_SUB_VARIABLE = re.compile(r"\$\{(!?)([^}]*)\}")
+
+
+class UnresolvedError(ValueError):
+    """An intrinsic function the offline evaluator cannot resolve (a template mistake)."""
+
+
+def stand_in(name: str, template: dict[str, Any]) -> str:
+    """What ``Ref name`` stands for offline: a pseudo parameter's value, a parameter's default,
+    or, for a resource, its logical id (the deployed physical name is not known offline)."""
+    if name in PSEUDO_PARAMETERS:
+        return PSEUDO_PARAMETERS[name]
+    parameter = template.get("Parameters", {}).get(name)
+    if parameter is not None:
+        return str(parameter.get("Default", ""))
+    if name in template.get("Resources", {}):
+        return name
+    msg = f"Ref to unknown name {name!r}"
+    raise UnresolvedError(msg)
+
+
+def _attribute(name: str, attribute: str, template: dict[str, Any]) -> str:
+    if name not in template.get("Resources", {}):
+        msg = f"Fn::GetAtt of unknown resource {name!r}"
+        raise UnresolvedError(msg)
+    return f"{name}.{attribute}"
+
+
+def _substitute(text: str, variables: dict[str, Any], template: dict[str, Any]) -> str:
+    def one(match: re.Match[str]) -> str:
+        literal, name = match.groups()
+        if literal:
+            return "${" + name + "}"
+        if name in variables:
+            return str(variables[name])
+        if "." in name and name not in PSEUDO_PARAMETERS:
+            resource, attribute = name.split(".", 1)
+            return _attribute(resource, attribute, template)
+        return stand_in(name, template)
+
+    return _SUB_VARIABLE.sub(one, text)
+
+
+def resolve(value: Any, conditions: dict[str, bool], template: dict[str, Any]) -> Any:
+    """``value`` with Ref, Fn::GetAtt, Fn::Sub, Fn::Join and Fn::If evaluated offline.
+
+    ``conditions`` gives the truth of every condition an Fn::If names; AWS::NoValue drops the
+    list item or key. Raises :class:`UnresolvedError` for anything else it meets.
+    """
+    if isinstance(value, list):
+        items = [resolve(item, conditions, template) for item in value]
+        return [item for item in items if item is not _NO_VALUE]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        ((key, argument),) = value.items()
+        if key == "Ref":
+            return _NO_VALUE if argument == "AWS::NoValue" else stand_in(argument, template)
+        if key == "Fn::GetAtt":
+            parts = argument.split(".", 1) if isinstance(argument, str) else argument
+            return _attribute(parts[0], parts[1], template)
+        if key == "Fn::If":
+            name, when_true, when_false = argument
+            if name not in conditions:
+                msg = f"Fn::If on condition {name!r} with no given truth value"
+                raise UnresolvedError(msg)
+            return resolve(when_true if conditions[name] else when_false, conditions, template)
+        if key == "Fn::Sub":
+            text, variables = (argument, {}) if isinstance(argument, str) else argument
+            resolved = {k: resolve(v, conditions, template) for k, v in variables.items()}
+            return _substitute(text, resolved, template)
+        if key == "Fn::Join":
+            separator, items = argument
+            return separator.join(str(item) for item in resolve(items, conditions, template))
+        if key.startswith("Fn::"):
+            msg = f"{key} is not evaluated offline"
+            raise UnresolvedError(msg)
+    resolved = {k: resolve(v, conditions, template) for k, v in value.items()}
+    return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
+
+
+def evaluate_condition(
+    name: str, template: dict[str, Any], parameters: dict[str, str] | None = None
+) -> bool:
+    """The truth of condition ``name`` for ``parameters`` (missing ones take their default)."""
+    values = {
+        key: str(spec.get("Default", "")) for key, spec in template.get("Parameters", {}).items()
+    }
+    values.update(parameters or {})
+
+    def operand(value: Any) -> Any:
+        if isinstance(value, dict) and "Ref" in value:
+            ref = value["Ref"]
+            if ref in values:
+                return values[ref]
+            return stand_in(ref, template)
+        if isinstance(value, dict) and "Fn::Join" in value:
+            separator, items = value["Fn::Join"]
+            if isinstance(items, dict):  # a Ref to a CommaDelimitedList parameter
+                return separator.join(str(operand(items)).split(","))
+            return separator.join(str(operand(item)) for item in items)
+        return truth(value) if isinstance(value, dict) else value
+
+    def truth(node: Any) -> bool:
+        ((key, argument),) = node.items()
+        if key == "Condition":
+            return truth(template["Conditions"][argument])
+        if key == "Fn::Equals":
+            return bool(str(operand(argument[0])) == str(operand(argument[1])))
+        if key == "Fn::Not":
+            return not truth(argument[0])
+        if key == "Fn::And":
+            return all(truth(item) for item in argument)
+        if key == "Fn::Or":
+            return any(truth(item) for item in argument)
+        msg = f"condition function {key} is not evaluated offline"
+        raise UnresolvedError(msg)
+
+    return truth(template["Conditions"][name])
+
+
+def conditions_named(value: Any) -> set[str]:
+    """Every condition an Fn::If inside ``value`` names."""
+    if isinstance(value, list):
+        return set().union(*(conditions_named(item) for item in value))
+    if not isinstance(value, dict):
+        return set()
+    found = {value["Fn::If"][0]} if "Fn::If" in value else set()
+    return found.union(*(conditions_named(item) for item in value.values()))
+
+
+def condition_combinations(value: Any) -> list[dict[str, bool]]:
+    """Every truth assignment of the conditions ``value`` depends on (bounded)."""
+    names = sorted(conditions_named(value))
+    if 2 ** len(names) > MAX_CONDITION_COMBINATIONS:
+        msg = f"depends on {len(names)} conditions, more than the offline check enumerates"
+        raise UnresolvedError(msg)
+    return [
+        {name: bool(bits >> index & 1) for index, name in enumerate(names)}
+        for bits in range(2 ** len(names))
+    ]
+
+
+def dashboard_bodies(template: dict[str, Any], name: str) -> Iterator[tuple[dict[str, bool], Any]]:
+    """Dashboard ``name``'s body, parsed, for every combination of its conditions.
+
+    Raises :class:`UnresolvedError` when the body cannot be resolved, and
+    ``json.JSONDecodeError`` when a resolved body is not JSON.
+    """
+    body = template["Resources"][name]["Properties"]["DashboardBody"]
+    for conditions in condition_combinations(body):
+        text = resolve(body, conditions, template)
+        if not isinstance(text, str):
+            msg = "DashboardBody does not resolve to a string"
+            raise UnresolvedError(msg)
+        yield conditions, json.loads(text)
+
+
+def _widget_problems(body: Any) -> Iterator[str]:
+    widgets = body.get("widgets") if isinstance(body, dict) else None
+    if not isinstance(widgets, list) or not widgets:
+        yield "no widgets list"
+        return
+    for index, widget in enumerate(widgets):
+        properties = widget.get("properties") if isinstance(widget, dict) else None
+        if not isinstance(properties, dict) or not isinstance(widget.get("type"), str):
+            yield f"widget {index} has no type or properties"
+            continue
+        if widget["type"] == "metric":
+            metrics = properties.get("metrics")
+            if not isinstance(metrics, list) or not metrics or "region" not in properties:
+                yield f"metric widget {index} has no metrics or no region"
+            elif not all(isinstance(m, list) and len(m) >= 2 for m in metrics):
+                yield f"metric widget {index} has a metric that is not a list"
+        if not 1 <= int(widget.get("width", 6)) <= 24:
+            yield f"widget {index} is wider than the 24-column grid"
+
+
+def _check_dashboards(template: dict[str, Any]) -> Iterator[Finding]:
+    """Every dashboard body is JSON with a well-formed widget list, whatever the conditions."""
+    for name, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::CloudWatch::Dashboard":
+            continue
+        try:
+            for conditions, body in dashboard_bodies(template, name):
+                enabled = ", ".join(k for k, v in conditions.items() if v) or "none"
+                for problem in _widget_problems(body):
+                    yield f"{name}: DashboardBody ({enabled} true): {problem}"
+        except (UnresolvedError, json.JSONDecodeError) as exc:
+            yield f"{name}: DashboardBody: {exc}"
+
+
 def _lint(text: str, label: str) -> Iterator[Finding]:
     config = cfnlint.api.ManualArgs(regions=[REGION])
     for match in cfnlint.api.lint(text, config=config):
@@ -190,6 +402,7 @@ def validate(template_path: Path) -> Report:
         findings.extend(f"SAM transform: {cause.message}" for cause in exc.causes)
         return Report(findings, None)
 
+    findings.extend(_check_dashboards(translated))
     lintable = json.dumps(_expose_definitions(translated), indent=1)
     findings.extend(_lint(lintable, "translated template"))
     return Report(findings, translated)
