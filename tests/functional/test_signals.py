@@ -88,11 +88,14 @@ def test_signals_at_random_moments_interrupt_and_a_rerun_is_exact(
 ) -> None:
     rng = random.Random(signum)
     interrupted = 0
-    for attempt in range(6):
+    window = 0.6 * REPLAY_SECONDS[0]
+    for attempt in range(20):  # until 4 replays were interrupted; a load spike can end some
+        if interrupted >= 4:
+            break
         db = tmp_path / f"run{attempt}.db"
         proc = start_replay(export_dir, db)
         wait_for_start(proc, db)
-        time.sleep(rng.uniform(0.0, 0.6 * REPLAY_SECONDS[0]))
+        time.sleep(rng.uniform(0.0, window))
         # GIVEN a replay decoding Ion WHEN the signal arrives (twice, as an impatient user
         # presses Ctrl-C) THEN it stops as interrupted
         proc.send_signal(signum)
@@ -102,7 +105,8 @@ def test_signals_at_random_moments_interrupt_and_a_rerun_is_exact(
         _, err = proc.communicate(timeout=120)
         assert "Traceback" not in err, err
         if proc.returncode == 0:
-            continue  # the replay finished before the signal: allowed, but must be rare
+            window /= 2  # the replay finished before the signal: allowed; aim earlier
+            continue
         interrupted += 1
         assert proc.returncode == 128 + signum, err
         lines = err.strip().splitlines()
