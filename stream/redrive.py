@@ -255,7 +255,13 @@ def _read_into(
         read.calls += 1
         try:
             page = retry.run(
-                partial(_call, client.get_records, ShardIterator=iterator, Limit=limits.page_size)
+                partial(
+                    _call,
+                    client.get_records,
+                    StreamARN=batch.stream_arn,  # as recommended (and moto needs it)
+                    ShardIterator=iterator,
+                    Limit=limits.page_size,
+                )
             )
         except _ExpiredIterator:
             renewals += 1
@@ -413,8 +419,10 @@ class MessageReport:
                 f"{c.applied} applied, {c.stale} stale, {c.poison} dead-lettered; message deleted"
             )
         if self.outcome is Outcome.DRY_RUN:
+            c = self.counts or BatchCounts()
             return (
-                f"dry run: {where}: {self.records} records re-read; nothing applied, message kept"
+                f"dry run: {where}: {self.records} records re-read, {c.revisions} revisions, "
+                f"{c.poison} poison; nothing applied, message kept"
             )
         return f"{self.outcome.value}: {where}: {self.reason}; message kept"
 
