@@ -129,6 +129,12 @@ class QueueMessage:
     body: str
 
 
+def transient(exc: Exception) -> bool:
+    """What the redrive retries in place: a :class:`RetryableError` that waiting may fix (not
+    denied access or a missing stream or queue, which a person must fix first)."""
+    return isinstance(exc, RetryableError) and not isinstance(exc, UserInputError)
+
+
 class SqsQueue:
     """The OnFailure queue: receive, delete, make visible again; every AWS error classified
     (``projections.aws_errors``) and the retryable ones retried with ``retry``."""
@@ -149,7 +155,8 @@ class SqsQueue:
                 MaxNumberOfMessages=max(1, min(SQS_MAX_RECEIVE, count)),
                 WaitTimeSeconds=wait_seconds,
                 VisibilityTimeout=visibility_timeout,
-            )
+            ),
+            retry_if=transient,
         )
         out = []
         for item in response.get("Messages") or []:
@@ -169,7 +176,8 @@ class SqsQueue:
                 self._client.delete_message,
                 QueueUrl=self._url,
                 ReceiptHandle=message.receipt_handle,
-            )
+            ),
+            retry_if=transient,
         )
 
     def release(self, message: QueueMessage) -> None:
@@ -180,7 +188,8 @@ class SqsQueue:
                 QueueUrl=self._url,
                 ReceiptHandle=message.receipt_handle,
                 VisibilityTimeout=0,
-            )
+            ),
+            retry_if=transient,
         )
 
 
@@ -261,7 +270,8 @@ def _read_into(
                     StreamARN=batch.stream_arn,  # as recommended (and moto needs it)
                     ShardIterator=iterator,
                     Limit=limits.page_size,
-                )
+                ),
+                retry_if=transient,
             )
         except _ExpiredIterator:
             renewals += 1
@@ -321,7 +331,8 @@ def _iterator(
             ShardId=batch.shard_id,
             ShardIteratorType="AT_SEQUENCE_NUMBER" if after is None else "AFTER_SEQUENCE_NUMBER",
             StartingSequenceNumber=batch.start_sequence_number if after is None else after,
-        )
+        ),
+        retry_if=transient,
     )
     return str(response["ShardIterator"])
 
