@@ -102,6 +102,12 @@ def add_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
         help="seconds a message stays hidden while its range is redriven (default 300)",
     )
     parser.add_argument(
+        "--function",
+        metavar="NAME_OR_ARN",
+        help="handle only the messages this Lambda function's mapping sent (one OnFailure "
+        "queue may serve several functions, each with its own targets); others are left alone",
+    )
+    parser.add_argument(
         "--max-get-records",
         type=_bounded(1, 100_000),
         default=DEFAULT_MAX_CALLS,
@@ -163,6 +169,7 @@ def run(args: argparse.Namespace, default_target: str) -> int:
         visibility_timeout=args.visibility_timeout,
         verify=args.verify,
         limits=ReadLimits(max_calls=args.max_get_records),
+        function=args.function,
     )
     targets: list[Projection] = []
     with closing_all(targets):
@@ -182,7 +189,7 @@ def _queue_region(url: str) -> str | None:
 
 
 def _report(report: MessageReport) -> None:
-    if report.outcome in (Outcome.APPLIED, Outcome.DRY_RUN):
+    if report.outcome in (Outcome.APPLIED, Outcome.DRY_RUN, Outcome.SKIPPED):
         print(report.line(), flush=True)
     else:
         sys.stderr.write(f"qldb-cdc: {' '.join(report.line().split())}\n")

@@ -82,6 +82,8 @@ class Outcome(StrEnum):
     dead-letter sink; kept."""
     RETRY = "retry"
     """A target or Kinesis kept failing, or the read hit its bounds; kept. Re-run later."""
+    SKIPPED = "skipped"
+    """Another function's message (``function``); made visible again, untouched."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,8 @@ class RedriveOptions:
         visibility_timeout: seconds a received message stays hidden while it is redriven.
         verify: recompute every revision hash; mismatches are poison (as ``CDC_VERIFY_HASHES``).
         limits: bounds of each range read.
+        function: handle only the messages of this Lambda function (its name or ARN, matched
+            against ``requestContext.functionArn``); ``None`` handles every message.
     """
 
     max_messages: int = 100
@@ -118,6 +122,22 @@ class RedriveOptions:
     visibility_timeout: int = 300
     verify: bool = False
     limits: ReadLimits = ReadLimits()
+    function: str | None = None
+
+
+def same_function(wanted: str, function_arn: str | None) -> bool:
+    """True when ``function_arn`` (``arn:aws:lambda:R:A:function:NAME[:QUALIFIER]``) is the
+    function ``wanted`` names: the same ARN (qualifier ignored) or the same name."""
+    if function_arn is None:
+        return False
+    if wanted.startswith("arn:"):
+        return _unqualified(function_arn) == _unqualified(wanted)
+    return _unqualified(function_arn).rsplit(":", 1)[-1] == wanted
+
+
+def _unqualified(arn: str) -> str:
+    parts = arn.split(":")
+    return ":".join(parts[:7]) if len(parts) > 7 else arn
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,7 +397,8 @@ def replay_hint(batch: KinesisBatchFailure, margin: timedelta = EXPORT_MARGIN) -
     start = (first or last) - margin
     return (
         f"replay an export covering txTime {_iso(start)} .. {_iso(last)} instead "
-        f"(qldb-cdc replay; an earlier InclusiveStartTime is harmless)"
+        f"(export-journal-to-s3 with InclusiveStartTime at or before {_iso(start)} and "
+        f"ExclusiveEndTime after {_iso(last)}, then qldb-cdc replay)"
     )
 
 
@@ -429,6 +450,8 @@ class MessageReport:
                 f"applied: {where}: {self.records} records re-read, {c.revisions} revisions, "
                 f"{c.applied} applied, {c.stale} stale, {c.poison} dead-lettered; message deleted"
             )
+        if self.outcome is Outcome.SKIPPED:
+            return f"skipped: {where}: {self.reason}; message left for its own redrive"
         if self.outcome is Outcome.DRY_RUN:
             c = self.counts or BatchCounts()
             return (
@@ -450,6 +473,7 @@ class RedriveSummary:
     poison: int = 0
     retry: int = 0
     dry_run: int = 0
+    skipped: int = 0
     deleted: int = 0
     kept: int = 0
     dead_lettered: int = 0
@@ -474,14 +498,18 @@ class RedriveSummary:
             self.retry += 1
         elif report.outcome is Outcome.DRY_RUN:
             self.dry_run += 1
+        elif report.outcome is Outcome.SKIPPED:
+            self.skipped += 1
 
     def line(self) -> str:
         """``redrive: N messages, ...`` (one line)."""
         return (
-            f"redrive: {self.messages} messages, {self.records} records re-read, "
+            f"redrive: {self.messages} message{'' if self.messages == 1 else 's'}, "
+            f"{self.records} records re-read, "
             f"{self.applied} applied, {self.stale} stale, {self.dead_lettered} dead-lettered; "
             f"{self.deleted} deleted, {self.kept} kept ({self.past_retention} past retention, "
-            f"{self.poison} poison, {self.retry} to retry, {self.dry_run} dry run)"
+            f"{self.poison} poison, {self.retry} to retry, {self.dry_run} dry run, "
+            f"{self.skipped} of other functions)"
         )
 
 
@@ -556,6 +584,14 @@ class Redriver:
                 message.message_id,
                 Outcome.POISON,
                 reason=f"not a Kinesis OnFailure invocation record: {exc}",
+            )
+        wanted = self.options.function
+        if wanted is not None and not same_function(wanted, batch.function_arn):
+            return MessageReport(
+                message.message_id,
+                Outcome.SKIPPED,
+                batch,
+                reason=f"a message of {batch.function_arn or 'an unnamed function'}",
             )
         read = read_range(self.kinesis(batch.region), batch, self.retry, self.options.limits)
         report = MessageReport(message.message_id, Outcome.RETRY, batch, len(read.records))

@@ -326,3 +326,24 @@ def test_a_queue_url_that_is_not_one_is_a_user_mistake(capsys: pytest.CaptureFix
     _, err = capsys.readouterr()
     assert code == ExitCode.USER_MISTAKE
     assert err.count("\n") == 1 and "--queue must be an SQS queue URL" in err
+
+
+def test_function_filter_leaves_other_functions_messages_alone(
+    stream: StreamWithDlq, *, aws_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = put_and_read(stream.kinesis, stream.name, stream.arn, history("jo", range(2)))
+    mine = on_failure(stream.arn, records[:1])  # the sample's function: "myfunction"
+    theirs = on_failure(stream.arn, records[1:])
+    theirs["requestContext"]["functionArn"] = (
+        "arn:aws:lambda:us-east-2:123456789012:function:OpenSearchProjectionFunction"
+    )
+    post(stream, mine, theirs)
+    db = tmp_path / "f.db"
+
+    code, out, err = run(capsys, stream, f"sqlite:///{db}", extra=["--function", "myfunction"])
+
+    assert (code, err) == (ExitCode.OK, "")
+    assert "skipped: " in out and "OpenSearchProjectionFunction" in out
+    assert "1 deleted, 1 kept" in out.splitlines()[-1]
+    assert waiting(stream) == [json.dumps(theirs)]
+    assert read_sqlite(db)[DocKey("Person", "jo")].version == 0

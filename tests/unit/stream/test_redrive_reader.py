@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from core.errors import AccessDeniedError
 from core.retry import Backoff, Retry
 from schemas.kinesis_failure import KinesisBatchFailure
-from stream.redrive import Outcome, ReadLimits, read_range, replay_hint
+from stream.redrive import Outcome, ReadLimits, read_range, replay_hint, same_function
 
 ARN = "arn:aws:kinesis:eu-west-1:123456789012:stream/ledger"
 
@@ -247,3 +247,14 @@ def test_the_replay_hint_covers_the_arrivals_with_a_margin() -> None:
     only_timestamp = replay_hint(batch(1, 2, timestamp="2024-05-02T00:00:00Z"))
     assert "2024-05-01T23:00:00.000Z .. 2024-05-02T00:00:00.000Z" in only_timestamp
     assert "gives no arrival time" in replay_hint(batch(1, 2, last_arrival="yesterday"))
+
+
+def test_functions_are_matched_by_name_or_arn_without_qualifier() -> None:
+    arn = "arn:aws:lambda:us-east-2:123456789012:function:myfunction"
+    assert same_function("myfunction", arn)
+    assert same_function("myfunction", f"{arn}:$LATEST")
+    assert same_function(arn, f"{arn}:7")
+    assert same_function(f"{arn}:prod", arn)
+    assert not same_function("myfunc", arn)
+    assert not same_function("arn:aws:lambda:us-east-2:123456789012:function:other", arn)
+    assert not same_function("myfunction", None)
