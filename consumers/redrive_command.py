@@ -1,10 +1,12 @@
 """``qldb-cdc redrive``: apply the Kinesis batches a Lambda event source mapping gave up on.
 
 The edges of :mod:`stream.redrive`: flags, AWS clients, the targets (the same ``--to`` URIs as
-``replay``), one line per message and a summary line, the exit code. Every ``--to`` URI and the
-``--dead-letter`` file are checked before any message is received. Lines of messages that were
-applied (or only decoded, ``--dry-run``) go to stdout; a line per kept message goes to stderr
-(past retention says which export to replay instead). The summary line ends stdout.
+``replay``, or with ``--from-env`` the Lambda handler's environment, read by the same
+``consumers.settings``), one line per message and a summary line, the exit code. Every target
+URI and the ``--dead-letter`` file are checked before any message is received. Lines of messages
+that were applied (or only decoded, ``--dry-run``, or left to another function) go to stdout; a
+line per kept message goes to stderr (past retention says which export to replay instead). The
+summary line ends stdout.
 
 Exit code (:mod:`consumers.exit_codes`), the first that applies: ``5`` when a message's range
 is past the stream's retention, ``3`` when a message is malformed or its range holds poison
@@ -15,6 +17,7 @@ otherwise (every message applied and deleted, or a dry run). Kept messages stay 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from typing import TYPE_CHECKING, Any
@@ -22,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from consumers.exit_codes import ExitCode
+from consumers.settings import Settings, secret_targets
 from core.errors import ConfigError
-from dead_letters.sinks import DeadLetterSink, JsonLinesDeadLetterSink
+from dead_letters.sinks import DeadLetterSink, JsonLinesDeadLetterSink, SqsDeadLetterSink
 from projections.aws_errors import aws_retry, client_config, configured_client
 from projections.base import Projection
 from projections.closing import closing_all
@@ -65,6 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser, default_target: str) -> None:
         action="append",
         metavar="URI",
         help=f"projection URI, repeatable (default {default_target}); the Lambda's CDC_TARGETS",
+    )
+    parser.add_argument(
+        "--from-env",
+        action="store_true",
+        help="take the targets, --verify and the dead-letter queue from the Lambda's "
+        "environment (CDC_TARGETS, CDC_TARGETS_SECRET_ARN, CDC_VERIFY_HASHES, "
+        "CDC_DEAD_LETTER_QUEUE_URL) instead of --to",
     )
     parser.add_argument(
         "--max-messages",
@@ -140,13 +151,9 @@ def run(args: argparse.Namespace, default_target: str) -> int:
             f"got {queue_url!r}"
         )
         raise ConfigError(msg)
-    specs = [parse_target(uri) for uri in (args.targets or [default_target])]
-    sink: DeadLetterSink | None = None
-    if args.dead_letter is not None:
-        letters = JsonLinesDeadLetterSink(args.dead_letter)
-        letters.check_writable()
-        sink = letters
     retry = aws_retry(sleep=interrupts.sleep)
+    uris, verify, sink = _configuration(args, default_target)
+    specs = [parse_target(uri) for uri in uris]  # every URI checked before any is opened
     region = _queue_region(queue_url)
     sqs: SQSClient = configured_client(
         lambda: boto3.client("sqs", region_name=region, config=client_config()),
@@ -167,7 +174,7 @@ def run(args: argparse.Namespace, default_target: str) -> int:
         dry_run=args.dry_run,
         wait_seconds=args.wait_seconds,
         visibility_timeout=args.visibility_timeout,
-        verify=args.verify,
+        verify=verify,
         limits=ReadLimits(max_calls=args.max_get_records),
         function=args.function,
     )
@@ -180,6 +187,37 @@ def run(args: argparse.Namespace, default_target: str) -> int:
         summary = redriver.run(_report)
     print(summary.line())
     return exit_code(summary)
+
+
+def _configuration(
+    args: argparse.Namespace, default_target: str
+) -> tuple[list[str], bool, DeadLetterSink | None]:
+    """Target URIs, hash verification and the dead-letter sink: from the flags, or with
+    ``--from-env`` as the Lambda handler reads them (``consumers.settings``); ``--dead-letter``
+    wins over ``CDC_DEAD_LETTER_QUEUE_URL``."""
+    sink: DeadLetterSink | None = None
+    if args.dead_letter is not None:
+        letters = JsonLinesDeadLetterSink(args.dead_letter)
+        letters.check_writable()
+        sink = letters
+    if not args.from_env:
+        return list(args.targets or [default_target]), bool(args.verify), sink
+    if args.targets:
+        msg = "give either --to or --from-env, not both"
+        raise ConfigError(msg)
+    settings = Settings.from_env(os.environ, require_dead_letter_queue=False)
+    uris = list(settings.targets)
+    if settings.targets_secret_arn is not None:
+        secrets = configured_client(
+            lambda: boto3.client("secretsmanager", config=client_config()), "Secrets Manager"
+        )
+        uris += secret_targets(secrets, settings.targets_secret_arn)
+    if sink is None and settings.dead_letter_queue_url is not None:
+        sqs = configured_client(
+            lambda: boto3.client("sqs", config=client_config()), "the dead-letter queue"
+        )
+        sink = SqsDeadLetterSink(sqs, settings.dead_letter_queue_url)
+    return uris, bool(args.verify) or settings.verify_hashes, sink
 
 
 def _queue_region(url: str) -> str | None:

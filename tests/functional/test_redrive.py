@@ -347,3 +347,44 @@ def test_function_filter_leaves_other_functions_messages_alone(
     assert "1 deleted, 1 kept" in out.splitlines()[-1]
     assert waiting(stream) == [json.dumps(theirs)]
     assert read_sqlite(db)[DocKey("Person", "jo")].version == 0
+
+
+def test_from_env_uses_the_lambdas_targets_and_dead_letter_queue(
+    stream: StreamWithDlq,
+    *,
+    aws_env: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    forged = revision_details(Rev("kim", 2, data={"who": "mallory"}), corrupt_hash=True)
+    records = put_and_read(
+        stream.kinesis,
+        stream.name,
+        stream.arn,
+        [*history("kim", range(2)), b"\x00 not Ion", forged],
+    )
+    post(stream, on_failure(stream.arn, records))
+    db = tmp_path / "env.db"
+    letters = stream.sqs.create_queue(QueueName=unique_name("redrive-letters"))["QueueUrl"]
+    monkeypatch.setenv("CDC_TARGETS", f"sqlite:///{db}")
+    monkeypatch.setenv("CDC_DEAD_LETTER_QUEUE_URL", letters)
+    monkeypatch.setenv("CDC_VERIFY_HASHES", "true")
+    try:
+        code, out, err = run(capsys, stream, extra=["--from-env"])
+        got = stream.sqs.receive_message(QueueUrl=letters, MaxNumberOfMessages=10)
+    finally:
+        stream.sqs.delete_queue(QueueUrl=letters)
+
+    assert (code, err) == (ExitCode.OK, "")
+    assert "2 dead-lettered; message deleted" in out
+    assert sorted(json.loads(m["Body"])["errorClass"] for m in got["Messages"]) == [
+        "DecodeError",
+        "VerificationError",  # CDC_VERIFY_HASHES=true was read
+    ]
+    assert read_sqlite(db)[DocKey("Person", "kim")].version == 1
+    assert waiting(stream) == []
+
+    code, _, err = run(capsys, stream, "sqlite:///other.db", extra=["--from-env"])
+    assert code == ExitCode.USER_MISTAKE
+    assert "either --to or --from-env" in err
