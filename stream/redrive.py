@@ -302,27 +302,8 @@ def _read_into(
             iterator = _iterator(client, batch, retry, after=last)
             continue
         items = page.get("Records") or []
-        for item in items:
-            record = from_get_records(item, batch.shard_id)
-            if not record.sequence_number.isdigit():
-                msg = (
-                    f"GetRecords returned a non-decimal sequence number {record.sequence_number!r}"
-                )
-                raise InvalidRecordError(msg)
-            sequence = int(record.sequence_number)
-            if sequence < batch.start:
-                continue  # AT_SEQUENCE_NUMBER never returns these; never applied if it did
-            if not read.records and sequence != batch.start:
-                msg = (
-                    f"the first record the shard holds from the start on is {sequence}, not "
-                    f"{batch.start_sequence_number}: the start of the range was trimmed"
-                )
-                raise _PastRetention(msg)
-            if sequence > batch.end:
-                return
-            read.records.append(record)
-            if sequence == batch.end:
-                return
+        if _take(read, items, batch):
+            return
         following = page.get("NextShardIterator")
         caught_up = page.get("MillisBehindLatest") == 0
         empty = 0 if items else empty + 1
@@ -341,6 +322,30 @@ def _read_into(
             read.reason = f"{empty} empty GetRecords pages in a row before the end of the range"
             return
         iterator = str(following)
+
+
+def _take(read: RangeRead, items: Sequence[Any], batch: KinesisBatchFailure) -> bool:
+    """Add the page's records of the range to ``read``; True once the end is reached."""
+    for item in items:
+        record = from_get_records(item, batch.shard_id)
+        if not record.sequence_number.isdigit():
+            msg = f"GetRecords returned a non-decimal sequence number {record.sequence_number!r}"
+            raise InvalidRecordError(msg)
+        sequence = int(record.sequence_number)
+        if sequence < batch.start:
+            continue  # AT_SEQUENCE_NUMBER never returns these; never applied if it did
+        if not read.records and sequence != batch.start:
+            msg = (
+                f"the first record the shard holds from the start on is {sequence}, not "
+                f"{batch.start_sequence_number}: the start of the range was trimmed"
+            )
+            raise _PastRetention(msg)
+        if sequence > batch.end:
+            return True
+        read.records.append(record)
+        if sequence == batch.end:
+            return True
+    return False
 
 
 def _iterator(
