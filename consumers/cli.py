@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from consumers import reconcile_command, snapshot_command, views_command
+from consumers import reconcile_command, redrive_command, snapshot_command, views_command
 from consumers.exit_codes import MEANINGS, ExitCode
 from core.errors import CdcError, RetryableError, UserInputError
 from dead_letters.sinks import JsonLinesDeadLetterSink
@@ -172,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     snapshot_command.add_arguments(np, DEFAULT_TARGET)
 
+    dp = sub.add_parser(
+        "redrive",
+        help="re-read and apply the Kinesis batches a Lambda's OnFailure queue names",
+    )
+    redrive_command.add_arguments(dp, DEFAULT_TARGET)
+
     sp = sub.add_parser("simulate", help="write a synthetic export with valid hashes")
     simulation_cli.add_arguments(sp)
     return parser
@@ -223,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return views_command.run(args, DEFAULT_TARGET)
             if args.command == "snapshot":
                 return snapshot_command.run(args)
+            if args.command == "redrive":
+                return redrive_command.run(args, DEFAULT_TARGET)
             return simulation_cli.run(args)
         except KeyboardInterrupt:
             return _interrupted()

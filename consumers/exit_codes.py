@@ -1,6 +1,6 @@
 """The one exit-code rule of every qldb-cdc command (``replay``, ``verify``, ``reconcile``,
-``simulate``, the KCL record processor); the README's exit-code table is checked against
-:data:`MEANINGS`.
+``simulate``, ``redrive``, the KCL record processor); the README's exit-code table is checked
+against :data:`MEANINGS`.
 
 The failure class decides the code, never the message (see :func:`consumers.cli.exit_code`).
 """
@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     USER_MISTAKE = 2
     BAD_DATA = 3
     RETRYABLE = 4
+    PAST_RETENTION = 5
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -32,6 +33,8 @@ MEANINGS: dict[ExitCode, str] = {
     "`--dead-letter` for poison)",
     ExitCode.RETRYABLE: "a target or the source kept failing, a worker died or the disk is full: "
     "nothing was lost, re-run the same command to resume",
+    ExitCode.PAST_RETENTION: "`redrive` found failed batches past the stream's retention: their "
+    "messages are kept, replay the export each stderr line names",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C, SIGINT): re-run the same command to resume",
     ExitCode.TERMINATED: "terminated (SIGTERM): re-run the same command to resume",
 }

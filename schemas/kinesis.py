@@ -1,8 +1,10 @@
 """Kinesis records as the stream path sees them, independent of who delivered them.
 
-Two deliverers exist: AWS Lambda (a Kinesis event source mapping; it never de-aggregates KPL
-records) and the KCL MultiLangDaemon (it de-aggregates and gives each user record a
-``subSequenceNumber``). Both become a :class:`StreamRecord`. Pure.
+Three deliverers exist: AWS Lambda (a Kinesis event source mapping; it never de-aggregates KPL
+records), the KCL MultiLangDaemon (it de-aggregates and gives each user record a
+``subSequenceNumber``) and a plain ``GetRecords`` call (``qldb-cdc redrive``: raw bytes, the same
+bytes as the Lambda event's base64, never de-aggregated). All become a :class:`StreamRecord`.
+Pure.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from core.errors import DecodeError, InvalidRecordError
@@ -99,6 +102,37 @@ def from_kcl(record: Mapping[str, Any], shard_id: str | None = None) -> StreamRe
         sub_sequence_number=sub,
         shard_id=shard_id,
         arrival=float(arrival_ms) / 1000.0 if isinstance(arrival_ms, int | float) else None,
+    )
+
+
+def from_get_records(record: Mapping[str, Any], shard_id: str) -> StreamRecord:
+    """Build an outer record from one ``Records[i]`` of a boto3 ``GetRecords`` response.
+
+    ``Data`` is the raw record (what the Lambda event carries as base64), so a KPL aggregate
+    stays an aggregate and is de-aggregated later exactly as the Lambda handler's records are.
+    ``ApproximateArrivalTimestamp`` (a ``datetime``, or epoch seconds) is stored in seconds.
+
+    Raises:
+        InvalidRecordError: the record lacks ``SequenceNumber`` or its ``Data`` is not bytes.
+    """
+    sequence = _required_str(record, "SequenceNumber", "GetRecords record")
+    data = record.get("Data")
+    if not isinstance(data, bytes | bytearray):
+        msg = f"GetRecords record {sequence}: Data must be bytes, got {type(data).__name__}"
+        raise InvalidRecordError(msg)
+    arrival = record.get("ApproximateArrivalTimestamp")
+    seconds: float | None = None
+    if isinstance(arrival, int | float) and not isinstance(arrival, bool):
+        seconds = float(arrival)
+    elif isinstance(arrival, datetime):
+        seconds = arrival.timestamp()
+    return StreamRecord(
+        data=bytes(data),
+        partition_key=str(record.get("PartitionKey", "")),
+        sequence_number=sequence,
+        sub_sequence_number=None,
+        shard_id=shard_id,
+        arrival=seconds,
     )
 
 
