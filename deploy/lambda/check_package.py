@@ -15,7 +15,7 @@ it prints the package's unzipped size and checks:
 * every requirement of every installed distribution (``Requires-Dist``, markers evaluated for the
   runtime) is installed, except the ones :data:`LEFT_OUT` names with their reason;
 * when the runtime's Python is the Python running this script: every handler, and every module of
-  the project's packages, imports in a fresh interpreter (``-I -S``: only the package folder and
+  the project's packages, imports in a fresh interpreter (``-I -S -B``: only the package folder and
   the standard library on ``sys.path``), amazon-ion's C extension and psycopg's binary
   implementation are in use, and no module comes from anywhere else. Packages for another Python
   cannot be imported here: the check says it skipped this, and ``--require-import`` (CI) makes
@@ -40,7 +40,6 @@ from typing import Any
 
 # Neither package ships type information for these modules.
 import cfnlint.decode  # type: ignore[import-untyped]
-from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -185,33 +184,37 @@ def wheel_tag_ok(tag: str, python: tuple[int, int]) -> bool:
     interpreters, abis, platforms = (part.split(".") for part in parts)
     cp = f"cp{python[0]}{python[1]}"
     if platforms == ["any"]:
-        return abis == ["none"] and any(i in {"py3", f"py{python[0]}{python[1]}"} for i in interpreters)
+        return abis == ["none"] and any(
+            i in {"py3", f"py{python[0]}{python[1]}"} for i in interpreters
+        )
     if not all(_MANYLINUX_X86_64.match(p) for p in platforms):
         return False
     if cp in interpreters and cp in abis:
         return True
     # abi3: built for an older CPython 3, loads on every later one
     return "abi3" in abis and any(
-        i.startswith("cp3") and i[2:].isdigit() and int(i[3:] or 0) <= python[1] for i in interpreters
+        i.startswith("cp3") and i[2:].isdigit() and int(i[3:] or 0) <= python[1]
+        for i in interpreters
     )
 
 
 def _marker_environment(python: tuple[int, int]) -> dict[str, str]:
-    environment: dict[str, str] = dict(default_environment())
+    """PEP 508 marker values of the Lambda runtime (CPython ``python`` on Linux x86_64)."""
     version = f"{python[0]}.{python[1]}"
-    environment.update(
-        python_version=version,
-        python_full_version=f"{version}.0",
-        implementation_name="cpython",
-        platform_python_implementation="CPython",
-        implementation_version=f"{version}.0",
-        sys_platform="linux",
-        platform_system="Linux",
-        platform_machine="x86_64",
-        os_name="posix",
-        extra="",
-    )
-    return environment
+    return {
+        "implementation_name": "cpython",
+        "implementation_version": f"{version}.0",
+        "os_name": "posix",
+        "platform_machine": "x86_64",
+        "platform_release": "",
+        "platform_system": "Linux",
+        "platform_version": "",
+        "python_full_version": f"{version}.0",
+        "platform_python_implementation": "CPython",
+        "python_version": version,
+        "sys_platform": "linux",
+        "extra": "",
+    }
 
 
 def distribution_findings(folder: Path, python: tuple[int, int]) -> list[str]:
@@ -231,14 +234,14 @@ def distribution_findings(folder: Path, python: tuple[int, int]) -> list[str]:
                 f" python{python[0]}.{python[1]} on manylinux x86_64"
             )
     environment = _marker_environment(python)
-    for name, requires in sorted(installed.items()):
+    for dist_name, requires in sorted(installed.items()):
         for line in requires:
             requirement = Requirement(line)
             if requirement.marker is not None and not requirement.marker.evaluate(environment):
                 continue
             needed = canonicalize_name(requirement.name)
             if needed not in installed and needed not in LEFT_OUT:
-                findings.append(f"{name} requires {line.strip()}, which is not in the package")
+                findings.append(f"{dist_name} requires {line.strip()}, which is not in the package")
     return findings
 
 
@@ -249,11 +252,12 @@ def import_findings(
 
     Every function's package holds the same code, so each is checked against every handler.
     """
-    completed = subprocess.run(  # noqa: S603 - our own interpreter, our own probe
+    completed = subprocess.run(
         [
             sys.executable,
             "-I",
             "-S",
+            "-B",  # writes no __pycache__ into the package
             "-c",
             _IMPORT_PROBE,
             str(function.folder.resolve()),
@@ -316,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     unknown = sorted(set(args.function) - {f.name for f in every})
     if unknown:
-        print(f"no function {', '.join(unknown)} in {args.build_dir}/template.yaml", file=sys.stderr)
+        print(
+            f"no function {', '.join(unknown)} in {args.build_dir}/template.yaml", file=sys.stderr
+        )
         return 2
     functions = [f for f in every if not args.function or f.name in args.function]
     handlers = sorted({f.handler for f in every})
