@@ -15,10 +15,12 @@
 # Nothing is cached outside .ci/work (PIP_CACHE_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-work="$PWD/.ci/work"
+repo="$PWD"
+work="$repo/.ci/work"
 SAM_CLI_VERSION=1.170.0
 export SAM_CLI_TELEMETRY=0 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_CACHE_DIR="$work/pip-cache"
 mkdir -p "$work"
+command -v make >/dev/null || { echo "sam build (BuildMethod: makefile) needs make" >&2; exit 1; }
 
 python3 -m venv "$work/sam-venv"
 if ! "$work/sam-venv/bin/pip" install -q "aws-sam-cli==$SAM_CLI_VERSION" >"$work/sam-pip.log" 2>&1; then
@@ -46,7 +48,7 @@ echo "--- sam validate --lint"
 
 echo "--- sam build"
 "$sam" build
-"$OLDPWD/.venv/bin/python" deploy/lambda/check_package.py .aws-sam/build
+"$repo/.venv/bin/python" deploy/lambda/check_package.py .aws-sam/build
 
 here=$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 echo "--- sam build ReplayObjectsFunction for python$here (this machine), import check"
@@ -54,5 +56,5 @@ grep -q '^    Runtime: python3.12$' template.yaml
 sed "s/^    Runtime: python3.12\$/    Runtime: python$here/" template.yaml >template.local-python.yaml
 LAMBDA_PYTHON_VERSION="$here" "$sam" build -t template.local-python.yaml \
   --build-dir .aws-sam/build-local-python ReplayObjectsFunction
-"$OLDPWD/.venv/bin/python" deploy/lambda/check_package.py .aws-sam/build-local-python \
+"$repo/.venv/bin/python" deploy/lambda/check_package.py .aws-sam/build-local-python \
   --function ReplayObjectsFunction --require-import
