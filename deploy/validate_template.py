@@ -15,8 +15,11 @@ Guarantees:
       (cfn-lint rule E3601).
     * cfn-lint runs on the translated CloudFormation (where errors inside ``Events`` and in
       values such as ``StartingPosition`` or ``Runtime`` become visible; cfn-lint alone does not
-      run the transform) and on the raw template. Errors and warnings both fail, except the
-      path-scoped exceptions in :data:`IGNORED`, each with its reason.
+      run the transform) and on the raw template. Errors and warnings both fail; nothing is
+      filtered but informational (``I``) findings. The only exceptions are the ones a resource
+      states in its own ``Metadata: cfn-lint`` (with the reason), which `sam validate --lint`
+      honours the same way, so this validator and a user's `sam validate --lint` agree on the
+      raw template (CI runs both).
     * Every ``AWS::CloudWatch::Dashboard`` body resolves (Ref, Fn::GetAtt, Fn::Sub, Fn::Join,
       Fn::If evaluated offline, for every combination of the conditions it depends on) to JSON
       with a well-formed widget list; :func:`dashboard_bodies` gives the parsed bodies to tests
@@ -46,33 +49,6 @@ from samtranslator.translator.transform import transform  # type: ignore[import-
 
 REGION = "us-east-1"
 PLACEHOLDER_BUCKET = "qldb-cdc-validate-placeholder"
-
-
-@dataclass(frozen=True, slots=True)
-class Ignored:
-    """A cfn-lint rule ignored at one template path (prefix), and why."""
-
-    rule_id: str
-    path: str
-    reason: str
-
-
-# The only findings that do not fail validation, each scoped to one path, never global.
-# Rules ignored for a whole resource live in that resource's ``Metadata: cfn-lint`` in
-# template.yaml (next to their reason); cfn-lint honours them here and in `sam validate --lint`.
-IGNORED: tuple[Ignored, ...] = (
-    Ignored(
-        "W1030",
-        "Parameters/QldbStreamRoleArn/Default",
-        "Empty means 'create the role'; the parameter is used only when it is non-empty.",
-    ),
-    Ignored(
-        "W1030",
-        "Parameters/PostgresSecretArn/Default",
-        "Empty means 'no PostgreSQL'; the PostgresNeedsSecret rule rejects an empty ARN when"
-        " EnablePostgres=true, and every use is under the PostgresEnabled condition.",
-    ),
-)
 
 
 Finding = str
@@ -368,9 +344,7 @@ def _lint(text: str, label: str) -> Iterator[Finding]:
     for match in cfnlint.api.lint(text, config=config):
         rule_id = match.rule.id
         path = "/".join(str(part) for part in match.path)
-        if rule_id.startswith("I") or any(
-            rule_id == ignored.rule_id and path.startswith(ignored.path) for ignored in IGNORED
-        ):
+        if rule_id.startswith("I"):  # informational only; `sam validate --lint` ignores them too
             continue
         yield f"{label}: {rule_id} {match.message} (at {path}, line {match.linenumber})"
 

@@ -224,8 +224,16 @@ def test_condition_evaluation_follows_the_parameters(
         return result
 
     assert truth("DynamoDBEnabled") and not truth("PostgresEnabled")
-    assert not truth("PostgresInVpc", EnablePostgres="true")
-    assert truth("PostgresInVpc", EnablePostgres="true", PostgresSubnetIds="subnet-1,subnet-2")
+    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pg-AbCdEf"
+    assert not truth("PostgresEnabled", EnablePostgres="true")  # no secret: never deployable
+    assert truth("PostgresEnabled", EnablePostgres="true", PostgresSecretArn=secret)
+    assert not truth("PostgresInVpc", EnablePostgres="true", PostgresSecretArn=secret)
+    assert truth(
+        "PostgresInVpc",
+        EnablePostgres="true",
+        PostgresSecretArn=secret,
+        PostgresSubnetIds="subnet-1,subnet-2",
+    )
     assert not truth("PostgresInVpc", PostgresSubnetIds="subnet-1")
     assert truth("CreateQldbStreamRole", ExistingQldbLedgerName="ledger")
     assert not truth("CreateQldbStreamRole", ExistingQldbLedgerName="ledger", QldbStreamRoleArn="x")

@@ -1,4 +1,5 @@
-"""The Lambda bundle (requirements.txt) installs exactly the runtime dependencies of the package."""
+"""Packaging metadata: the console script and the licence (the Lambda package:
+test_lambda_package.py)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,6 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_requirements_txt_matches_pyproject() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    lines = (ROOT / "requirements.txt").read_text().splitlines()
-    requirements = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    assert sorted(requirements) == sorted(project["dependencies"])
 
 
 def test_console_script_handles_signals_before_importing_the_cli() -> None:

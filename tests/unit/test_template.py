@@ -118,6 +118,13 @@ BROKEN_EDITS = [
     ("StartingPosition: TRIM_HORIZON", "StartingPosition: SOMETIMES", "E3031"),
     ("Runtime: python3.12", "Runtime: python2.9", "E3030"),
     ("BatchSize: !Ref BatchSize", "BatchSize: lots", "SAM transform"),
+    # the condition is what tells cfn-lint the ARN is never its empty default (a user's
+    # `sam validate --lint` fails on W1030 without it; the validator filters nothing)
+    (
+        '    - !Not [!Equals [!Ref PostgresSecretArn, ""]]\n',
+        '    - !Equals [!Ref EnablePostgres, "true"]\n',
+        "W1030",
+    ),
 ]
 
 
