@@ -1,10 +1,18 @@
 """The KCL processor under the real MultiLangDaemon (KCL 3.1.3), against a moto server.
 
 One application (a one-shard stream, its lease table, one SQLite projection) for the module;
-the scenarios run in order and share it, so the daemon's start-up (about 35 s) is paid twice: at
-the start and after the crash of ``test_restart_after_a_crash_resumes_from_the_checkpoint``.
-Every scenario waits until the lease table holds the checkpoint of the last record it put, then
-compares the projection with the in-order application of everything put so far.
+the scenarios run in file order and share it, so the daemon's start-up is paid twice: about
+35 s at the start, about 15 s for the restart of
+``test_restart_resumes_from_the_stored_checkpoint``. Every scenario waits until the lease table
+holds the checkpoint of the last record it put, then compares the projection with the in-order
+application of everything put so far.
+
+A restart after a crash (SIGKILL) is not run: KCL 3's leader lock of the dead worker (in the
+coordinator-state table) expires only after about 2 minutes, during which no worker assigns the
+dead worker's lease. Resharding is not run either: moto's ``SplitShard``/``MergeShards`` move
+the parent's records into the children and its ``GetRecords`` never ends a closed shard (no
+null ``NextShardIterator``, no ``ChildShards``), so KCL never sees a shard end;
+tests/functional/test_kcl_processor.py drives ``shardEnded`` with the protocol driver instead.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from tests.support.kcl_records import expected_documents, ion_revision, read_doc
 from tests.support.moto_server import unique_name
 
 SHARD = "shardId-000000000000"
+SIGTERM_EXIT = 143
+"""The JVM's exit status after its shutdown hooks ran for SIGTERM (128 + 15)."""
 
 
 def _client(service: str, endpoint: str) -> Any:
@@ -150,3 +160,66 @@ def test_duplicated_out_of_order_aggregated_records_project_in_order(
     assert final[DocKey("Person", "c")].version == 3
     assert {key.table for key in final} >= {"Person", "BicycleLicence", "attestations"}
     assert app.dead_letters() == []
+
+
+def test_poison_is_dead_lettered_once_and_the_checkpoint_moves_past_it(app: Application) -> None:
+    poison = b"\xe0\x01\x00\xea this is not an Ion value"
+    poison_sequence = app.put(poison)
+    last = app.put(ion_revision("d", 0))
+
+    app.wait_for_checkpoint(last)
+
+    assert read_documents(app.config.database) == expected_documents(app.user_records)
+    (letter,) = app.dead_letters()
+    assert base64.b64decode(letter["rawBase64"]) == poison
+    assert letter["sequenceNumber"] == poison_sequence
+    assert letter["shardId"] == SHARD
+    assert letter["errorClass"] == "DecodeError"
+
+
+def test_restart_resumes_from_the_stored_checkpoint(app: Application) -> None:
+    """Stopped (SIGTERM, as a supervisor restarts it), records put meanwhile, started again."""
+    stored = app.lease()
+    assert stored is not None
+    assert app.daemon.terminate() == SIGTERM_EXIT
+    app.put(ion_revision("e", 0))
+    app.put_aggregated(ion_revision("e", 1), ion_revision("a", 3))
+    last = app.put(ion_revision("d", 1))
+
+    restarted = app.start()
+    lease = app.wait_for_checkpoint(last)
+
+    assert lease.owner != stored.owner
+    assert read_documents(app.config.database) == expected_documents(app.user_records)
+    position = f"{stored.checkpoint}/{stored.sub_sequence_number}"
+    assert f"initialize shard {SHARD} at {position}" in restarted.log()
+    assert len(app.dead_letters()) == 1  # the poison before the checkpoint is not read again
+
+
+def test_sigterm_requests_shutdown_then_ends_the_lease(app: Application) -> None:
+    """What the daemon does on SIGTERM with the shipped ``shutdownGraceMillis``."""
+    last = app.put(ion_revision("f", 0))
+    app.wait_for_checkpoint(last)
+    daemon = app.daemon
+    offset = len(daemon.log())
+
+    assert daemon.terminate() == SIGTERM_EXIT
+
+    shutdown_log = daemon.log()[offset:]
+    expected_in_order = [
+        "Process terminated, will initiate shutdown.",
+        "Writing ShutdownRequestedMessage to child process",
+        'Received response {"action":"status","responseFor":"shutdownRequested"}',
+        "Writing LeaseLostMessage to child process",
+        f"lease lost for shard {SHARD}: not checkpointing",
+        "Child process exited with value: 0",
+        "Process shutdown is complete.",
+    ]
+    positions = [shutdown_log.find(line) for line in expected_in_order]
+    assert -1 not in positions, dict(zip(expected_in_order, positions, strict=True))
+    assert positions == sorted(positions)
+    assert "Encountered an error during shutdown" not in shutdown_log
+    lease = app.lease()
+    assert lease is not None
+    assert (lease.checkpoint, lease.sub_sequence_number) == (last, 0)
+    assert read_documents(app.config.database) == expected_documents(app.user_records)
