@@ -29,13 +29,20 @@ import pytest
 from aws_kinesis_agg.aggregator import RecordAggregator
 from aws_kinesis_agg.deaggregator import deaggregate_records
 
+from consumers.kcl_processor import ProcessorConfig
 from core.model import DocKey
 from tests.support.captures import CAPTURE_NAMES
 from tests.support.kcl_daemon import DUMMY_KEY, REGION, Daemon, DaemonConfig, Lease, leases
 from tests.support.kcl_records import expected_documents, ion_revision, read_documents
+from tests.support.moto_http2_server import checkpoint_faults, fail_checkpoints
 from tests.support.moto_server import unique_name
 
 SHARD = "shardId-000000000000"
+CHECKPOINT_ATTEMPTS = ProcessorConfig().checkpoint_backoff.attempts
+"""The processor's ``--checkpoint-attempts`` default (the tests do not pass the flag)."""
+CHECKPOINT_ERROR = "InvalidStateException"
+"""What the daemon (KCL 3.1.3) answers a checkpoint whose DynamoDB write got
+ResourceNotFoundException (observed; the lease table "is missing")."""
 SIGTERM_EXIT = 143
 """The JVM's exit status after its shutdown hooks ran for SIGTERM (128 + 15)."""
 
@@ -196,11 +203,53 @@ def test_restart_resumes_from_the_stored_checkpoint(app: Application) -> None:
     assert len(app.dead_letters()) == 1  # the poison before the checkpoint is not read again
 
 
+def test_checkpoint_errors_are_retried_then_left_for_the_next_batch(app: Application) -> None:
+    """Real DynamoDB errors on the daemon's checkpoint writes (``fail_checkpoints``)."""
+    endpoint, table = app.config.endpoint, app.config.application
+    # transient: the first two attempts fail, the third stores the position
+    fail_checkpoints(endpoint, table, 2)
+    first = app.put(ion_revision("g", 0))
+    app.wait_for_checkpoint(first)
+    assert checkpoint_faults(endpoint) == {"armed": 0, "answered": 2}
+    log = app.daemon.log()
+    for attempt in (1, 2):
+        assert f"checkpoint at {first}/0: {CHECKPOINT_ERROR} (attempt {attempt}/" in log
+    # persistent: every attempt fails; the batch stays applied, the position is left for later
+    fail_checkpoints(endpoint, table, CHECKPOINT_ATTEMPTS)
+    second = app.put(ion_revision("g", 1))
+    app.daemon.wait_for(
+        "the checkpoint left for later",
+        lambda: f"checkpoint at {second} left for later" in app.daemon.log(),
+    )
+    assert checkpoint_faults(endpoint) == {"armed": 0, "answered": 2 + CHECKPOINT_ATTEMPTS}
+    lease = app.lease()
+    assert lease is not None
+    assert lease.checkpoint == first
+    assert read_documents(app.config.database) == expected_documents(app.user_records)
+    # ... and the next batch checkpoints as usual
+    third = app.put(ion_revision("h", 0))
+    app.wait_for_checkpoint(third)
+    assert read_documents(app.config.database) == expected_documents(app.user_records)
+
+
 def test_sigterm_requests_shutdown_then_ends_the_lease(app: Application) -> None:
-    """What the daemon does on SIGTERM with the shipped ``shutdownGraceMillis``."""
+    """What the daemon does on SIGTERM with the shipped ``shutdownGraceMillis``; the last
+    applied batch, whose own checkpoint failed, is checkpointed on ``shutdownRequested``."""
+    stored = app.lease()
+    assert stored is not None
+    fail_checkpoints(app.config.endpoint, app.config.application, CHECKPOINT_ATTEMPTS)
     last = app.put(ion_revision("f", 0))
-    app.wait_for_checkpoint(last)
     daemon = app.daemon
+    daemon.wait_for(
+        "the checkpoint left for later",
+        lambda: f"checkpoint at {last} left for later" in daemon.log(),
+    )
+    lagging = app.lease()
+    assert lagging is not None
+    assert (lagging.checkpoint, lagging.sub_sequence_number) == (
+        stored.checkpoint,
+        stored.sub_sequence_number,
+    )
     offset = len(daemon.log())
 
     assert daemon.terminate() == SIGTERM_EXIT
@@ -209,6 +258,7 @@ def test_sigterm_requests_shutdown_then_ends_the_lease(app: Application) -> None
     expected_in_order = [
         "Process terminated, will initiate shutdown.",
         "Writing ShutdownRequestedMessage to child process",
+        f"shutdown requested: checkpointing ('{last}', 0)",
         'Received response {"action":"status","responseFor":"shutdownRequested"}',
         "Writing LeaseLostMessage to child process",
         f"lease lost for shard {SHARD}: not checkpointing",

@@ -8,21 +8,37 @@ received frame was not SETTINGS". This serves the same WSGI app as ``moto_server
 Run as ``python -m tests.support.moto_http2_server PORT`` (binds 127.0.0.1 only); it serves until
 SIGTERM or SIGINT. :func:`start` runs it as a child process and waits until it accepts
 connections. Its state (streams, tables) lives in that process only.
+
+**Checkpoint faults.** :func:`fail_checkpoints` arms the server to answer the next ``count``
+DynamoDB ``UpdateItem`` calls that write a KCL checkpoint (they set
+``checkpointSubSequenceNumber``; lease renewals and assignments do not) on one lease table with
+an error, ``ResourceNotFoundException`` by default: a real DynamoDB error response, which the
+Java SDK does not retry and the KCL turns into the checkpoint error its processors see.
+:func:`checkpoint_faults` reads how many are still armed and how many were answered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from tests.support.captures import REPO_ROOT
 
 START_TIMEOUT_S = 30.0
+FAULTS_PATH = "/_qldb_cdc_test/checkpoint-faults"
+UPDATE_ITEM_TARGET = "DynamoDB_20120810.UpdateItem"
+CHECKPOINT_MARKER = b"checkpointSubSequenceNumber"
 
 
 def free_port() -> int:
@@ -75,6 +91,77 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def fail_checkpoints(
+    endpoint: str, table: str, count: int, error: str = "ResourceNotFoundException"
+) -> None:
+    """Answer the next ``count`` checkpoint writes to lease table ``table`` with ``error``."""
+    body = json.dumps({"table": table, "count": count, "error": error}).encode()
+    request = urllib.request.Request(endpoint + FAULTS_PATH, data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+def checkpoint_faults(endpoint: str) -> dict[str, int]:
+    """``{"armed": n, "answered": m}``: faults still to inject, and injected so far."""
+    with urllib.request.urlopen(endpoint + FAULTS_PATH, timeout=10) as response:
+        counts: dict[str, int] = json.loads(response.read())
+        return counts
+
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class CheckpointFaults:
+    """WSGI middleware in front of moto: the checkpoint faults (module docstring)."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self._table = ""
+        self._error = ""
+        self._armed = 0
+        self._answered = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == FAULTS_PATH:
+            return self._control(environ, start_response)
+        if environ.get("HTTP_X_AMZ_TARGET") == UPDATE_ITEM_TARGET and self._armed:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            if CHECKPOINT_MARKER in body and self._take(body):
+                payload = {
+                    "__type": f"com.amazonaws.dynamodb.v20120810#{self._error}",
+                    "message": "injected by tests.support.moto_http2_server",
+                }
+                start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")])
+                return [json.dumps(payload).encode()]
+        return self._app(environ, start_response)
+
+    def _take(self, body: bytes) -> bool:
+        table = json.loads(body).get("TableName")
+        with self._lock:
+            if self._armed and table == self._table:
+                self._armed -= 1
+                self._answered += 1
+                return True
+            return False
+
+    def _control(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            request = json.loads(environ["wsgi.input"].read(length))
+            with self._lock:
+                self._table = str(request["table"])
+                self._error = str(request["error"])
+                self._armed = int(request["count"])
+        with self._lock:
+            counts = {"armed": self._armed, "answered": self._answered}
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(counts).encode()]
+
+
 async def _serve(port: int) -> None:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
@@ -88,7 +175,7 @@ async def _serve(port: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    app = DomainDispatcherApplication(create_backend_app)
+    app = CheckpointFaults(DomainDispatcherApplication(create_backend_app))
     await serve(app, config, shutdown_trigger=stopping.wait, mode="wsgi")
 
 
