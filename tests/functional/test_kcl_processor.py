@@ -7,6 +7,14 @@ that ``MultiLangProtocol.checkpoint`` writes back, its ``sequenceNumber`` and
 checkpointer threw, such as ``InvalidStateException``), with real Ion binary QLDB
 records (synthetic and de-aggregated from the real captures), a real SQLite target and, for the
 failing-target case, a PostgreSQL URI on a closed port (a real connection refusal).
+
+The real MultiLangDaemon runs in tests/kcl_daemon/ (records, poison, restart, SIGTERM,
+``InvalidStateException`` on checkpoints). This driver stays for what that daemon cannot be made
+to produce against moto, or only slowly: ``shardEnded`` (moto never ends a shard), ``leaseLost``
+and the KCL 1 ``shutdown`` message, ``ThrottlingException`` and ``ShutdownException`` answers
+(the Java SDK retries DynamoDB throttling for tens of seconds before KCL reports it), the
+projection's state at the moment of each checkpoint, and a target that keeps failing (the daemon
+would exit).
 """
 
 from __future__ import annotations
