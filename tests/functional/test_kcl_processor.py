@@ -7,12 +7,19 @@ that ``MultiLangProtocol.checkpoint`` writes back, its ``sequenceNumber`` and
 checkpointer threw, such as ``InvalidStateException``), with real Ion binary QLDB
 records (synthetic and de-aggregated from the real captures), a real SQLite target and, for the
 failing-target case, a PostgreSQL URI on a closed port (a real connection refusal).
+
+The real MultiLangDaemon runs in tests/kcl_daemon/ (records, poison, restart, SIGTERM,
+``InvalidStateException`` on checkpoints). This driver stays for what that daemon cannot be made
+to produce against moto, or only slowly: ``shardEnded`` (moto never ends a shard), ``leaseLost``
+and the KCL 1 ``shutdown`` message, ``ThrottlingException`` and ``ShutdownException`` answers
+(the Java SDK retries DynamoDB throttling for tens of seconds before KCL reports it), the
+projection's state at the moment of each checkpoint, and a target that keeps failing (the daemon
+would exit).
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import json
 import os
@@ -26,57 +33,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from amazon.ion import simpleion
 from aws_kinesis_agg.deaggregator import deaggregate_records
 
-from changes.from_qldb import stream_change
-from core import json_codec
-from core.errors import PoisonError
 from core.model import DocKey
-from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
 from tests.support.captures import CAPTURE_NAMES, REPO_ROOT
-from tests.support.projection_harness import CurrentRow, expected_state
+from tests.support.kcl_records import KCL_TABLE_ID, ion_revision, read_documents
+from tests.support.kcl_records import expected_documents as expected_of_user_records
+from tests.support.projection_harness import CurrentRow
 from tests.support.synthetic_stream import Rev, block_summary
 
-ARN = "arn:aws:qldb:eu-west-1:123456789012:stream/ledger/7ISCkqwe6fBNPrHmx5nt4u"
-STRAND = "JUJgrQeIeI64ZgvXIuqlZ1"
-KCL_TABLE_ID = "5PLf9SXwndd63lPaSIa0O6"
 TIMEOUT_S = 60
 
 Position = tuple[str | None, int | None]
 
 
 # --------------------------------------------------------------------------- record builders
-
-
-def ion_revision(
-    doc_id: str, version: int, *, table: str = "Person", kind: str = "data", seq_no: int = 10
-) -> bytes:
-    """An Ion binary REVISION_DETAILS user record (qldb-formats.md section 1.4)."""
-    revision: dict[str, Any] = {
-        "blockAddress": {"strandId": STRAND, "sequenceNo": seq_no},
-        "hash": hashlib.sha256(f"{table}/{doc_id}/{version}".encode()).digest(),
-        "metadata": {
-            "id": doc_id,
-            "version": version,
-            "txTime": dt.datetime(2024, 5, 1, 12, 0, version, tzinfo=dt.UTC),
-            "txId": f"tx{doc_id}{version}",
-        },
-    }
-    if kind == "data":
-        revision["data"] = {"name": f"{doc_id} v{version}", "n": version, "tags": ["a", "b"]}
-    elif kind == "redact":
-        revision["dataHash"] = hashlib.sha256(f"data/{doc_id}/{version}".encode()).digest()
-    value = {
-        "qldbStreamArn": ARN,
-        "recordType": "REVISION_DETAILS",
-        "payload": {
-            "tableInfo": {"tableName": table, "tableId": KCL_TABLE_ID},
-            "revision": revision,
-        },
-    }
-    data: bytes = simpleion.dumps(value, binary=True)
-    return data
 
 
 class Sequencer:
@@ -129,39 +100,10 @@ def _text(value: str | bytes) -> str:
 
 
 def expected_documents(batches: list[list[dict[str, Any]]]) -> dict[DocKey, CurrentRow]:
-    """Reference current state of every decodable revision in ``batches``."""
-    changes = []
-    for batch in batches:
-        for record in batch:
-            try:
-                decoded = decode_stream_record(base64.b64decode(record["data"]))
-            except PoisonError:  # poison in the test input: not part of the state
-                continue
-            if isinstance(decoded, RevisionDetailsRecord):
-                changes.append(stream_change(decoded))
-    return expected_state(changes)[0]
-
-
-def read_documents(db: Path) -> dict[DocKey, CurrentRow]:
-    if not db.exists():
-        return {}
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time,"
-            " revision_hash FROM documents"
-        ).fetchall()
-    return {
-        DocKey(table, doc): CurrentRow(
-            version=version,
-            deleted=bool(deleted),
-            redacted=bool(redacted),
-            data=None if data is None else json_codec.loads(data),
-            tx_id=tx_id,
-            tx_time=tx_time,
-            revision_hash=revision_hash,
-        )
-        for table, doc, version, deleted, redacted, data, tx_id, tx_time, revision_hash in rows
-    }
+    """Reference current state of every decodable revision in ``batches`` (daemon records)."""
+    return expected_of_user_records(
+        base64.b64decode(record["data"]) for batch in batches for record in batch
+    )
 
 
 def last_position(batch: list[dict[str, Any]]) -> Position:
