@@ -559,6 +559,15 @@ def verify_block(
     """
     if revision_details == () and block_verifies(block, deleted_rules):
         return []  # the same checks, passed (verification.clean_block)
+    return _verify_block_in_full(block, revision_details, deleted_rules)
+
+
+def _verify_block_in_full(
+    block: object,
+    revision_details: Iterable[object],
+    deleted_rules: Collection[DeletedRevisionRule],
+) -> list[VerificationFailure]:
+    """:func:`verify_block` without the fast path: every check, every failure worded."""
     report = _Reporter(block_address(_get(block, "blockAddress")))
     if not isinstance(block, Mapping):
         report.add(FailureKind.MALFORMED, "block is not a struct")
