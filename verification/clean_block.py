@@ -53,7 +53,8 @@ def _fields(value: Any) -> dict[Any, Any]:
     """The struct as the dict ``verifier._get`` reads (last of repeated names), or _Unusual."""
     cls = value.__class__
     if cls is dict:
-        return value
+        plain: dict[Any, Any] = value
+        return plain
     if cls.__name__ == "IonPyDict":
         store: dict[Any, list[Any]] = value._IonPyDict__store
         return {key: items[-1] for key, items in store.items()}
@@ -64,7 +65,8 @@ def _hash(value: Any) -> bytes:
     """A 32-byte blob (``bytes``), or _Unusual."""
     if value.__class__ is not bytes or len(value) != HASH_LENGTH:
         raise _Unusual
-    return value  # type: ignore[no-any-return]
+    hash_value: bytes = value
+    return hash_value
 
 
 def _is_null(value: Any) -> bool:

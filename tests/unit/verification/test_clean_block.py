@@ -16,9 +16,9 @@ from schemas.ion_values import loads
 from simulation.config import SimulationConfig
 from simulation.ledger import generate_blocks
 from verification.clean_block import block_verifies
+from verification.qldb_hashes import DeletedRevisionRule
 from verification.verifier import (
     ALL_DELETED_RULES,
-    DeletedRevisionRule,
     _verify_block_in_full,
     verify_block,
 )
