@@ -61,6 +61,11 @@ def _fields(value: Any) -> dict[Any, Any]:
     raise _Unusual
 
 
+def _is_struct(value: Any) -> bool:
+    cls = value.__class__
+    return cls is dict or cls.__name__ == "IonPyDict"
+
+
 def _hash(value: Any) -> bytes:
     """A 32-byte blob (``bytes``), or _Unusual."""
     if value.__class__ is not bytes or len(value) != HASH_LENGTH:
@@ -128,12 +133,14 @@ def _verifies(block: Any, deleted_rules: Collection[DeletedRevisionRule]) -> boo
         metadata = revision.get("metadata")
         if metadata is None:
             continue  # a system revision: its hash is covered by the Merkle root
-        _fields(metadata)  # a struct (the general verifier words anything else)
+        if not _is_struct(metadata):
+            return False
         metadata_hash = ion_hash(metadata)
         data = revision.get("data")
         data_hash = revision.get("dataHash")
         if data is not None:
-            _fields(data)
+            if not _is_struct(data):
+                return False
             computed_data_hash = ion_hash(data)
             if data_hash is not None and _hash(data_hash) != computed_data_hash:
                 return False
