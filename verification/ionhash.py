@@ -213,6 +213,27 @@ def _decimal_repr(negative: bool, coefficient: int, exponent: int) -> bytes:
     return exp
 
 
+def _decimal_from_text(text: str) -> bytes | None:
+    """``_s_decimal`` of the finite decimal whose ``str`` is ``text``, when ``text`` is in plain
+    notation (no exponent, not NaN/Infinity), else ``None``.
+
+    ``str`` of a ``Decimal`` writes plain notation exactly when the exponent is at most 0 (and
+    the adjusted exponent at least -6): then the digits, point removed, are the coefficient and
+    the digits after the point count minus the exponent.
+    """
+    negative = text.startswith("-")
+    body = text[1:] if negative else text
+    whole, point, fraction = body.partition(".")
+    digits = whole + fraction
+    if not digits.isdigit() or not digits.isascii() or not whole:
+        return None
+    exponent = -len(fraction) if point else 0
+    coefficient = int(digits)
+    if not negative and not exponent and not coefficient:
+        return _DECIMAL_ZERO
+    return _P_DECIMAL + _escape(_decimal_repr(negative, coefficient, exponent)) + _END
+
+
 # --------------------------------------------------------------------------- scalars
 
 
@@ -628,7 +649,7 @@ def _build_fast(  # noqa: PLR0915 - one closure per Ion shape, hot path
         key = str(value)
         serialized = decimal_cache.get(key)
         if serialized is None:
-            serialized = _s_decimal(value)
+            serialized = _decimal_from_text(key) or _s_decimal(value)
             if len(decimal_cache) < _DECIMAL_CACHE_LIMIT:
                 decimal_cache[key] = serialized
         return serialized
@@ -781,7 +802,14 @@ def _build_fast(  # noqa: PLR0915 - one closure per Ion shape, hot path
                     append(cached_field_digest(name, item, depth) if hashed is None else hashed)
                     continue
                 handler = scalars.get(cls)
-                serialized = handler(item) if handler is not None else one(item, depth)
+                if handler is not None:
+                    serialized = handler(item)
+                else:  # a nested container, as one() takes it, or one() decides
+                    container = containers.get(cls)
+                    if container is not None and depth < _FAST_MAX_DEPTH:
+                        serialized = container(item, depth + 1)
+                    else:
+                        serialized = one(item, depth)
                 prefix = field_cache.get(name)
                 data = (f_name(name) if prefix is None else prefix) + serialized
                 append(sha256(data).digest() if is_sha256 else digest(data))
@@ -810,7 +838,19 @@ def _build_fast(  # noqa: PLR0915 - one closure per Ion shape, hot path
         return _P_STRUCT + _escape(b"".join(hashes)) + _END
 
     def f_list(value: Any, depth: int) -> bytes:
-        return _P_LIST + b"".join([one(item, depth) for item in value]) + _END
+        get = scalars.get
+        return (
+            _P_LIST
+            + b"".join(
+                [
+                    handler(item)
+                    if (handler := get(item.__class__)) is not None
+                    else one(item, depth)
+                    for item in value
+                ]
+            )
+            + _END
+        )
 
     taken: dict[type, _Handler] = {
         str: f_str,

@@ -128,3 +128,16 @@ def test_decimal_text_keys_the_exact_decimal(sign: int, coefficient: int, expone
     # the decimal and fraction caches are keyed by str(): it must give sign, digits and exponent
     value = Decimal((sign, tuple(map(int, str(coefficient))), exponent))
     assert Decimal(str(value)).as_tuple() == value.as_tuple()
+
+
+@given(
+    st.integers(0, 1),
+    st.integers(min_value=0, max_value=10**40),
+    st.integers(min_value=-40, max_value=8),
+)
+def test_decimals_hash_like_the_reference(sign: int, coefficient: int, exponent: int) -> None:
+    # a decimal's serialization is read from its text when that is in plain notation
+    value = Decimal((sign, tuple(map(int, str(coefficient))), exponent))
+    hasher = ionhash.IonHasher(ionhash.sha256_digest)  # a fresh one: the text is read, not cached
+    assert hasher.serialize(value) == reference.ion_hash_serialize(value)
+    assert hasher.hash({"d": value}) == reference.ion_hash({"d": value})
