@@ -17,11 +17,11 @@ older versions read newer records.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from core.ion_kinds import IonKind
+from core.ion_kinds import FieldKinds, IonKind
 from core.model import Change
 
 KindTriple = tuple[str, str, str]
@@ -100,67 +100,139 @@ def with_int_digits(shape: NumericShape | None, kinds: Collection[IonKind]) -> N
     return NumericShape(max(shape.digits, INT64_DIGITS), shape.scale)
 
 
+Signature = tuple[str, FieldKinds]
+"""(ledger table, a change's ``field_kinds``)."""
+ShapeKey = tuple[int, int | str]
+"""(number of digits, exponent) of a decimal: its shape marks depend on nothing else."""
+_SHAPE_KEY_CAP = 2 * SHAPE_CAP
+"""Decimals with more digits or a larger exponent than this get their marks each time (the
+remembered shapes stay few whatever the input)."""
+IDENTITY_CACHE_SIZE = 4096
+"""Most ``field_kinds`` tuples :class:`KindRecord` recognises by identity; beyond that, by value
+(slower, the same result)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PendingKinds:
-    """What one batch adds: the triples to write, and the signatures they complete (to be
-    remembered with :meth:`KindRecord.commit` only once the triples are stored)."""
+    """What one batch adds: the triples to write, and the signatures and decimal shapes they
+    complete (to be remembered with :meth:`KindRecord.commit` only once the triples are
+    stored)."""
 
     triples: list[KindTriple]
-    signatures: dict[tuple[str, tuple[tuple[str, IonKind], ...]], tuple[str, ...]]
+    signatures: dict[Signature, tuple[str, ...]]
+    shapes: dict[tuple[str, str], set[ShapeKey]] = field(default_factory=dict)
 
 
 class KindRecord:
-    """The triples a projection has recorded, and a cache that makes the common case cheap.
+    """The triples a projection has recorded, and caches that make the common case cheap.
 
     Most revisions of a ledger table have the same fields with the same kinds as one seen
     before: their ``(table, field_kinds)`` *signature* is remembered once every triple of it is
-    recorded, and such a revision then costs one set lookup (plus the shape marks of its
-    decimal and big-integer fields, which depend on the values). Not thread-safe.
+    recorded, and such a revision then costs one lookup, by the identity of its ``field_kinds``
+    tuple (``schemas.ion_values.plain_with_kinds`` gives documents of one shape one shared
+    tuple), plus the shape marks of its decimal and big-integer fields, which depend on the
+    values: a decimal whose (digits, exponent) was recorded for the field costs one set lookup.
+    The triples found are exactly those the same changes would give without any cache. Not
+    thread-safe.
     """
 
     def __init__(self, known: Iterable[KindTriple] = ()) -> None:
         """Start from the triples already recorded."""
         self.known: set[KindTriple] = {(t, f, str(k)) for t, f, k in known}
-        self._covered: dict[tuple[str, tuple[tuple[str, IonKind], ...]], tuple[str, ...]] = {}
+        self._covered: dict[Signature, tuple[str, ...]] = {}
+        # id(field_kinds) -> (that tuple, kept alive so the id stays its own; table -> shaped)
+        self._by_identity: dict[int, tuple[FieldKinds, dict[str, tuple[str, ...]]]] = {}
+        self._shapes: dict[tuple[str, str], set[ShapeKey]] = {}
 
-    def pending(self, changes: Iterable[Change], *, failed: Collection[int] = ()) -> PendingKinds:
+    def pending(self, changes: Iterable[Change], *, failed: Collection[int] = ()) -> PendingKinds:  # noqa: PLR0912 - the per-revision loop, inlined (replay hot path)
         """The triples of ``changes`` not recorded yet, each once, in first-seen order
         (``failed``: ``id()`` of changes not stored, left out)."""
         new: dict[KindTriple, None] = {}
-        signatures: dict[tuple[str, tuple[tuple[str, IonKind], ...]], tuple[str, ...]] = {}
-        known, covered = self.known, self._covered
+        signatures: dict[Signature, tuple[str, ...]] = {}
+        shapes: dict[tuple[str, str], set[ShapeKey]] = {}
+        known, by_identity, recorded_shapes = self.known, self._by_identity, self._shapes
+        cap = _SHAPE_KEY_CAP
+        # The signatures of this batch by identity (its changes keep the tuples alive).
+        local: dict[int, dict[str, tuple[str, ...]]] = {}
         for change in changes:
             kinds = change.field_kinds
             if not kinds or (failed and id(change) in failed):
                 continue
             table = change.key.table
-            signature = (table, kinds)
-            shaped = covered.get(signature)
+            shaped: tuple[str, ...] | None = None
+            entry = by_identity.get(id(kinds))
+            if entry is not None and entry[0] is kinds:
+                shaped = entry[1].get(table)
             if shaped is None:
-                shaped = signatures.get(signature)
+                tables = local.get(id(kinds))
+                if tables is not None:
+                    shaped = tables.get(table)
             if shaped is None:
-                names = []
-                for name, kind in kinds:
-                    triple = (table, name, str(kind))
-                    if triple not in known:
-                        new[triple] = None
-                    if kind in _SHAPED:
-                        names.append(name)
-                shaped = tuple(names)
-                signatures[signature] = shaped
+                shaped = self._signature(table, kinds, signatures, new)
+                local.setdefault(id(kinds), {})[table] = shaped
             if shaped and isinstance(change.data, dict):
                 data = change.data
                 for name in shaped:
-                    for mark in shape_marks(data.get(name)) or ():
+                    value = data.get(name)
+                    if type(value) is Decimal:
+                        digits, exponent = value.as_tuple()[1:]
+                        if type(exponent) is int and -cap <= exponent <= cap >= len(digits):
+                            key = (len(digits), exponent)
+                            seen = recorded_shapes.get((table, name))
+                            if seen is not None and key in seen:
+                                continue
+                            batch = shapes.get((table, name))
+                            if batch is None:
+                                batch = shapes[table, name] = set()
+                            elif key in batch:
+                                continue
+                            batch.add(key)
+                    for mark in shape_marks(value) or ():
                         triple = (table, name, mark)
                         if triple not in known:
                             new[triple] = None
-        return PendingKinds(list(new), signatures)
+        return PendingKinds(list(new), signatures, shapes)
+
+    def _signature(
+        self,
+        table: str,
+        kinds: FieldKinds,
+        signatures: dict[Signature, tuple[str, ...]],
+        new: dict[KindTriple, None],
+    ) -> tuple[str, ...]:
+        """The shaped fields of ``(table, kinds)``; its triples not known added to ``new``
+        the first time it is seen (recorded or in this batch)."""
+        signature = (table, kinds)
+        shaped = self._covered.get(signature)
+        if shaped is None:
+            shaped = signatures.get(signature)
+        if shaped is None:
+            names = []
+            known = self.known
+            for name, kind in kinds:
+                triple = (table, name, str(kind))
+                if triple not in known:
+                    new[triple] = None
+                if kind in _SHAPED:
+                    names.append(name)
+            shaped = tuple(names)
+            signatures[signature] = shaped
+        return shaped
 
     def commit(self, pending: PendingKinds) -> None:
         """Remember ``pending`` as recorded (call after its transaction committed)."""
         self.known.update(pending.triples)
         self._covered.update(pending.signatures)
+        by_identity = self._by_identity
+        for (table, kinds), shaped in pending.signatures.items():
+            entry = by_identity.get(id(kinds))
+            if entry is None or entry[0] is not kinds:
+                if len(by_identity) >= IDENTITY_CACHE_SIZE:
+                    continue
+                entry = by_identity[id(kinds)] = (kinds, {})
+            entry[1][table] = shaped
+        for field_key, keys in pending.shapes.items():
+            self._shapes.setdefault(field_key, set()).update(keys)
 
 
 def field_types_of(triples: Iterable[KindTriple]) -> dict[str, dict[str, frozenset[IonKind]]]:
