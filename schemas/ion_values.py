@@ -411,8 +411,11 @@ def field_kinds(value: Any) -> FieldKinds:
 
 
 KINDS_CACHE_SIZE = 4096
-"""Most distinct documents shapes (field names and kinds) :func:`plain_with_kinds` keeps one
-shared ``field_kinds`` tuple for; beyond that each document gets its own (same value)."""
+"""Most distinct document shapes (field names and kinds) :func:`plain_with_kinds` keeps one
+shared ``field_kinds`` tuple for; beyond that each document gets its own (an equal one)."""
+KINDS_CACHE_NAME_CHARS = 4096
+"""A shape whose field names are longer than this in all is not kept (the cache stays within
+``KINDS_CACHE_SIZE * KINDS_CACHE_NAME_CHARS`` characters of names whatever the input)."""
 _SHARED_KINDS: dict[tuple[tuple[str, ...], tuple[IonKind, ...]], FieldKinds] = {}
 
 
@@ -451,7 +454,10 @@ def plain_with_kinds(value: Any) -> tuple[Any, FieldKinds]:
     shared = _SHARED_KINDS.get(shape)
     if shared is None:
         shared = tuple(zip(shape[0], kinds, strict=True))
-        if len(_SHARED_KINDS) < KINDS_CACHE_SIZE:
+        names = shape[0]
+        if len(_SHARED_KINDS) < KINDS_CACHE_SIZE and (
+            sum(map(len, names)) <= KINDS_CACHE_NAME_CHARS
+        ):
             _SHARED_KINDS[shape] = shared
     return plain, shared
 

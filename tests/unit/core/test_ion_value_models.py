@@ -174,3 +174,27 @@ def test_plain_with_kinds_is_to_plain_and_field_kinds_in_one_pass(
     plain, kinds = ion_values.plain_with_kinds(value)
     assert json_codec.dumps(plain) == json_codec.dumps(ion_values.to_plain(value))
     assert kinds == ion_values.field_kinds(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_names, _nodes()), max_size=6), st.booleans())
+def test_documents_of_one_shape_share_one_field_kinds_tuple_equal_to_the_uncached_kinds(
+    fields: list[tuple[str, Node]], annotate: bool
+) -> None:
+    """The shared tuple (``plain_with_kinds``' cache) is what ``field_kinds`` computes anew,
+    on the first call, a repeated one, and with the cache full."""
+    text = render(("struct", fields, ()), annotate=annotate)
+    value = ion_values.loads(text, exact=False)
+    expected = ion_values.field_kinds(value)
+    first = ion_values.plain_with_kinds(value)[1]
+    again = ion_values.plain_with_kinds(ion_values.loads(text, exact=False))[1]
+    assert first == expected and again == expected
+    if type(value) is dict and all(type(k) is str for k in value):
+        assert again is first  # one tuple per shape
+    full = ion_values.KINDS_CACHE_SIZE
+    try:
+        ion_values.KINDS_CACHE_SIZE = 0  # nothing new is cached: a fresh, equal tuple
+        renamed = {f"{k}~": v for k, v in value.items()} if type(value) is dict else value
+        assert ion_values.plain_with_kinds(renamed)[1] == ion_values.field_kinds(renamed)
+    finally:
+        ion_values.KINDS_CACHE_SIZE = full
