@@ -102,14 +102,32 @@ def with_int_digits(shape: NumericShape | None, kinds: Collection[IonKind]) -> N
 
 Signature = tuple[str, FieldKinds]
 """(ledger table, a change's ``field_kinds``)."""
-ShapeKey = tuple[int, int | str]
-"""(number of digits, exponent) of a decimal: its shape marks depend on nothing else."""
+ShapeKey = tuple[int, int]
+"""(``adjusted()``, exponent) of a finite decimal: its shape marks depend on nothing else (it
+has ``adjusted - exponent + 1`` digits)."""
 _SHAPE_KEY_CAP = 2 * SHAPE_CAP
-"""Decimals with more digits or a larger exponent than this get their marks each time (the
+"""Decimals with an exponent or ``adjusted()`` beyond this get their marks each time (the
 remembered shapes stay few whatever the input)."""
 IDENTITY_CACHE_SIZE = 4096
 """Most ``field_kinds`` tuples :class:`KindRecord` recognises by identity; beyond that, by value
 (slower, the same result)."""
+
+
+class FieldShapes:
+    """The decimal shapes recorded for one (ledger table, field), and the exponent of the last
+    decimal seen there (a hint: the next one usually has the same, which ``same_quantum``
+    tells without taking the decimal apart)."""
+
+    __slots__ = ("exponent", "quantum", "recorded")
+
+    def __init__(self) -> None:
+        self.recorded: set[ShapeKey] = set()
+        self.quantum: Decimal | None = None
+        self.exponent = 0
+
+
+Shaped = tuple[tuple[str, FieldShapes], ...]
+"""The decimal and big-integer fields of a signature, each with its :class:`FieldShapes`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +137,8 @@ class PendingKinds:
     stored)."""
 
     triples: list[KindTriple]
-    signatures: dict[Signature, tuple[str, ...]]
-    shapes: dict[tuple[str, str], set[ShapeKey]] = field(default_factory=dict)
+    signatures: dict[Signature, Shaped]
+    shapes: dict[FieldShapes, set[ShapeKey]] = field(default_factory=dict)
 
 
 class KindRecord:
@@ -131,92 +149,108 @@ class KindRecord:
     recorded, and such a revision then costs one lookup, by the identity of its ``field_kinds``
     tuple (``schemas.ion_values.plain_with_kinds`` gives documents of one shape one shared
     tuple), plus the shape marks of its decimal and big-integer fields, which depend on the
-    values: a decimal whose (digits, exponent) was recorded for the field costs one set lookup.
-    The triples found are exactly those the same changes would give without any cache. Not
-    thread-safe.
+    values: a decimal of a shape already recorded for the field costs a few C calls and one
+    set lookup. The triples found are exactly those the same changes would give without any
+    cache (tests/unit/views/test_kind_record_caches.py). Not thread-safe.
     """
 
     def __init__(self, known: Iterable[KindTriple] = ()) -> None:
         """Start from the triples already recorded."""
         self.known: set[KindTriple] = {(t, f, str(k)) for t, f, k in known}
-        self._covered: dict[Signature, tuple[str, ...]] = {}
+        self._covered: dict[Signature, Shaped] = {}
         # id(field_kinds) -> (that tuple, kept alive so the id stays its own; table -> shaped)
-        self._by_identity: dict[int, tuple[FieldKinds, dict[str, tuple[str, ...]]]] = {}
-        self._shapes: dict[tuple[str, str], set[ShapeKey]] = {}
+        self._by_identity: dict[int, tuple[FieldKinds, dict[str, Shaped]]] = {}
+        self._fields: dict[tuple[str, str], FieldShapes] = {}
 
     def pending(self, changes: Iterable[Change], *, failed: Collection[int] = ()) -> PendingKinds:  # noqa: PLR0912 - the per-revision loop, inlined (replay hot path)
         """The triples of ``changes`` not recorded yet, each once, in first-seen order
         (``failed``: ``id()`` of changes not stored, left out)."""
         new: dict[KindTriple, None] = {}
-        signatures: dict[Signature, tuple[str, ...]] = {}
-        shapes: dict[tuple[str, str], set[ShapeKey]] = {}
-        known, by_identity, recorded_shapes = self.known, self._by_identity, self._shapes
-        cap = _SHAPE_KEY_CAP
-        # The signatures of this batch by identity (its changes keep the tuples alive).
-        local: dict[int, dict[str, tuple[str, ...]]] = {}
+        signatures: dict[Signature, Shaped] = {}
+        shapes: dict[FieldShapes, set[ShapeKey]] = {}
+        known, by_identity, cap = self.known, self._by_identity, _SHAPE_KEY_CAP
+        # The signatures of this batch by identity (each entry keeps its tuple alive).
+        local: dict[int, tuple[FieldKinds, dict[str, Shaped]]] = {}
         for change in changes:
             kinds = change.field_kinds
             if not kinds or (failed and id(change) in failed):
                 continue
             table = change.key.table
-            shaped: tuple[str, ...] | None = None
+            shaped: Shaped | None = None
             entry = by_identity.get(id(kinds))
             if entry is not None and entry[0] is kinds:
                 shaped = entry[1].get(table)
             if shaped is None:
-                tables = local.get(id(kinds))
-                if tables is not None:
-                    shaped = tables.get(table)
-            if shaped is None:
-                shaped = self._signature(table, kinds, signatures, new)
-                local.setdefault(id(kinds), {})[table] = shaped
-            if shaped and isinstance(change.data, dict):
-                data = change.data
-                for name in shaped:
-                    value = data.get(name)
-                    if type(value) is Decimal:
-                        digits, exponent = value.as_tuple()[1:]
-                        if type(exponent) is int and -cap <= exponent <= cap >= len(digits):
-                            key = (len(digits), exponent)
-                            seen = recorded_shapes.get((table, name))
-                            if seen is not None and key in seen:
-                                continue
-                            batch = shapes.get((table, name))
-                            if batch is None:
-                                batch = shapes[table, name] = set()
-                            elif key in batch:
-                                continue
-                            batch.add(key)
-                    for mark in shape_marks(value) or ():
-                        triple = (table, name, mark)
-                        if triple not in known:
-                            new[triple] = None
+                shaped = self._signature(table, kinds, local, signatures, new)
+            if not shaped or not isinstance(change.data, dict):
+                continue
+            data = change.data
+            for name, state in shaped:
+                value = data.get(name)
+                if type(value) is Decimal:
+                    quantum = state.quantum
+                    if quantum is not None and value.same_quantum(quantum):
+                        exponent = state.exponent
+                    else:
+                        exponent = value.as_tuple().exponent  # type: ignore[assignment]
+                        if type(exponent) is int and -cap <= exponent <= cap:
+                            state.quantum, state.exponent = value, exponent
+                        else:
+                            exponent = cap + 1  # NaN, infinity, huge: no key
+                    adjusted = value.adjusted()
+                    if -cap <= exponent <= cap and adjusted <= cap:
+                        key = (adjusted, exponent)
+                        if key in state.recorded:
+                            continue
+                        batch = shapes.get(state)
+                        if batch is None:
+                            batch = shapes[state] = set()
+                        elif key in batch:
+                            continue
+                        batch.add(key)
+                for mark in shape_marks(value) or ():
+                    triple = (table, name, mark)
+                    if triple not in known:
+                        new[triple] = None
         return PendingKinds(list(new), signatures, shapes)
 
     def _signature(
         self,
         table: str,
         kinds: FieldKinds,
-        signatures: dict[Signature, tuple[str, ...]],
+        local: dict[int, tuple[FieldKinds, dict[str, Shaped]]],
+        signatures: dict[Signature, Shaped],
         new: dict[KindTriple, None],
-    ) -> tuple[str, ...]:
-        """The shaped fields of ``(table, kinds)``; its triples not known added to ``new``
-        the first time it is seen (recorded or in this batch)."""
+    ) -> Shaped:
+        """The shaped fields of ``(table, kinds)``, a signature not recognised by identity
+        among those recorded: by identity among this batch's (``local``), else by value; its
+        triples not known are added to ``new`` the first time it is seen."""
+        entry = local.get(id(kinds))
+        if entry is None or entry[0] is not kinds:
+            entry = local[id(kinds)] = (kinds, {})
+        tables = entry[1]
+        found = tables.get(table)
+        if found is not None:
+            return found
         signature = (table, kinds)
         shaped = self._covered.get(signature)
         if shaped is None:
             shaped = signatures.get(signature)
         if shaped is None:
-            names = []
+            fields = []
             known = self.known
             for name, kind in kinds:
                 triple = (table, name, str(kind))
                 if triple not in known:
                     new[triple] = None
                 if kind in _SHAPED:
-                    names.append(name)
-            shaped = tuple(names)
+                    state = self._fields.get((table, name))
+                    if state is None:
+                        state = self._fields[table, name] = FieldShapes()
+                    fields.append((name, state))
+            shaped = tuple(fields)
             signatures[signature] = shaped
+        tables[table] = shaped
         return shaped
 
     def commit(self, pending: PendingKinds) -> None:
@@ -231,8 +265,8 @@ class KindRecord:
                     continue
                 entry = by_identity[id(kinds)] = (kinds, {})
             entry[1][table] = shaped
-        for field_key, keys in pending.shapes.items():
-            self._shapes.setdefault(field_key, set()).update(keys)
+        for state, keys in pending.shapes.items():
+            state.recorded.update(keys)
 
 
 def field_types_of(triples: Iterable[KindTriple]) -> dict[str, dict[str, frozenset[IonKind]]]:
