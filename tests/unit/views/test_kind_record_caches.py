@@ -78,8 +78,9 @@ def _batches(draw: st.DrawFn) -> list[tuple[list[Change], bool, list[int]]]:
     names = st.sampled_from(["a", "b", "c", "d"])
     shapes = draw(
         st.lists(
-            st.lists(st.tuples(names, _kinds), min_size=1, max_size=4, unique_by=lambda f: f[0])
-            .map(tuple),
+            st.lists(
+                st.tuples(names, _kinds), min_size=1, max_size=4, unique_by=lambda f: f[0]
+            ).map(tuple),
             min_size=1,
             max_size=4,
         )
