@@ -17,11 +17,11 @@ older versions read newer records.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from core.ion_kinds import IonKind
+from core.ion_kinds import FieldKinds, IonKind
 from core.model import Change
 
 KindTriple = tuple[str, str, str]
@@ -100,67 +100,173 @@ def with_int_digits(shape: NumericShape | None, kinds: Collection[IonKind]) -> N
     return NumericShape(max(shape.digits, INT64_DIGITS), shape.scale)
 
 
+Signature = tuple[str, FieldKinds]
+"""(ledger table, a change's ``field_kinds``)."""
+ShapeKey = tuple[int, int]
+"""(``adjusted()``, exponent) of a finite decimal: its shape marks depend on nothing else (it
+has ``adjusted - exponent + 1`` digits)."""
+_SHAPE_KEY_CAP = 2 * SHAPE_CAP
+"""Decimals with an exponent or ``adjusted()`` beyond this get their marks each time (the
+remembered shapes stay few whatever the input)."""
+IDENTITY_CACHE_SIZE = 4096
+"""Most ``field_kinds`` tuples :class:`KindRecord` recognises by identity; beyond that, by value
+(slower, the same result)."""
+
+
+class FieldShapes:
+    """The decimal shapes recorded for one (ledger table, field), and the exponent of the last
+    decimal seen there (a hint: the next one usually has the same, which ``same_quantum``
+    tells without taking the decimal apart)."""
+
+    __slots__ = ("exponent", "quantum", "recorded")
+
+    def __init__(self) -> None:
+        self.recorded: set[ShapeKey] = set()
+        self.quantum: Decimal | None = None
+        self.exponent = 0
+
+
+Shaped = tuple[tuple[str, FieldShapes], ...]
+"""The decimal and big-integer fields of a signature, each with its :class:`FieldShapes`."""
+
+
 @dataclass(frozen=True, slots=True)
 class PendingKinds:
-    """What one batch adds: the triples to write, and the signatures they complete (to be
-    remembered with :meth:`KindRecord.commit` only once the triples are stored)."""
+    """What one batch adds: the triples to write, and the signatures and decimal shapes they
+    complete (to be remembered with :meth:`KindRecord.commit` only once the triples are
+    stored)."""
 
     triples: list[KindTriple]
-    signatures: dict[tuple[str, tuple[tuple[str, IonKind], ...]], tuple[str, ...]]
+    signatures: dict[Signature, Shaped]
+    shapes: dict[FieldShapes, set[ShapeKey]] = field(default_factory=dict)
 
 
 class KindRecord:
-    """The triples a projection has recorded, and a cache that makes the common case cheap.
+    """The triples a projection has recorded, and caches that make the common case cheap.
 
     Most revisions of a ledger table have the same fields with the same kinds as one seen
     before: their ``(table, field_kinds)`` *signature* is remembered once every triple of it is
-    recorded, and such a revision then costs one set lookup (plus the shape marks of its
-    decimal and big-integer fields, which depend on the values). Not thread-safe.
+    recorded, and such a revision then costs one lookup, by the identity of its ``field_kinds``
+    tuple (``schemas.ion_values.plain_with_kinds`` gives documents of one shape one shared
+    tuple), plus the shape marks of its decimal and big-integer fields, which depend on the
+    values: a decimal of a shape already recorded for the field costs a few C calls and one
+    set lookup. The triples found are exactly those the same changes would give without any
+    cache (tests/unit/views/test_kind_record_caches.py). Not thread-safe.
     """
 
     def __init__(self, known: Iterable[KindTriple] = ()) -> None:
         """Start from the triples already recorded."""
         self.known: set[KindTriple] = {(t, f, str(k)) for t, f, k in known}
-        self._covered: dict[tuple[str, tuple[tuple[str, IonKind], ...]], tuple[str, ...]] = {}
+        self._covered: dict[Signature, Shaped] = {}
+        # id(field_kinds) -> (that tuple, kept alive so the id stays its own; table -> shaped)
+        self._by_identity: dict[int, tuple[FieldKinds, dict[str, Shaped]]] = {}
+        self._fields: dict[tuple[str, str], FieldShapes] = {}
 
-    def pending(self, changes: Iterable[Change], *, failed: Collection[int] = ()) -> PendingKinds:
+    def pending(self, changes: Iterable[Change], *, failed: Collection[int] = ()) -> PendingKinds:  # noqa: PLR0912 - the per-revision loop, inlined (replay hot path)
         """The triples of ``changes`` not recorded yet, each once, in first-seen order
         (``failed``: ``id()`` of changes not stored, left out)."""
         new: dict[KindTriple, None] = {}
-        signatures: dict[tuple[str, tuple[tuple[str, IonKind], ...]], tuple[str, ...]] = {}
-        known, covered = self.known, self._covered
+        signatures: dict[Signature, Shaped] = {}
+        shapes: dict[FieldShapes, set[ShapeKey]] = {}
+        known, by_identity, cap = self.known, self._by_identity, _SHAPE_KEY_CAP
+        # The signatures of this batch by identity (each entry keeps its tuple alive).
+        local: dict[int, tuple[FieldKinds, dict[str, Shaped]]] = {}
         for change in changes:
             kinds = change.field_kinds
             if not kinds or (failed and id(change) in failed):
                 continue
             table = change.key.table
-            signature = (table, kinds)
-            shaped = covered.get(signature)
+            shaped: Shaped | None = None
+            entry = by_identity.get(id(kinds))
+            if entry is not None and entry[0] is kinds:
+                shaped = entry[1].get(table)
             if shaped is None:
-                shaped = signatures.get(signature)
-            if shaped is None:
-                names = []
-                for name, kind in kinds:
-                    triple = (table, name, str(kind))
+                shaped = self._signature(table, kinds, local, signatures, new)
+            if not shaped or not isinstance(change.data, dict):
+                continue
+            data = change.data
+            for name, state in shaped:
+                value = data.get(name)
+                if type(value) is Decimal:
+                    quantum = state.quantum
+                    if quantum is not None and value.same_quantum(quantum):
+                        exponent = state.exponent
+                    else:
+                        exponent = value.as_tuple().exponent  # type: ignore[assignment]
+                        if type(exponent) is int and -cap <= exponent <= cap:
+                            state.quantum, state.exponent = value, exponent
+                        else:
+                            exponent = cap + 1  # NaN, infinity, huge: no key
+                    adjusted = value.adjusted()
+                    if -cap <= exponent <= cap and adjusted <= cap:
+                        key = (adjusted, exponent)
+                        if key in state.recorded:
+                            continue
+                        batch = shapes.get(state)
+                        if batch is None:
+                            batch = shapes[state] = set()
+                        elif key in batch:
+                            continue
+                        batch.add(key)
+                for mark in shape_marks(value) or ():
+                    triple = (table, name, mark)
                     if triple not in known:
                         new[triple] = None
-                    if kind in _SHAPED:
-                        names.append(name)
-                shaped = tuple(names)
-                signatures[signature] = shaped
-            if shaped and isinstance(change.data, dict):
-                data = change.data
-                for name in shaped:
-                    for mark in shape_marks(data.get(name)) or ():
-                        triple = (table, name, mark)
-                        if triple not in known:
-                            new[triple] = None
-        return PendingKinds(list(new), signatures)
+        return PendingKinds(list(new), signatures, shapes)
+
+    def _signature(
+        self,
+        table: str,
+        kinds: FieldKinds,
+        local: dict[int, tuple[FieldKinds, dict[str, Shaped]]],
+        signatures: dict[Signature, Shaped],
+        new: dict[KindTriple, None],
+    ) -> Shaped:
+        """The shaped fields of ``(table, kinds)``, a signature not recognised by identity
+        among those recorded: by identity among this batch's (``local``), else by value; its
+        triples not known are added to ``new`` the first time it is seen."""
+        entry = local.get(id(kinds))
+        if entry is None or entry[0] is not kinds:
+            entry = local[id(kinds)] = (kinds, {})
+        tables = entry[1]
+        found = tables.get(table)
+        if found is not None:
+            return found
+        signature = (table, kinds)
+        shaped = self._covered.get(signature)
+        if shaped is None:
+            shaped = signatures.get(signature)
+        if shaped is None:
+            fields = []
+            known = self.known
+            for name, kind in kinds:
+                triple = (table, name, str(kind))
+                if triple not in known:
+                    new[triple] = None
+                if kind in _SHAPED:
+                    state = self._fields.get((table, name))
+                    if state is None:
+                        state = self._fields[table, name] = FieldShapes()
+                    fields.append((name, state))
+            shaped = tuple(fields)
+            signatures[signature] = shaped
+        tables[table] = shaped
+        return shaped
 
     def commit(self, pending: PendingKinds) -> None:
         """Remember ``pending`` as recorded (call after its transaction committed)."""
         self.known.update(pending.triples)
         self._covered.update(pending.signatures)
+        by_identity = self._by_identity
+        for (table, kinds), shaped in pending.signatures.items():
+            entry = by_identity.get(id(kinds))
+            if entry is None or entry[0] is not kinds:
+                if len(by_identity) >= IDENTITY_CACHE_SIZE:
+                    continue
+                entry = by_identity[id(kinds)] = (kinds, {})
+            entry[1][table] = shaped
+        for state, keys in pending.shapes.items():
+            state.recorded.update(keys)
 
 
 def field_types_of(triples: Iterable[KindTriple]) -> dict[str, dict[str, frozenset[IonKind]]]:

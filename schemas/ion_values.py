@@ -410,9 +410,23 @@ def field_kinds(value: Any) -> FieldKinds:
     return tuple(kinds)
 
 
+KINDS_CACHE_SIZE = 4096
+"""Most distinct document shapes (field names and kinds) :func:`plain_with_kinds` keeps one
+shared ``field_kinds`` tuple for; beyond that each document gets its own (an equal one)."""
+KINDS_CACHE_NAME_CHARS = 4096
+"""A shape whose field names are longer than this in all is not kept (the cache stays within
+``KINDS_CACHE_SIZE * KINDS_CACHE_NAME_CHARS`` characters of names whatever the input)."""
+_SHARED_KINDS: dict[tuple[tuple[str, ...], tuple[IonKind, ...]], FieldKinds] = {}
+
+
 def plain_with_kinds(value: Any) -> tuple[Any, FieldKinds]:
-    """``(to_plain(value), field_kinds(value))`` in one pass over a document's top-level
-    fields (the replay's hot path); the same result, the same errors.
+    """``(to_plain(value), field_kinds(value))`` for a document (the replay's hot path); the
+    same result, the same errors.
+
+    Documents of one shape (the same field names with the same kinds, in the same order) get
+    one shared, equal ``field_kinds`` tuple (up to :data:`KINDS_CACHE_SIZE` shapes per
+    process): no per-revision tuples to allocate and for the garbage collector to walk, and
+    ``projections.recorded_kinds.KindRecord`` recognises a shape by the tuple's identity.
 
     Raises:
         DecodeError: as :func:`to_plain`.
@@ -420,7 +434,7 @@ def plain_with_kinds(value: Any) -> tuple[Any, FieldKinds]:
     if type(value) is not dict:
         return to_plain(value), field_kinds(value)
     plain: dict[Any, Any] = {}
-    kinds: list[tuple[str, IonKind]] = []
+    kinds: list[IonKind] = []
     of_type, scalars, inner = _KIND_OF_TYPE, _PLAIN_SCALARS, MAX_NESTING - 1
     for key, item in value.items():
         if type(key) is not str:
@@ -435,8 +449,17 @@ def plain_with_kinds(value: Any) -> tuple[Any, FieldKinds]:
             else:
                 kind = _kind(item)
         plain[key] = item if item_type in scalars else to_plain(item, inner)
-        kinds.append((key, kind))
-    return plain, tuple(kinds)
+        kinds.append(kind)
+    shape = (tuple(value), tuple(kinds))
+    shared = _SHARED_KINDS.get(shape)
+    if shared is None:
+        shared = tuple(zip(shape[0], kinds, strict=True))
+        names = shape[0]
+        if len(_SHARED_KINDS) < KINDS_CACHE_SIZE and (
+            sum(map(len, names)) <= KINDS_CACHE_NAME_CHARS
+        ):
+            _SHARED_KINDS[shape] = shared
+    return plain, shared
 
 
 def _kind(value: Any) -> IonKind:

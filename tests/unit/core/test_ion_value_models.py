@@ -174,3 +174,54 @@ def test_plain_with_kinds_is_to_plain_and_field_kinds_in_one_pass(
     plain, kinds = ion_values.plain_with_kinds(value)
     assert json_codec.dumps(plain) == json_codec.dumps(ion_values.to_plain(value))
     assert kinds == ion_values.field_kinds(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_names, _nodes()), max_size=6), st.booleans())
+def test_documents_of_one_shape_share_one_field_kinds_tuple_equal_to_the_uncached_kinds(
+    fields: list[tuple[str, Node]], annotate: bool
+) -> None:
+    """The shared tuple (``plain_with_kinds``' cache) is what ``field_kinds`` computes anew,
+    on the first call, a repeated one, and with the cache full."""
+    text = render(("struct", fields, ()), annotate=annotate)
+    value = ion_values.loads(text, exact=False)
+    expected = ion_values.field_kinds(value)
+    first = ion_values.plain_with_kinds(value)[1]
+    again = ion_values.plain_with_kinds(ion_values.loads(text, exact=False))[1]
+    assert first == expected and again == expected
+    if type(value) is dict and all(type(k) is str for k in value):
+        assert again is first  # one tuple per shape
+    full = ion_values.KINDS_CACHE_SIZE
+    try:
+        ion_values.KINDS_CACHE_SIZE = 0  # nothing new is cached: a fresh, equal tuple
+        renamed = {f"{k}~": v for k, v in value.items()} if type(value) is dict else value
+        assert ion_values.plain_with_kinds(renamed)[1] == ion_values.field_kinds(renamed)
+    finally:
+        ion_values.KINDS_CACHE_SIZE = full
+
+
+_FIELD_VALUES = [
+    "1", "-7", "9223372036854775807", "9223372036854775808", "-9223372036854775809",
+    "2020T", "2020-01T", "2020-01-02", "2020-01-02T03:04Z", "2020-01-02T03:04:05.123-08:00",
+    "1.50", "1e0", '"s"', "sym", "null", "null.int", "true", "{{aGk=}}", "[1]", "{x: 1}",
+    "a::1", "b::2020-01-02", "a::\"t\"",
+]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(_FIELD_VALUES), min_size=3, max_size=3), max_size=12),
+    st.sampled_from([("a", "b", "c"), ("c", "b", "a")]),
+)
+def test_documents_of_known_names_and_types_get_the_kinds_of_their_own_values(
+    documents: list[list[str]], names: tuple[str, ...]
+) -> None:
+    """Documents with the same field names, of the same or other value types, ints within 64
+    bits or not, timestamps of any precision, annotated values: ``plain_with_kinds`` (its
+    caches by names and types) gives each the kinds ``field_kinds`` computes anew."""
+    for document in documents:
+        fields = ", ".join(f"{name}: {text}" for name, text in zip(names, document, strict=True))
+        value = ion_values.loads("{" + fields + "}", exact=False)
+        plain, kinds = ion_values.plain_with_kinds(value)
+        assert kinds == ion_values.field_kinds(value)
+        assert json_codec.dumps(plain) == json_codec.dumps(ion_values.to_plain(value))
