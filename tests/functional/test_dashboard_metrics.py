@@ -13,7 +13,6 @@ dead-lettered.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import subprocess
@@ -23,6 +22,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests.support.deploy_scripts import load_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -36,15 +37,7 @@ MetricRef = tuple[str, str, frozenset[tuple[str, str]]]
 
 
 def _load_validator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "validate_template", ROOT / "deploy" / "validate_template.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_validator()
 
 
 @pytest.fixture(scope="module")

@@ -37,9 +37,10 @@ from aws_kinesis_agg.deaggregator import deaggregate_records
 
 from core.model import DocKey
 from tests.support.captures import CAPTURE_NAMES, REPO_ROOT
-from tests.support.kcl_records import KCL_TABLE_ID, ion_revision, read_documents
+from tests.support.kcl_records import KCL_TABLE_ID, ion_revision
 from tests.support.kcl_records import expected_documents as expected_of_user_records
 from tests.support.projection_harness import CurrentRow
+from tests.support.stream_readback import read_documents
 from tests.support.synthetic_stream import Rev, block_summary
 
 TIMEOUT_S = 60

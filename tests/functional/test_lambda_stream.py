@@ -24,25 +24,21 @@ import pytest
 from aws_lambda_powertools.logging import logger as powertools_logger
 from aws_lambda_powertools.metrics.provider import cold_start
 
-from changes.from_qldb import stream_change
 from changes.reconcile import DocState
 from consumers import lambda_handler, settings
 from consumers.lambda_handler import StreamHandler
-from core import json_codec
-from core.errors import ConfigError, PoisonError, ThrottledError
+from core.errors import ConfigError, ThrottledError
 from core.model import Change, DocKey
 from dead_letters.sinks import SqsDeadLetterSink
 from projections.base import ApplyReport, Failure, Projection
 from projections.sqlite import SQLiteProjection
-from schemas.kinesis import StreamRecord
-from schemas.kpl import iter_user_records
-from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
 from tests.support.dynamodb_readback import item_row, scan_all
 from tests.support.kinesis_events import SHARD, StreamWithDlq, stream_with_dlq
 from tests.support.kinesis_events import put_and_read as kinesis_put_and_read
 from tests.support.lambda_context import FUNCTION_NAME, lambda_context
 from tests.support.moto_server import aws_client, aws_env, moto_endpoint, unique_name
-from tests.support.projection_harness import CurrentRow, expected_state
+from tests.support.projection_harness import expected_state
+from tests.support.stream_readback import payload_changes, read_documents
 from tests.support.synthetic_stream import (
     CAPTURES,
     Rev,
@@ -133,39 +129,6 @@ def capture_payloads(capture_dir: Path) -> list[bytes]:
     ]
 
 
-def valid_changes(payloads: Sequence[bytes]) -> list[Change]:
-    """Every change a correct consumer must apply (poison skipped)."""
-    out = []
-    for index, data in enumerate(payloads):
-        outer = StreamRecord(data, "pk", str(index))
-        try:
-            users = list(iter_user_records(outer))
-        except PoisonError:
-            continue
-        for user in users:
-            try:
-                decoded = decode_stream_record(user.data)
-            except PoisonError:
-                continue
-            if isinstance(decoded, RevisionDetailsRecord):
-                out.append(stream_change(decoded))
-    return out
-
-
-def read_sqlite(path: Path) -> dict[DocKey, CurrentRow]:
-    with sqlite3.connect(path) as db:
-        rows = db.execute(
-            "SELECT ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time,"
-            " revision_hash FROM documents"
-        ).fetchall()
-    return {
-        DocKey(t, d): CurrentRow(
-            v, bool(de), bool(r), None if j is None else json_codec.loads(j), tx, tt, h
-        )
-        for t, d, v, de, r, j, tx, tt, h in rows
-    }
-
-
 def dead_letters(stream: Stream) -> list[dict[str, Any]]:
     letters: list[dict[str, Any]] = []
     while True:
@@ -213,9 +176,9 @@ def test_handler_converges_sqlite_and_dynamodb_and_dead_letters_poison(
     )
 
     assert failures == []
-    want, _ = expected_state(valid_changes(payloads))
+    want, _ = expected_state(payload_changes(payloads))
     assert len(want) == 11  # 5 from the captures, 6 synthetic documents
-    assert read_sqlite(db) == want
+    assert read_documents(db) == want
     dynamodb, s3 = aws_client("dynamodb"), aws_client("s3")
     stored = {
         DocKey(i["ledgerTable"]["S"], i["pk"]["S"]): item_row(i, s3)
@@ -285,7 +248,7 @@ def test_stream_redactions_reach_sqlite_history_and_unknown_tables_are_dead_lett
             " WHERE document_id = 'rita' ORDER BY version"
         ).fetchall()
     assert rows == [(0, 1, 1, "txrita0", 1), (1, 1, 1, "txrita1", 1), (2, 0, 0, "txrita2", 1)]
-    current = read_sqlite(db)[DocKey("Person", "rita")]
+    current = read_documents(db)[DocKey("Person", "rita")]
     assert (current.version, current.redacted, current.data) == (2, False, {"who": "rita", "v": 2})
     items = {i["pk"]["S"]: i for i in scan_all(aws_client("dynamodb"), table) if "pk" in i}
     assert item_row(items["rita"], aws_client("s3")).version == 2
@@ -397,7 +360,7 @@ def test_throttled_target_reports_the_earliest_failed_record_and_converges(
     assert (emf[-1]["Retried"], emf[-1]["Applied"], emf[-1]["Revisions"]) == ([2], [2], [4])
     redelivered = lambda_handler.handler({"Records": records[2:]}, lambda_context())
     assert redelivered == {"batchItemFailures": []}
-    state = read_sqlite(tmp_path / "t.db")
+    state = read_documents(tmp_path / "t.db")
     assert {k.doc_id: v.version for k, v in state.items()} == {"a": 0, "b": 1, "c": 0}
     assert dead_letters(stream) == []
     target.close()
@@ -488,7 +451,7 @@ def test_targets_from_a_secret(
     assert lambda_handler.handler({"Records": records}, lambda_context()) == {
         "batchItemFailures": []
     }
-    assert {k.doc_id for k in read_sqlite(db)} == {"s"}
+    assert {k.doc_id for k in read_documents(db)} == {"s"}
 
 
 # ------------------------------------------------------------------------------ powertools
@@ -603,7 +566,7 @@ def test_cold_start_metric_once_request_id_in_every_log_line_partial_batch_kept(
         ("request-two", False),
     ]
     assert all(line["function_name"] == FUNCTION_NAME for line in lines)
-    assert {k.doc_id: v.version for k, v in read_sqlite(tmp_path / "p.db").items()} == {
+    assert {k.doc_id: v.version for k, v in read_documents(tmp_path / "p.db").items()} == {
         "a": 0,
         "b": 0,
     }

@@ -12,26 +12,20 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from changes.from_qldb import stream_change
 from consumers import cli
 from consumers.exit_codes import ExitCode
-from core import json_codec
-from core.errors import PoisonError
-from core.model import Change, DocKey
-from schemas.kinesis import StreamRecord
-from schemas.kpl import iter_user_records
-from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
+from core.model import DocKey
 from tests.support.captures import REPO_ROOT
 from tests.support.kinesis_events import StreamWithDlq, put_and_read, stream_with_dlq
 from tests.support.moto_server import aws_env, moto_endpoint, unique_name
-from tests.support.projection_harness import CurrentRow, expected_state
+from tests.support.projection_harness import expected_state
+from tests.support.stream_readback import payload_changes, read_documents
 from tests.support.synthetic_stream import (
     CAPTURES,
     Rev,
@@ -109,38 +103,6 @@ def run(
     return code, out, err
 
 
-def changes_of(payloads: Sequence[bytes]) -> list[Change]:
-    """Every change in ``payloads`` (KPL de-aggregated, poison skipped)."""
-    out = []
-    for index, data in enumerate(payloads):
-        try:
-            users = list(iter_user_records(StreamRecord(data, "pk", str(index))))
-        except PoisonError:
-            continue
-        for user in users:
-            try:
-                decoded = decode_stream_record(user.data)
-            except PoisonError:
-                continue
-            if isinstance(decoded, RevisionDetailsRecord):
-                out.append(stream_change(decoded))
-    return out
-
-
-def read_sqlite(path: Path) -> dict[DocKey, CurrentRow]:
-    with sqlite3.connect(path) as db:
-        rows = db.execute(
-            "SELECT ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time,"
-            " revision_hash FROM documents"
-        ).fetchall()
-    return {
-        DocKey(t, d): CurrentRow(
-            v, bool(de), bool(r), None if j is None else json_codec.loads(j), tx, tt, h
-        )
-        for t, d, v, de, r, j, tx, tt, h in rows
-    }
-
-
 def capture_payloads(capture_dir: Path) -> list[bytes]:
     return [
         base64.b64decode(r["kinesis"]["data"])
@@ -183,10 +145,10 @@ def test_redrive_applies_the_range_in_order_deletes_the_message_and_is_idempoten
     assert out.count("applied: ") == 1
     assert f"{len(in_range)} records re-read" in out
     assert "1 deleted, 0 kept" in out.splitlines()[-1]
-    want, _ = expected_state(changes_of(in_range))
-    assert read_sqlite(db) == want  # exactly the range, start and end included
-    assert read_sqlite(db)[DocKey("Person", "alice")].version == 2  # not the later batches'
-    assert read_sqlite(db)[DocKey("Person", "bob")].deleted
+    want, _ = expected_state(payload_changes(in_range))
+    assert read_documents(db) == want  # exactly the range, start and end included
+    assert read_documents(db)[DocKey("Person", "alice")].version == 2  # not the later batches'
+    assert read_documents(db)[DocKey("Person", "bob")].deleted
     assert waiting(stream) == []
 
     # The same message again (SQS delivers at least once): nothing changes, all stale.
@@ -194,7 +156,7 @@ def test_redrive_applies_the_range_in_order_deletes_the_message_and_is_idempoten
     code, out, err = run(capsys, stream, f"sqlite:///{db}")
     assert (code, err) == (ExitCode.OK, "")
     assert " 0 applied, " in out.splitlines()[-1]
-    assert read_sqlite(db) == want
+    assert read_documents(db) == want
     assert waiting(stream) == []
 
 
@@ -233,7 +195,7 @@ def test_ranges_past_retention_are_reported_and_kept(
     assert any("holds no record from" in line for line in lines)
     assert "2 kept (2 past retention" in out.splitlines()[-1]
     assert len(waiting(stream)) == 2
-    assert read_sqlite(db) == {}
+    assert db.exists() and read_documents(db) == {}  # opened, nothing applied
 
 
 def test_a_failing_target_keeps_the_message(
@@ -279,7 +241,7 @@ def test_malformed_messages_and_poison_records_are_kept_unless_dead_lettered(
     assert sorted(waiting(stream)) == sorted(
         ["{not json", json.dumps(on_failure(stream.arn, with_poison))]
     )
-    assert DocKey("Person", "fay") in read_sqlite(db)
+    assert DocKey("Person", "fay") in read_documents(db)
 
     letters = tmp_path / "letters.jsonl"
     code, out, err = run(capsys, stream, f"sqlite:///{db}", extra=["--dead-letter", str(letters)])
@@ -289,7 +251,7 @@ def test_malformed_messages_and_poison_records_are_kept_unless_dead_lettered(
     assert [json.loads(line)["errorClass"] for line in letters.read_text().splitlines()] == [
         "DecodeError"
     ]
-    assert DocKey("Person", "gus") in read_sqlite(db)
+    assert DocKey("Person", "gus") in read_documents(db)
 
 
 def test_dry_run_reads_and_decodes_but_applies_and_deletes_nothing(
@@ -346,7 +308,7 @@ def test_function_filter_leaves_other_functions_messages_alone(
     assert "skipped: " in out and "OpenSearchProjectionFunction" in out
     assert "1 deleted, 1 kept" in out.splitlines()[-1]
     assert waiting(stream) == [json.dumps(theirs)]
-    assert read_sqlite(db)[DocKey("Person", "jo")].version == 0
+    assert read_documents(db)[DocKey("Person", "jo")].version == 0
 
 
 def test_from_env_uses_the_lambdas_targets_and_dead_letter_queue(
@@ -382,7 +344,7 @@ def test_from_env_uses_the_lambdas_targets_and_dead_letter_queue(
         "DecodeError",
         "VerificationError",  # CDC_VERIFY_HASHES=true was read
     ]
-    assert read_sqlite(db)[DocKey("Person", "kim")].version == 1
+    assert read_documents(db)[DocKey("Person", "kim")].version == 1
     assert waiting(stream) == []
 
     code, _, err = run(capsys, stream, "sqlite:///other.db", extra=["--from-env"])

@@ -33,9 +33,10 @@ from consumers.kcl_processor import ProcessorConfig
 from core.model import DocKey
 from tests.support.captures import CAPTURE_NAMES
 from tests.support.kcl_daemon import DUMMY_KEY, REGION, Daemon, DaemonConfig, Lease, leases
-from tests.support.kcl_records import expected_documents, ion_revision, read_documents
+from tests.support.kcl_records import expected_documents, ion_revision
 from tests.support.moto_http2_server import checkpoint_faults, fail_checkpoints
 from tests.support.moto_server import unique_name
+from tests.support.stream_readback import read_documents
 
 SHARD = "shardId-000000000000"
 CHECKPOINT_ATTEMPTS = ProcessorConfig().checkpoint_backoff.attempts

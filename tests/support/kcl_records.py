@@ -3,22 +3,20 @@
 Shared by the fake-daemon tests (tests/functional/test_kcl_processor.py) and the real-daemon
 tests (tests/kcl_daemon/): :func:`ion_revision` builds an Ion binary ``REVISION_DETAILS`` user
 record, :func:`expected_documents` folds user records into the current state in-order application
-gives (poison skipped), :func:`read_documents` reads a SQLite projection back in the same shape.
+gives (poison skipped); ``tests.support.stream_readback.read_documents`` reads a SQLite
+projection back in the same shape.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import sqlite3
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from amazon.ion import simpleion
 
 from changes.from_qldb import stream_change
-from core import json_codec
 from core.errors import PoisonError
 from core.model import DocKey
 from schemas.qldb_stream import RevisionDetailsRecord, decode_stream_record
@@ -71,26 +69,3 @@ def expected_documents(user_records: Iterable[bytes]) -> dict[DocKey, CurrentRow
         if isinstance(decoded, RevisionDetailsRecord):
             changes.append(stream_change(decoded))
     return expected_state(changes)[0]
-
-
-def read_documents(db: Path) -> dict[DocKey, CurrentRow]:
-    """The ``documents`` table of a SQLite projection ({} before it exists)."""
-    if not db.exists():
-        return {}
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT ledger_table, document_id, version, deleted, redacted, data, tx_id, tx_time,"
-            " revision_hash FROM documents"
-        ).fetchall()
-    return {
-        DocKey(table, doc): CurrentRow(
-            version=version,
-            deleted=bool(deleted),
-            redacted=bool(redacted),
-            data=None if data is None else json_codec.loads(data),
-            tx_id=tx_id,
-            tx_time=tx_time,
-            revision_hash=revision_hash,
-        )
-        for table, doc, version, deleted, redacted, data, tx_id, tx_time, revision_hash in rows
-    }

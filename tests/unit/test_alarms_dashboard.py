@@ -7,15 +7,15 @@ deploy/validate_template.py, the same code that checks the dashboard body when v
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests.support.deploy_scripts import load_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -25,15 +25,7 @@ HEADER = "# --- alarms and dashboard (issue 12 §2) ---"
 
 
 def _load_validator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "validate_template", ROOT / "deploy" / "validate_template.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_validator()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ handler that does not import from the package alone).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import sys
@@ -23,19 +22,15 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tests.support.deploy_scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDA = ROOT / "deploy" / "lambda"
 HERE = sys.version_info[:2]
 
 
 def _load_checker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("check_package", LAMBDA / "check_package.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_script(LAMBDA / "check_package.py")
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,14 @@ kept up to date (``--check`` compares the committed SVG byte for byte with a fre
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import xml.etree.ElementTree as ET
 from html import escape
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.support.deploy_scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -20,15 +20,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 @pytest.fixture(scope="module")
 def renderer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "render_dashboard", ROOT / "deploy" / "render_dashboard.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "deploy" / "render_dashboard.py")
 
 
 def test_the_committed_picture_is_up_to_date(

@@ -10,7 +10,6 @@ import importlib
 import importlib.util
 import json
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +19,7 @@ import cfnlint.decode  # type: ignore[import-untyped]
 import pytest
 
 from projections.dynamodb import CHECKPOINT_TABLE_SUFFIX
+from tests.support.deploy_scripts import load_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -38,15 +38,7 @@ STAR_RESOURCE_EXCEPTIONS = {
 
 
 def _load_validator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "validate_template", ROOT / "deploy" / "validate_template.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_validator()
 
 
 @pytest.fixture(scope="module")
